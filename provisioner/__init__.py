@@ -1,0 +1,1 @@
+"""provisioner: keep target accounts in step with a source of truth."""

@@ -1,0 +1,175 @@
+"""The plain values that flow between the stages: identities, accounts, plan items.
+
+Every stage takes and returns these; only sources, targets and the state DB do I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+# Operations a plan item can carry.
+CREATE, UPDATE, DISABLE, ENABLE, MANUAL, CONFLICT = (
+    "create", "update", "disable", "enable", "manual", "conflict")
+OPS = (CREATE, UPDATE, DISABLE, ENABLE, MANUAL, CONFLICT)
+APPLICABLE_OPS = (CREATE, UPDATE, DISABLE, ENABLE)
+
+# Item statuses.
+PENDING, IN_FLIGHT, DONE, FAILED, STALE, SKIPPED = (
+    "pending", "in_flight", "done", "failed", "stale", "skipped")
+
+# The target attribute that carries the enabled/disabled state of an account.
+ACTIVE = "active"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One person as the source of truth describes them.
+
+    `attrs` holds source attribute names (after the column map) to trimmed
+    string values; an empty cell is absent, never "".
+    """
+    key: str
+    attrs: Mapping[str, Any]
+    row: int | None = None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A source row that could not become an identity, and why."""
+    row: int
+    key: str | None
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"row": self.row, "key": self.key, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    identities: tuple[Identity, ...]
+    rejected: tuple[Rejected, ...] = ()
+
+
+@dataclass(frozen=True)
+class Account:
+    """One account as a target holds it, flattened to the mapping's attribute paths.
+
+    `attrs` maps each managed target path (e.g. "name.givenName",
+    "emails[0].value", "active") to the value the target returned (None when
+    absent). `raw` keeps the target's own document for targets that need it
+    to build a full replacement (PUT) or a list-valued PATCH.
+    """
+    id: str
+    attrs: Mapping[str, Any]
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def active(self) -> bool:
+        value = self.attrs.get(ACTIVE, True)
+        return value is not False and str(value).lower() != "false"
+
+
+@dataclass(frozen=True)
+class Change:
+    before: Any
+    after: Any
+
+    def to_dict(self) -> dict:
+        return {"from": self.before, "to": self.after}
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    id: str
+    target: str
+    op: str
+    identity: str | None
+    account_id: str | None
+    changes: Mapping[str, Change]
+    reason: str
+    status: str = PENDING
+    error: str | None = None
+    # create items: the full attribute set to send, and the attribute/value
+    # pairs to look the account up by if the create's outcome is unknown.
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    lookup: tuple[tuple[str, Any], ...] = ()
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id, "target": self.target, "op": self.op,
+            "identity": self.identity, "account_id": self.account_id,
+            "changes": {k: c.to_dict() for k, c in self.changes.items()},
+            "reason": self.reason, "status": self.status, "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class TargetSummary:
+    accounts: int
+    counts: Mapping[str, int]
+    unmanaged: int
+    blocked: bool = False
+    block_reason: str | None = None
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"accounts": self.accounts}
+        for op in OPS:
+            out[op] = self.counts.get(op, 0)
+        out["unmanaged"] = self.unmanaged
+        out["blocked"] = self.blocked
+        out["block_reason"] = self.block_reason
+        return out
+
+
+@dataclass(frozen=True)
+class Link:
+    """An identity known to own an account on a target (found by correlation)."""
+    target: str
+    identity: str
+    account_id: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    plan_id: str
+    created_at: str
+    status: str
+    identities: int
+    rejected: tuple[Rejected, ...]
+    targets: Mapping[str, TargetSummary]
+    items: tuple[PlanItem, ...]
+    # accounts correlated to an identity with nothing to change: recorded as
+    # links when the plan is applied, so later runs need not correlate again.
+    adopt: tuple[Link, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {
+            "plan_id": self.plan_id, "created_at": self.created_at, "status": self.status,
+            "source": {"identities": self.identities,
+                       "rejected": [r.to_dict() for r in self.rejected]},
+            "targets": {n: s.to_dict() for n, s in self.targets.items()},
+            "items": [i.to_dict() for i in self.items],
+        }
+
+
+def normalize(value: Any, case_insensitive: bool = False) -> Any:
+    """The form two values are compared in: blanks are None, strings trimmed."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if value == "":
+            return None
+        return value.casefold() if case_insensitive else value
+    if isinstance(value, (list, tuple)):
+        items = [normalize(v, case_insensitive) for v in value]
+        return tuple(sorted((i for i in items if i is not None), key=repr)) or None
+    if isinstance(value, dict) and set(value) <= {"value", "display", "primary", "type"} and "value" in value:
+        # SCIM multi-valued entries ({"value": x}) compare as their value
+        return normalize(value["value"], case_insensitive)
+    return value
+
+
+def same_value(a: Any, b: Any, case_insensitive: bool = False) -> bool:
+    return normalize(a, case_insensitive) == normalize(b, case_insensitive)
