@@ -1,0 +1,267 @@
+"""The `provisioner` command: parse, call the flow, print. No business logic here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import flow, render
+from .config import load_config
+from .errors import ConfigError, ProvisionerError
+from .secrets import RedactingFilter, redact
+from .state import StateDB
+
+# Exit codes are part of the interface: schedulers and scripts read them.
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_BLOCKED, EXIT_STALE, EXIT_CHANGES = 0, 1, 2, 3, 4, 5
+
+log = logging.getLogger("provisioner")
+
+
+class Context:
+    def __init__(self, config_path: str):
+        self.config_path = config_path
+        self._settings = None
+
+    @property
+    def settings(self):
+        if self._settings is None:
+            self._settings = load_config(self.config_path)
+            for name, target in self._settings.targets.items():
+                if not target.tls_verify:
+                    log.warning("target %s: TLS certificate verification is OFF (tls_verify = false)", name)
+        return self._settings
+
+    def state(self) -> StateDB:
+        return StateDB(self.settings.state.url)
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    # httpx logs every request with its URL at INFO; keep that for --verbose only
+    logging.getLogger("httpx").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", default="config.toml", envvar="PROVISIONER_CONFIG",
+              show_default=True, help="Path of config.toml (env PROVISIONER_CONFIG).")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress at INFO level on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
+    """Keep target accounts in step with a source of truth: plan, review, apply."""
+    _setup_logging(verbose)
+    ctx.obj = Context(config_path)
+
+
+@cli.command()
+@click.option("--offline", is_flag=True, help="Do not contact the targets.")
+@click.pass_obj
+def check(obj: Context, offline: bool) -> None:
+    """Validate config, mappings and the source; authenticate to each target."""
+    settings = obj.settings
+    source = flow.read_source(settings)
+    click.echo(f"source: {len(source.identities)} identities read, {len(source.rejected)} rows rejected")
+    for rejected in source.rejected:
+        click.echo(f"  row {rejected.row} ({rejected.key or 'no key'}): {rejected.reason}")
+    failures = 0
+    with flow.open_targets(settings) as handles:
+        for name, handle in handles.items():
+            if offline:
+                click.echo(f"target {name}: mapping {handle.mapping.path.name} ok (not contacted)")
+                continue
+            try:
+                click.echo(f"target {name}: {handle.target.check()}")
+            except ProvisionerError as exc:
+                failures += 1
+                click.echo(f"target {name}: FAILED: {exc}", err=True)
+    obj.state().close()
+    sys.exit(EXIT_FAILED if failures else EXIT_OK)
+
+
+@cli.command()
+@click.option("--target", "targets", multiple=True, help="Plan only this target (repeatable).")
+@click.option("--only", multiple=True, help="Plan only the items of this identity key (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print only the plan document as JSON.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when nothing changes, 5 when changes are planned.")
+@click.pass_obj
+def plan(obj: Context, targets: tuple[str, ...], only: tuple[str, ...], as_json: bool,
+         detailed_exitcode: bool) -> None:
+    """Compute, store and print what would be created, updated and disabled."""
+    settings, state = obj.settings, obj.state()
+    with flow.open_targets(settings, targets) as handles:
+        outcome = flow.build_plan(settings, state, handles, only=only)
+        _print_plan(outcome.plan, handles, as_json)
+    sys.exit(_plan_exit_code(outcome, detailed_exitcode))
+
+
+def _plan_exit_code(outcome: flow.PlanOutcome, detailed: bool) -> int:
+    if outcome.unreadable:
+        return EXIT_FAILED
+    if outcome.plan.status == "blocked":
+        return EXIT_BLOCKED
+    if detailed and any(i.op in render.CHANGE_OPS for i in outcome.plan.items):
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def _print_plan(plan, handles, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
+        return
+    estimates = {name: flow.estimate_seconds(plan, name, h.rate_limit, h.concurrency)
+                 for name, h in handles.items()}
+    render.print_plan(plan, estimates)
+
+
+@cli.command()
+@click.argument("plan_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan document as JSON.")
+@click.pass_obj
+def show(obj: Context, plan_id: str, as_json: bool) -> None:
+    """Print a stored plan (PLAN_ID, a unique prefix of it, or 'latest')."""
+    plan = _load_plan(obj.state(), plan_id)
+    if as_json:
+        click.echo(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        render.print_plan(plan, {})
+
+
+@cli.command()
+@click.argument("plan_id")
+@click.option("--yes", is_flag=True, help="Apply without asking.")
+@click.option("--allow-mass-change", is_flag=True, help="Also apply targets the safety policy blocked.")
+@click.pass_obj
+def apply(obj: Context, plan_id: str, yes: bool, allow_mass_change: bool) -> None:
+    """Apply a stored plan; re-running it resumes where it stopped."""
+    settings, state = obj.settings, obj.state()
+    plan = _load_plan(state, plan_id)
+    sys.exit(_apply(settings, state, plan, yes=yes, allow_mass_change=allow_mass_change))
+
+
+@cli.command()
+@click.option("--yes", is_flag=True, help="Apply without asking.")
+@click.option("--dry-run", is_flag=True, help="Plan and print only; change nothing.")
+@click.option("--allow-mass-change", is_flag=True, help="Also apply targets the safety policy blocked.")
+@click.option("--target", "targets", multiple=True, help="Reconcile only this target (repeatable).")
+@click.pass_obj
+def reconcile(obj: Context, yes: bool, dry_run: bool, allow_mass_change: bool,
+              targets: tuple[str, ...]) -> None:
+    """Plan, then apply that plan."""
+    settings, state = obj.settings, obj.state()
+    with flow.open_targets(settings, targets) as handles:
+        outcome = flow.build_plan(settings, state, handles)
+        _print_plan(outcome.plan, handles, as_json=False)
+        if dry_run:
+            sys.exit(_plan_exit_code(outcome, detailed=False))
+        code = _apply(settings, state, outcome.plan, yes=yes, allow_mass_change=allow_mass_change,
+                      handles=handles)
+    sys.exit(code if code != EXIT_OK else _plan_exit_code(outcome, detailed=False))
+
+
+def _apply(settings, state: StateDB, plan, *, yes: bool, allow_mass_change: bool, handles=None) -> int:
+    todo = render.applicable_count(plan)
+    if todo == 0:
+        click.echo(f"plan {plan.plan_id}: nothing to apply")
+        return EXIT_OK
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"apply {todo} changes of plan {plan.plan_id}: add --yes "
+                                   "(there is no terminal to ask for confirmation)")
+        render.print_summary(plan)
+        if not click.confirm(f"Apply {todo} changes of plan {plan.plan_id}?", default=False):
+            click.echo("nothing applied")
+            return EXIT_OK
+    if handles is None:
+        with flow.open_targets(settings, [n for n in plan.targets if n in settings.targets]) as opened:
+            return _apply(settings, state, plan, yes=True, allow_mass_change=allow_mass_change,
+                          handles=opened)
+    with render.progress(todo) as advance:
+        result = flow.run_apply(settings, state, handles, plan, allow_mass_change=allow_mass_change,
+                                on_item=advance)
+    render.print_apply_result(plan, result, state)
+    if result.failed:
+        return EXIT_FAILED
+    if result.blocked_targets:
+        return EXIT_BLOCKED
+    if result.stale:
+        return EXIT_STALE
+    return EXIT_OK
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=20, show_default=True)
+@click.pass_obj
+def runs(obj: Context, as_json: bool, limit: int) -> None:
+    """List recent runs: when, what, how long, the counts, the plan."""
+    records = obj.state().runs(limit)
+    if as_json:
+        click.echo(json.dumps([render.run_dict(r) for r in records], indent=2))
+    else:
+        render.print_runs(records)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def status(obj: Context, as_json: bool) -> None:
+    """Per target: linked accounts, last successful run, pending plans, last error."""
+    report = render.status_report(obj.settings, obj.state())
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        render.print_status(report)
+
+
+@cli.command()
+@click.option("--keep", is_flag=True, help="Leave the SCIM server running until Ctrl-C at the end.")
+@click.pass_obj
+def demo(obj: Context, keep: bool) -> None:
+    """Run the built-in example end to end against a local SCIM server it starts itself."""
+    from .demo import run_demo
+    sys.exit(run_demo(obj.config_path, keep=keep))
+
+
+def _load_plan(state: StateDB, plan_id: str):
+    if plan_id == "latest":
+        plan_id = state.latest_plan_id() or ""
+    plan = state.load_plan(plan_id) if plan_id else None
+    if plan is None:
+        raise click.UsageError(f"no stored plan with id '{plan_id}' (see `provisioner runs`)")
+    return plan
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_FAILED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_CONFIG if exc.exit_code == 2 else exc.exit_code)
+    except ConfigError as exc:
+        click.echo(f"error: {redact(str(exc))}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except ProvisionerError as exc:
+        click.echo(f"error: {redact(str(exc))}", err=True)
+        sys.exit(EXIT_FAILED)
+    except KeyboardInterrupt:
+        click.echo("interrupted: run the same apply again to resume", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so in one line, details only with -v
+        log.debug("internal error", exc_info=True)
+        click.echo(f"internal error: {type(exc).__name__}: {redact(str(exc))} "
+                   "(please report it; run with -v for details)", err=True)
+        if os.environ.get("PROVISIONER_DEBUG"):
+            raise
+        sys.exit(EXIT_FAILED)

@@ -1,0 +1,406 @@
+"""config.toml -> validated settings.
+
+`load_config` is the only entry point. Every mistake comes back as one
+ConfigError whose text is one sentence per problem, each naming the file and
+the dotted key ("config.toml: targets.directory.base_url: ..."), so an admin
+can fix the file without reading a traceback.
+
+Relative paths in the file are relative to the file's directory, never to the
+working directory, so the same config works from cron, systemd or a shell.
+"""
+
+from __future__ import annotations
+
+import codecs
+import math
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args
+from urllib.parse import urlsplit
+
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
+                      ValidationError, ValidationInfo, field_validator, model_validator)
+
+from provisioner.errors import ConfigError
+from provisioner.secrets import Secret, SecretReferenceError, redact, resolve
+
+DB_ENV = "PROVISIONER_DB"
+DEFAULT_DB_URL = "sqlite:///state/provisioner.db"
+TARGET_NAME = re.compile(r"[A-Za-z0-9_-]+")
+# values of these keys are secrets: never echo what was written there
+SECRET_KEYS = frozenset({"token", "password"})
+
+
+# --- reusable field types ---------------------------------------------------
+
+def _show(value: Any) -> str:
+    """A config value as an error message may quote it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value if len(value) <= 80 else value[:77] + "...")
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return str(value)
+
+
+def _config_dir(info: ValidationInfo) -> Path:
+    # settings built directly (tests, other modules) have no context
+    return (info.context or {}).get("config_dir") or Path.cwd()
+
+
+def _absolute(path: Path, base: Path) -> Path:
+    path = path.expanduser()
+    return Path(os.path.normpath(path if path.is_absolute() else base / path))
+
+
+def _path(value: Any, info: ValidationInfo) -> Path:
+    if isinstance(value, Path):
+        return _absolute(value, _config_dir(info))
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a file path, got {_show(value)}")
+    return _absolute(Path(value.strip()), _config_dir(info))
+
+
+def _secret(value: Any, info: ValidationInfo) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    try:
+        return resolve(value, base_dir=_config_dir(info))
+    except SecretReferenceError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _bounded(kind: str, low: float, high: float | None = None, exclusive: bool = False):
+    """A number check whose single message states the whole allowed range."""
+    if high is not None:
+        need = f"must be a {kind} between {low} and {high}"
+    elif exclusive:
+        need = f"must be a {kind} greater than {low}"
+    else:
+        need = f"must be a {kind} of {low} or more"
+    whole = kind == "whole number"
+
+    def check(value: Any) -> Any:
+        numeric = isinstance(value, int) if whole else isinstance(value, (int, float))
+        if (isinstance(value, bool) or not numeric or not math.isfinite(value)
+                or value < low or (exclusive and value == low)
+                or (high is not None and value > high)):
+            raise ValueError(f"{need}, got {_show(value)}")
+        return value if whole else float(value)
+
+    return BeforeValidator(check)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, got {_show(value)}")
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value.strip()
+
+
+ConfigPath = Annotated[Path, BeforeValidator(_path)]
+SecretRef = Annotated[Secret, BeforeValidator(_secret)]
+Name = Annotated[str, BeforeValidator(_text)]
+Percent = Annotated[float, _bounded("number", 0, 100)]
+Ratio = Annotated[float, _bounded("number", 0, 1)]
+Count = Annotated[int, _bounded("whole number", 0)]
+Positive = Annotated[float, _bounded("number", 0, exclusive=True)]
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True)
+
+
+# --- sections ---------------------------------------------------------------
+
+class StateSettings(_Settings):
+    url: str = Field(DEFAULT_DB_URL, validate_default=True)
+
+    @field_validator("url")
+    @classmethod
+    def _resolve_sqlite_path(cls, value: str, info: ValidationInfo) -> str:
+        from_env = (info.context or {}).get("db_from_env", False)
+        value = value.strip()
+        if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", value):
+            origin = f" (from {DB_ENV})" if from_env else ""
+            raise ValueError(f"must be a database URL such as {DEFAULT_DB_URL!r}, "
+                             f"got {_show(value)}{origin}")
+        match = re.fullmatch(r"(sqlite(?:\+\w+)?):///(.*)", value, re.DOTALL)
+        if not match:
+            return value
+        scheme, rest = match.groups()
+        file, sep, query = rest.partition("?")
+        if not file or file.startswith((":memory:", "/")):
+            return value
+        # a path typed into the environment means the shell's directory
+        base = Path.cwd() if from_env else _config_dir(info)
+        return f"{scheme}:///{_absolute(Path(file), base)}{sep}{query}"
+
+
+class CsvSourceSettings(_Settings):
+    type: Literal["csv"] = "csv"
+    path: ConfigPath
+    key: Name
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    required: list[Name] = Field(default_factory=list)
+    emails: list[Name] = Field(default_factory=lambda: ["email"])
+    columns: dict[str, Name] = Field(default_factory=dict)
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, value: str) -> str:
+        if len(value) != 1 or value in "\"\r\n":
+            raise ValueError(f"must be a single character (not a quote or newline), "
+                             f"got {_show(value)}")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        try:
+            codec = codecs.lookup(value)
+        except LookupError:
+            codec = None
+        # bytes-to-bytes codecs such as base64 are known but cannot read a CSV
+        if codec is None or not getattr(codec, "_is_text_encoding", True):
+            raise ValueError(f"unknown text encoding {_show(value)}")
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _distinct_targets(cls, value: dict[str, str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for header, attr in value.items():
+            header = header.strip()
+            if not header:
+                raise ValueError("column names must not be empty")
+            other = next((h for h, a in out.items() if a == attr), None)
+            if other is not None:
+                raise ValueError(f"{other!r} and {header!r} both map to {attr!r}")
+            out[header] = attr
+        return out
+
+
+class PolicySettings(_Settings):
+    missing: Literal["disable", "ignore"] = "disable"
+    max_disable_percent: Percent = 10.0
+    max_disable_count: Count = 50
+    min_source_ratio: Ratio = 0.5
+
+
+class ScimTargetSettings(_Settings):
+    type: Literal["scim"] = "scim"
+    base_url: str
+    token: SecretRef | None = None
+    username: Name | None = None
+    password: SecretRef | None = None
+    mapping: ConfigPath
+    update_method: Literal["patch", "put"] = "patch"
+    page_size: Annotated[int, _bounded("whole number", 1, 1000)] = 100
+    concurrency: Annotated[int, _bounded("whole number", 1, 64)] = 4
+    rate_limit: Positive | None = None  # requests per second; None is unlimited
+    timeout: Positive = 30.0
+    tls_verify: bool = True
+    ca_file: ConfigPath | None = None
+    max_disable_percent: Percent | None = None
+    max_disable_count: Count | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http:// or https:// URL, got {_show(value)}")
+        if parts.username or parts.password:
+            # deliberately not quoting the URL: it holds a credential
+            raise ValueError("must not contain credentials: use token, or username and password")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_auth_form(self) -> ScimTargetSettings:
+        basic = self.username is not None or self.password is not None
+        if self.token is not None and basic:
+            raise ValueError("set either token (bearer) or username and password (basic), not both")
+        if self.token is None and not (self.username and self.password):
+            if self.username and not self.password:
+                raise ValueError("username is set but password is missing")
+            if self.password and not self.username:
+                raise ValueError("password is set but username is missing")
+            raise ValueError("set token (bearer) or username and password (basic)")
+        return self
+
+    def disable_limits(self, policy: PolicySettings) -> tuple[float, int]:
+        """The (max_disable_percent, max_disable_count) in force for this target."""
+        percent = policy.max_disable_percent if self.max_disable_percent is None else self.max_disable_percent
+        count = policy.max_disable_count if self.max_disable_count is None else self.max_disable_count
+        return percent, count
+
+
+# New kinds join these unions; `type` picks the member.
+SourceSettings = Annotated[Union[CsvSourceSettings], Field(discriminator="type")]
+TargetSettings = Annotated[Union[ScimTargetSettings], Field(discriminator="type")]
+
+
+class Settings(_Settings):
+    state: StateSettings = Field(default_factory=dict, validate_default=True)
+    source: SourceSettings
+    targets: dict[str, TargetSettings] = Field(default_factory=dict, validate_default=True)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    _config_path: Path = PrivateAttr(default_factory=lambda: Path.cwd() / "config.toml")
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _target_names(cls, value: Any) -> Any:
+        for name in value if isinstance(value, dict) else ():
+            if not TARGET_NAME.fullmatch(name):
+                raise ValueError(f"invalid target name {name!r}: use letters, digits, '-' and '_'")
+        return value
+
+    @field_validator("targets")
+    @classmethod
+    def _some_target(cls, value: dict) -> dict:
+        if not value:
+            raise ValueError("no target is configured")
+        return value
+
+    @property
+    def config_path(self) -> Path:
+        return self._config_path
+
+    @property
+    def config_dir(self) -> Path:
+        return self._config_path.parent
+
+
+# --- loading ----------------------------------------------------------------
+
+def load_config(path: str | Path) -> Settings:
+    """Read, parse and validate a config file; raise ConfigError on any mistake."""
+    name = str(path)
+    config_path = Path(os.path.abspath(Path(path).expanduser()))
+    try:
+        data = config_path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{name}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read file: {exc.strerror}") from None
+    raw = _parse_toml(data, name)
+
+    db_url = os.environ.get(DB_ENV, "").strip()
+    if db_url:
+        state = raw.get("state", {})
+        if isinstance(state, dict):
+            raw["state"] = {**state, "url": db_url}
+
+    context = {"config_dir": config_path.parent, "db_from_env": bool(db_url)}
+    try:
+        settings = Settings.model_validate(raw, context=context)
+    except ValidationError as exc:
+        lines = [f"{name}: {problem}" for problem in _problems(exc)]
+        raise ConfigError(redact("\n".join(lines))) from None
+    settings._config_path = config_path
+    return settings
+
+
+def _parse_toml(data: bytes, name: str) -> dict:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{name}: line {line}: invalid TOML: the file is not UTF-8 text") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        at = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+        if at:
+            message = f"{message[:at.start()]} (column {at.group(2)})"
+            line = int(at.group(1))
+        else:
+            message = re.sub(r"\s*\(at end of document\)$", " (at the end of the file)", message)
+            line = text.count("\n") + 1
+        raise ConfigError(redact(f"{name}: line {line}: invalid TOML: {message}")) from None
+
+
+# --- pydantic errors -> sentences ---------------------------------------------
+
+_TYPE_WORDS = {
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "float_type": "must be a number",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+    "model_attributes_type": "must be a table",
+    "path_type": "must be a file path",
+    "is_instance_of": "has the wrong type",
+}
+
+
+def _known_types(union: Any) -> list[str]:
+    members = get_args(get_args(union)[0]) or (get_args(union)[0],)
+    return [tag for model in members for tag in get_args(model.model_fields["type"].annotation)]
+
+
+def _key(parts: list[Any]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        part = str(part)
+        part = part if TARGET_NAME.fullmatch(part) else '"' + part.replace('"', '\\"') + '"'
+        out += f".{part}" if out else part
+    return out
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = list(error["loc"])
+        # tagged unions put the member's tag into the location: drop it
+        if loc[:1] == ["source"] and len(loc) > 1 and loc[1] in _known_types(SourceSettings):
+            del loc[1]
+        if loc[:1] == ["targets"] and len(loc) > 2 and loc[2] in _known_types(TargetSettings):
+            del loc[2]
+        kind, value = error["type"], error.get("input")
+
+        if kind == "extra_forbidden":
+            where, text = _key(loc[:-1]), f"unknown key {str(loc[-1])!r}"
+        elif kind in ("union_tag_invalid", "union_tag_not_found"):
+            what, union = (("source", SourceSettings) if loc[0] == "source"
+                           else ("target", TargetSettings))
+            known = ", ".join(_known_types(union))
+            where = _key(loc + ["type"])
+            if kind == "union_tag_invalid":
+                text = f"unknown {what} type {_show(value.get('type'))} (known: {known})"
+            else:
+                text = f"is required (known: {known})"
+        elif kind == "missing":
+            where = _key(loc)
+            text = f"the [{loc[0]}] table is missing" if len(loc) == 1 else "is required"
+        elif kind == "value_error":
+            where, text = _key(loc), str(error["ctx"]["error"])
+        else:
+            where = _key(loc)
+            if kind == "literal_error":
+                text = f"must be {error['ctx']['expected']}"
+            else:
+                text = _TYPE_WORDS.get(kind) or error["msg"][:1].lower() + error["msg"][1:]
+            if not SECRET_KEYS.intersection(map(str, loc)) and not isinstance(value, (dict, list)):
+                text += f", got {_show(value)}"
+        problems.append(f"{where}: {text}" if where else text)
+    return problems

@@ -1,0 +1,205 @@
+"""Apply a stored plan, item by item, so that a killed apply can resume.
+
+Each item goes pending -> in_flight -> done | failed | stale, recorded in the
+state DB before and after the target is asked. The main thread does all DB
+writes; worker threads only talk to the target.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from .errors import AlreadyExists, ProvisionerError
+from .model import (
+    ACTIVE, APPLICABLE_OPS, CREATE, DONE, FAILED, IN_FLIGHT, PENDING, SKIPPED, STALE,
+    Account, Plan, PlanItem, same_value,
+)
+from .secrets import redact
+from .state import StateDB
+
+log = logging.getLogger(__name__)
+
+# Items in these states are (re)tried by an apply; done and stale are final.
+RUNNABLE = (PENDING, IN_FLIGHT, FAILED, SKIPPED)
+
+
+@dataclass
+class Outcome:
+    status: str
+    error: str | None = None
+    account_id: str | None = None
+    before: dict = field(default_factory=dict)
+    after: dict = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass
+class ApplyResult:
+    counts: dict[str, int] = field(default_factory=dict)
+    blocked_targets: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get(FAILED, 0)
+
+    @property
+    def stale(self) -> int:
+        return self.counts.get(STALE, 0)
+
+    @property
+    def plan_status(self) -> str:
+        if self.failed:
+            return "partial"
+        if self.stale:
+            return "stale"
+        if self.blocked_targets:
+            return "partial" if self.counts.get(DONE) else "blocked"
+        return "applied"
+
+
+def apply_plan(plan: Plan, targets: Mapping[str, Any], state: StateDB, *, run_id: str,
+               allow_mass_change: bool = False,
+               on_item: Callable[[PlanItem, str], None] | None = None) -> ApplyResult:
+    """Apply every runnable item of `plan`; return the counts by final status.
+
+    `targets` maps a target name to its open TargetHandle (target, mapping, concurrency).
+    """
+    result = ApplyResult()
+    blocked = {name for name, s in plan.targets.items() if s.blocked}
+    for link in plan.adopt:
+        if link.target in targets and link.target not in blocked:
+            state.save_link(link.target, link.identity, link.account_id)
+    for name, summary in plan.targets.items():
+        items = [i for i in plan.items if i.target == name]
+        if summary.blocked and not allow_mass_change:
+            result.blocked_targets.append(name)
+            for item in items:
+                if item.status in RUNNABLE and item.op in APPLICABLE_OPS:
+                    state.set_item_status(plan.plan_id, item.id, SKIPPED,
+                                          f"not applied: target blocked ({summary.block_reason})")
+                _count(result, SKIPPED if item.status in RUNNABLE else item.status, item, on_item)
+            continue
+        handle = targets.get(name)
+        if handle is None and any(i.op in APPLICABLE_OPS and i.status in RUNNABLE for i in items):
+            raise ProvisionerError(f"plan {plan.plan_id} has items for target '{name}', "
+                                   "which is not in the configuration any more")
+        _apply_target(plan, name, handle, items, state, run_id, result, on_item)
+    return result
+
+
+def _apply_target(plan, name, handle, items, state, run_id, result, on_item) -> None:
+    todo = []
+    for item in items:
+        if item.op not in APPLICABLE_OPS:
+            if item.status == PENDING:
+                state.set_item_status(plan.plan_id, item.id, SKIPPED)  # manual/conflict: a person acts
+            _count(result, SKIPPED, item, on_item)
+        elif item.status in RUNNABLE:
+            todo.append(item)
+        else:
+            _count(result, item.status, item, on_item)
+    if not todo:
+        return
+    workers = max(1, handle.concurrency)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"apply-{name}") as pool:
+        running: dict[Future, PlanItem] = {}
+        queue = iter(todo)
+        while True:
+            while len(running) < workers:
+                item = next(queue, None)
+                if item is None:
+                    break
+                resuming = item.status == IN_FLIGHT
+                # recorded before the target hears of it: a kill now leaves a trace to resume from
+                state.set_item_status(plan.plan_id, item.id, IN_FLIGHT)
+                running[pool.submit(_run_item, handle, item, resuming)] = item
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                item = running.pop(future)
+                outcome = future.result()
+                _record(plan, item, outcome, state, run_id)
+                _count(result, outcome.status, item, on_item)
+
+
+def _record(plan: Plan, item: PlanItem, outcome: Outcome, state: StateDB, run_id: str) -> None:
+    account_id = outcome.account_id or item.account_id
+    if outcome.status == DONE and item.identity and account_id:
+        state.save_link(item.target, item.identity, account_id)
+    state.set_item_status(plan.plan_id, item.id, outcome.status, outcome.error, account_id=account_id)
+    if outcome.status == DONE and outcome.after:
+        state.audit(run_id=run_id, plan_id=plan.plan_id, item=item, account_id=account_id,
+                    before=outcome.before, after=outcome.after, outcome=outcome.note or DONE)
+    elif outcome.status == FAILED:
+        state.audit(run_id=run_id, plan_id=plan.plan_id, item=item, account_id=account_id,
+                    before=outcome.before, after=outcome.after, outcome=f"failed: {outcome.error}")
+    log.info("apply run=%s plan=%s target=%s op=%s identity=%s account=%s status=%s%s",
+             run_id, plan.plan_id, item.target, item.op, item.identity, account_id, outcome.status,
+             f" error={outcome.error}" if outcome.error else "")
+
+
+def _count(result: ApplyResult, status: str, item: PlanItem, on_item) -> None:
+    result.counts[status] = result.counts.get(status, 0) + 1
+    if on_item:
+        on_item(item, status)
+
+
+def _run_item(handle, item: PlanItem, resuming: bool) -> Outcome:
+    try:
+        if item.op == CREATE:
+            return _create(handle.target, item, resuming)
+        return _modify(handle.target, item, handle.mapping.case_insensitive)
+    except ProvisionerError as exc:
+        return Outcome(FAILED, str(exc))
+    except Exception as exc:  # a bug or an unexpected answer must fail one item, not the apply
+        log.exception("unexpected error applying item %s", item.id)
+        return Outcome(FAILED, redact(f"unexpected error: {type(exc).__name__}: {exc}"))
+
+
+def _create(target, item: PlanItem, resuming: bool) -> Outcome:
+    after = {k: v for k, v in item.attrs.items() if v is not None}
+    if resuming:
+        # the last apply was killed after asking: the account may exist already
+        existing = _lookup(target, item)
+        if existing is not None:
+            return Outcome(DONE, account_id=existing.id, after=after, note="found on resume; linked")
+    try:
+        account = target.create(item.attrs)
+    except AlreadyExists as exc:
+        existing = _lookup(target, item)
+        if existing is None:
+            return Outcome(FAILED, str(exc))
+        return Outcome(DONE, account_id=existing.id, after=after, note="already existed; linked")
+    return Outcome(DONE, account_id=account.id, after=after)
+
+
+def _lookup(target, item: PlanItem) -> Account | None:
+    for path, value in item.lookup:
+        matches = target.find_accounts(path, value)
+        if len(matches) == 1:
+            return matches[0]
+    return None
+
+
+def _modify(target, item: PlanItem, ci: Callable[[str], bool]) -> Outcome:
+    account = target.get_account(item.account_id)
+    if account is None:
+        return Outcome(FAILED, f"account {item.account_id} no longer exists on {item.target}")
+    needed: dict[str, Any] = {}
+    for path, change in item.changes.items():
+        have = account.active if path == ACTIVE else account.attrs.get(path)
+        if same_value(have, change.after, ci(path)):
+            continue  # already as planned (e.g. applied before a kill)
+        if not same_value(have, change.before, ci(path)):
+            return Outcome(STALE, f"{path} is now {have!r} on {item.target}, the plan expected "
+                                  f"{change.before!r}; make a new plan")
+        needed[path] = change.after
+    if not needed:
+        return Outcome(DONE, account_id=account.id, note="already as planned")
+    target.modify(account, needed)
+    before = {p: (account.active if p == ACTIVE else account.attrs.get(p)) for p in needed}
+    return Outcome(DONE, account_id=account.id, before=before, after=needed)

@@ -1,0 +1,143 @@
+"""The one flow: source -> identities -> planner -> stored plan -> executor.
+
+The CLI and the scheduler call these functions; they hold no printing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+from .errors import ConfigError, ProvisionerError
+from .executor import ApplyResult, apply_plan
+from .mapping import load_mapping
+from .model import APPLICABLE_OPS, CREATE, Plan, PlanItem, SourceResult
+from .planner import PlanPolicy, TargetInput, make_plan
+from .secrets import redact
+from .sources.csv_source import read_csv
+from .state import StateDB, utcnow
+from .targets import TargetHandle, open_target
+
+log = logging.getLogger(__name__)
+
+# What one item costs on a target, in requests: a create is one POST; every
+# other change re-reads the account first (the stale check), then writes it.
+_REQUESTS_PER_ITEM = {"create": 1, "update": 2, "disable": 2, "enable": 2}
+# Assumed round trip when a target has no rate limit, for the estimate only.
+_ASSUMED_LATENCY_S = 0.15
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def read_source(settings) -> SourceResult:
+    return read_csv(settings.source)
+
+
+def select_targets(settings, names: Iterable[str] = ()) -> list[str]:
+    names = list(names)
+    unknown = [n for n in names if n not in settings.targets]
+    if unknown:
+        raise ConfigError(f"{settings.config_path.name}: no target named {', '.join(unknown)} "
+                          f"(configured: {', '.join(settings.targets)})")
+    return names or list(settings.targets)
+
+
+@contextmanager
+def open_targets(settings, names: Iterable[str] = ()) -> Iterator[dict[str, TargetHandle]]:
+    handles: dict[str, TargetHandle] = {}
+    try:
+        for name in select_targets(settings, names):
+            target_settings = settings.targets[name]
+            mapping = load_mapping(target_settings.mapping)
+            handles[name] = open_target(name, target_settings, mapping)
+        yield handles
+    finally:
+        for handle in handles.values():
+            handle.close()
+
+
+@dataclass
+class PlanOutcome:
+    plan: Plan
+    unreadable: dict[str, str]
+
+
+def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
+               only: Iterable[str] = (), trigger: str = "cli") -> PlanOutcome:
+    """Read the source and every target, compute the plan, store it and record the run."""
+    run_id = new_id()
+    state.start_run(run_id, "plan", trigger)
+    try:
+        source = read_source(settings)
+        inputs, unreadable = [], {}
+        for name, handle in handles.items():
+            percent, count = settings.targets[name].disable_limits(settings.policy)
+            try:
+                accounts = handle.target.list_accounts()
+                why = None
+            except ProvisionerError as exc:
+                accounts, why = [], f"could not read its accounts: {exc}"
+                unreadable[name] = why
+                log.error("target %s: %s", name, why)
+            inputs.append(TargetInput(
+                name=name, mapping=handle.mapping, accounts=accounts, links=state.links(name),
+                capabilities=frozenset(handle.target.capabilities),
+                max_disable_percent=percent, max_disable_count=count, unreadable=why))
+        policy = PlanPolicy(missing=settings.policy.missing,
+                            min_source_ratio=settings.policy.min_source_ratio)
+        plan = make_plan(source, inputs, policy, plan_id=new_id(), created_at=utcnow(),
+                         baseline_identities=state.baseline_identities(), only=only)
+        state.save_plan(plan)
+    except BaseException as exc:
+        state.finish_run(run_id, "failed", error=str(exc) or type(exc).__name__)
+        raise
+    nothing_to_do = not any(i.op in APPLICABLE_OPS for i in plan.items)
+    state.finish_run(run_id, "blocked" if plan.status == "blocked" else "ok", plan_id=plan.plan_id,
+                     identities=plan.identities, counts=plan_counts(plan),
+                     # an empty, unblocked, whole plan means the targets match the source
+                     successful=nothing_to_do and plan.status != "blocked" and not only and
+                     set(handles) == set(settings.targets))
+    return PlanOutcome(plan, unreadable)
+
+
+def run_apply(settings, state: StateDB, handles: dict[str, TargetHandle], plan: Plan, *,
+              allow_mass_change: bool = False, trigger: str = "cli",
+              on_item: Callable[[PlanItem, str], None] | None = None) -> ApplyResult:
+    run_id = new_id()
+    state.start_run(run_id, "apply", trigger, plan_id=plan.plan_id)
+    try:
+        result = apply_plan(plan, handles, state, run_id=run_id,
+                            allow_mass_change=allow_mass_change, on_item=on_item)
+    except BaseException as exc:
+        state.finish_run(run_id, "failed", error=redact(str(exc)) or type(exc).__name__)
+        raise
+    status = result.plan_status
+    state.set_plan_status(plan.plan_id, status)
+    state.finish_run(run_id, "ok" if status == "applied" else status, identities=plan.identities,
+                     counts=result.counts,
+                     successful=status == "applied" and set(plan.targets) == set(settings.targets))
+    return result
+
+
+def plan_counts(plan: Plan) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in plan.items:
+        counts[item.op] = counts.get(item.op, 0) + 1
+    return counts
+
+
+def estimate_seconds(plan: Plan, target: str, rate_limit: float | None, concurrency: int) -> float:
+    """How long applying the target's items should take, from its rate limit and concurrency."""
+    requests = sum(_REQUESTS_PER_ITEM.get(i.op, 0) for i in plan.items if i.target == target)
+    by_concurrency = requests * _ASSUMED_LATENCY_S / max(1, concurrency)
+    by_rate = requests / rate_limit if rate_limit else 0.0
+    return max(by_concurrency, by_rate)
+
+
+def only_creates_pending(plan: Plan) -> bool:
+    return all(i.op == CREATE for i in plan.items if i.op in APPLICABLE_OPS)

@@ -1,0 +1,231 @@
+"""The httpx layer every target uses: client set-up, auth, rate limiting, retries.
+
+Nothing here may put a secret in a log line or an exception: URLs are shown
+without their query or user info, headers are never shown, and error bodies
+pass through secrets.redact.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import logging
+import random
+import ssl
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Generator, Mapping
+
+import httpx
+
+from .errors import ConfigError, TargetError
+from .secrets import Secret, redact
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def _version() -> str:
+    import provisioner
+    version = getattr(provisioner, "__version__", None)
+    if version:
+        return version
+    from importlib import metadata
+    try:
+        return metadata.version("provisioner")
+    except metadata.PackageNotFoundError:
+        return "dev"
+
+
+USER_AGENT = f"provisioner/{_version()}"
+
+
+def make_client(base_url: str = "", *, auth: httpx.Auth | None = None,
+                headers: Mapping[str, str] | None = None, timeout: float | httpx.Timeout = 30.0,
+                tls_verify: bool = True, ca_file: Path | None = None) -> httpx.Client:
+    verify: bool | ssl.SSLContext = True
+    if not tls_verify:
+        log.warning("TLS certificate verification is OFF for %s: anyone on the network "
+                    "path can read and change this traffic", safe_url(base_url))
+        verify = False
+    elif ca_file is not None:
+        try:
+            verify = ssl.create_default_context(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ConfigError(f"cannot use CA file {ca_file}: {reason}") from None
+    all_headers = {"User-Agent": USER_AGENT, **(headers or {})}
+    return httpx.Client(base_url=base_url, auth=auth, headers=all_headers,
+                        timeout=timeout, verify=verify)
+
+
+class BearerAuth(httpx.Auth):
+    def __init__(self, token: Secret):
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        # revealed per request so the plain value lives only in the outgoing header
+        request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
+        yield request
+
+    def __repr__(self) -> str:
+        return f"BearerAuth({self._token!r})"
+
+
+class BasicAuth(httpx.Auth):
+    def __init__(self, username: str, password: Secret):
+        self.username = username
+        self._password = password
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        pair = f"{self.username}:{self._password.reveal()}".encode()
+        request.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        yield request
+
+    def __repr__(self) -> str:
+        return f"BasicAuth({self.username!r}, {self._password!r})"
+
+
+class RateLimiter:
+    """Lets at most `rate` requests start per second (None: no limit), across threads.
+
+    Each caller reserves the next free slot under the lock and sleeps outside
+    it, so waiting threads do not hold each other up and slots go in order.
+    """
+
+    def __init__(self, rate: float | None, *, burst: int = 1,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        if rate is not None and rate <= 0:
+            raise ValueError("rate must be positive (or None for no limit)")
+        self.rate = rate
+        self._burst = max(1, burst)
+        self._clock, self._sleep = clock, sleep
+        self._lock = threading.Lock()
+        self._next = float("-inf")
+
+    def acquire(self) -> None:
+        if self.rate is None:
+            return
+        interval = 1.0 / self.rate
+        with self._lock:
+            now = self._clock()
+            # unused slots accumulate only up to `burst`
+            slot = max(self._next, now - (self._burst - 1) * interval)
+            self._next = slot + interval
+        if slot > now:
+            self._sleep(slot - now)
+
+
+def safe_url(url: httpx.URL | str) -> str:
+    """scheme://host[:port]/path: no user info, query or fragment (they may hold secrets)."""
+    try:
+        u = httpx.URL(str(url))
+    except httpx.InvalidURL:
+        return "<invalid URL>"
+    if not u.host:
+        return u.path
+    port = f":{u.port}" if u.port else ""
+    return f"{u.scheme}://{u.host}{port}{u.path}"
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def backoff_delay(attempt: int, backoff: float, max_backoff: float) -> float:
+    """Exponential backoff with jitter: between half and all of backoff * 2**attempt."""
+    ceiling = min(max_backoff, backoff * (2 ** attempt))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def send(client: httpx.Client, method: str, url: str, *, limiter: RateLimiter | None = None,
+         retries: int = 5, backoff: float = 0.5, max_backoff: float = 30,
+         sleep: Callable[[float], None] = time.sleep, **kwargs: Any) -> httpx.Response:
+    """Send a request, retrying 429, 5xx gateway/availability answers and transport errors.
+
+    Returns the final response whatever its status; raises TargetError
+    (retryable) when a transport error outlasts the retries.
+    """
+    attempt = 0
+    while True:
+        if limiter is not None:
+            limiter.acquire()
+        try:
+            response = client.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            where = f"{method} {safe_url(_request_url(exc, url))}"
+            if attempt >= retries:
+                detail = redact(str(exc)).strip()
+                raise TargetError(
+                    f"{where} failed after {attempt + 1} attempt(s): {type(exc).__name__}"
+                    + (f" ({detail})" if detail else ""), None, retryable=True) from exc
+            wait = backoff_delay(attempt, backoff, max_backoff)
+            log.info("%s failed (%s); retry %d of %d in %.2fs",
+                     where, type(exc).__name__, attempt + 1, retries, wait)
+        else:
+            if response.status_code not in RETRY_STATUSES or attempt >= retries:
+                return response
+            hinted = parse_retry_after(response.headers.get("Retry-After"))
+            wait = (min(hinted, max_backoff) if hinted is not None
+                    else backoff_delay(attempt, backoff, max_backoff))
+            log.info("%s %s answered %d; retry %d of %d in %.2fs",
+                     method, safe_url(response.request.url), response.status_code,
+                     attempt + 1, retries, wait)
+        sleep(wait)
+        attempt += 1
+
+
+def _request_url(exc: httpx.TransportError, url: str) -> str:
+    try:
+        return str(exc.request.url)
+    except RuntimeError:  # httpx always sets it on errors from a transport; belt and braces
+        return url
+
+
+def error_detail(response: httpx.Response) -> tuple[str | None, str | None]:
+    """(detail, type) from an error body: SCIM detail/scimType, or common REST shapes."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    detail = body.get("detail") or body.get("message") or body.get("error_description")
+    kind = body.get("scimType") or (body.get("error") if isinstance(body.get("error"), str) else None)
+    if isinstance(detail, dict):
+        detail = detail.get("message")
+    detail = redact(str(detail)).strip()[:300] if detail else None
+    kind = redact(str(kind)).strip()[:60] if kind else None
+    return detail, kind
+
+
+def error_for(target: str, action: str, response: httpx.Response,
+              cls: type[TargetError] = TargetError) -> TargetError:
+    """A TargetError like "directory: create refused (409 uniqueness): <server's detail>"."""
+    status = response.status_code
+    detail, kind = error_detail(response)
+    verb = "failed" if status >= 500 else "refused"
+    code = f"{status} {kind}" if kind and kind != detail else str(status)
+    text = detail or response.reason_phrase or "no detail given"
+    return cls(f"{target}: {action} {verb} ({code}): {text}", status,
+               retryable=status in RETRY_STATUSES)

@@ -1,0 +1,326 @@
+"""mappings/<target>.toml -> a compiled Mapping: which identities a target gets, and what.
+
+File format::
+
+    # mappings/directory.toml
+    scope = 'department eq "Support"'     # optional SCIM filter over SOURCE attribute names
+    correlate = ["userName"]              # optional; default: the first attribute below
+
+    [attributes]                          # required, non-empty; target path = where its value comes from
+    userName = "email"                                    # shorthand: copy that source attribute
+    "name.givenName" = { from = "given_name" }
+    "emails[0].value" = { from = "email", transform = "lower" }
+    displayName = { template = "{given_name} {family_name}" }
+    title = { from = "title", default = "Agent" }
+    active = { from = "status", equals = "active" }
+    locale = { constant = "en-US" }
+    department = { from = "dept", lookup = { SUP = "Support", OPS = "Operations" }, default = "Other" }
+    nickName = { from = "nick", transform = ["trim", "upper"] }
+
+Top-level keys:
+
+- `scope`: a SCIM filter (see provisioner.scope) over source attribute names;
+  identities it rejects are out of this target's scope. Absent: everyone.
+- `correlate`: target paths used, in order, to match an identity without a
+  link to an existing account. Each must be a key of [attributes].
+- `[attributes]`: target attribute path -> entry, in the order they are sent.
+
+An entry is a source attribute name (a string), or a table with exactly one of
+
+- `from = "attr"`: the source attribute's value (names match exactly);
+- `template = "{a} {b}"`: text with `{attr}` substitutions. Field names must
+  start with a letter (letters, digits, `_`, `-`); no `{a.b}`, `{a[0]}`, `{0}`,
+  `{a!r}` or `{a:>5}`. `{{` and `}}` are literal braces. If any referenced
+  attribute is absent or blank the whole value is absent; source values are
+  inserted as-is, never expanded again;
+- `constant = ...`: a fixed string, number or boolean (no other keys allowed);
+
+and optionally, applied in this order:
+
+1. `transform`: a name or a list of names applied in order: lower, trim, upper;
+2. `lookup = { KEY = value, ... }`: replace a value found in the table (exact
+   match, after transforms); a value not in the table is replaced by
+   `default` when one is set, else kept unchanged;
+3. `default`: used when the value is absent or blank;
+4. `equals = "x"` or `["x", "y"]`: the result becomes a boolean, true when the
+   value equals one of them ignoring case (absent -> false).
+
+`case_insensitive = true|false` says whether the target compares the value
+ignoring case; by default that is true for `userName` and `emails...` paths.
+
+The `active` attribute must be boolean: use `equals`, a true/false
+`constant`, or a `lookup` whose values and `default` are all true/false.
+
+Mistakes raise ConfigError naming the file and key, e.g.
+`mappings/directory.toml: attributes.title: unknown transform 'titlecase' (known: lower, trim, upper)`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import string
+import tomllib
+from collections.abc import Mapping as _Map
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import ConfigError
+from .model import ACTIVE
+from .scope import compile_filter
+
+Render = Callable[[_Map[str, Any]], Any]
+
+TRANSFORMS: dict[str, Callable[[str], str]] = {"lower": str.lower, "trim": str.strip, "upper": str.upper}
+_TOP_KEYS = ("attributes", "correlate", "scope")
+_ENTRY_KEYS = ("case_insensitive", "constant", "default", "equals", "from", "lookup", "template", "transform")
+_KINDS = ("from", "template", "constant")
+_FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_SCALAR = (str, bool, int, float)
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Mapping:
+    name: str
+    path: Path
+    attributes: tuple[str, ...]
+    correlate: tuple[str, ...]
+    _render: tuple[tuple[str, Render], ...] = field(repr=False, compare=False)
+    _scope: Callable[[_Map[str, Any]], bool] | None = field(repr=False, compare=False)
+    _case: _Map[str, bool] = field(repr=False, compare=False)
+    _sources: _Map[str, tuple[str, ...]] = field(repr=False, compare=False)
+
+    def in_scope(self, attrs: _Map[str, Any]) -> bool:
+        return True if self._scope is None else self._scope(attrs)
+
+    def render(self, attrs: _Map[str, Any]) -> dict[str, Any]:
+        """Target path -> value (None when the identity gives it no value)."""
+        return {path: compute(attrs) for path, compute in self._render}
+
+    def case_insensitive(self, path: str) -> bool:
+        explicit = self._case.get(path)
+        if explicit is not None:
+            return explicit
+        return path == "userName" or path.startswith("emails")
+
+    def sources_of(self, path: str) -> tuple[str, ...]:
+        return self._sources.get(path, ())
+
+
+def load_mapping(path: Path) -> Mapping:
+    path = Path(path)
+    where = str(path)
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: mapping file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read the mapping file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: the mapping file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: invalid TOML: {exc}") from None
+
+    def fail(key: str, what: str):
+        # `from None`: the sentence says it all; a chained ValueError adds nothing
+        raise ConfigError(f"{where}: {key}: {what}") from None
+
+    for key in doc:
+        if key not in _TOP_KEYS:
+            fail(_key(key), _unknown("key", key, _TOP_KEYS))
+
+    entries = doc.get("attributes")
+    if not isinstance(entries, dict) or not entries:
+        fail("attributes", "missing" if entries is None else "must be a non-empty table of target attributes")
+
+    render: list[tuple[str, Render]] = []
+    case: dict[str, bool] = {}
+    sources: dict[str, tuple[str, ...]] = {}
+    for target, spec in entries.items():
+        key = f"attributes.{_key(target)}"
+        if not target.strip() or target != target.strip():
+            fail(key, "a target attribute path must not be blank or padded with spaces")
+        try:
+            compute, srcs, ci = _compile_entry(spec, is_active=(target == ACTIVE))
+        except ValueError as exc:
+            fail(key, str(exc))
+        render.append((target, compute))
+        sources[target] = srcs
+        if ci is not None:
+            case[target] = ci
+
+    attributes = tuple(entries)
+    correlate = doc.get("correlate", [attributes[0]])
+    if isinstance(correlate, str):
+        correlate = [correlate]
+    if not isinstance(correlate, list) or not correlate:
+        fail("correlate", "must be a non-empty list of attribute names")
+    for item in correlate:
+        if item not in entries:
+            fail("correlate", f"{item!r} is not a mapped attribute (mapped: {', '.join(attributes)})")
+
+    scope = None
+    if "scope" in doc:
+        if not isinstance(doc["scope"], str):
+            fail("scope", "must be a SCIM filter string")
+        try:
+            scope = compile_filter(doc["scope"])
+        except ValueError as exc:
+            fail("scope", str(exc))
+
+    return Mapping(name=path.stem, path=path, attributes=attributes, correlate=tuple(correlate),
+                   _render=tuple(render), _scope=scope, _case=case, _sources=sources)
+
+
+def _key(name: str) -> str:
+    return name if _BARE_KEY.fullmatch(name) else '"' + name.replace('"', '\\"') + '"'
+
+
+def _unknown(what: str, name: str, known) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(sorted(known))})"
+    return f"unknown {what} '{name}'{hint}"
+
+
+def _compile_entry(spec: Any, is_active: bool) -> tuple[Render, tuple[str, ...], bool | None]:
+    """An entry -> (attrs -> value, the source attributes it reads, explicit case rule)."""
+    if isinstance(spec, str):
+        spec = {"from": spec}
+    if not isinstance(spec, dict):
+        raise ValueError("must be a source attribute name or a table such as { from = \"...\" }")
+    for key in spec:
+        if key not in _ENTRY_KEYS:
+            raise ValueError(_unknown("key", key, _ENTRY_KEYS))
+    kinds = [k for k in _KINDS if k in spec]
+    if len(kinds) != 1:
+        raise ValueError("needs exactly one of 'from', 'template' or 'constant'"
+                         + (f", not {' and '.join(kinds)}" if kinds else ""))
+    kind = kinds[0]
+
+    ci = spec.get("case_insensitive")
+    if ci is not None and not isinstance(ci, bool):
+        raise ValueError("case_insensitive must be true or false")
+
+    if kind == "constant":
+        value = spec["constant"]
+        extra = [k for k in ("transform", "lookup", "default", "equals") if k in spec]
+        if extra:
+            raise ValueError(f"a constant cannot have '{extra[0]}'")
+        if not isinstance(value, _SCALAR):
+            raise ValueError("constant must be a string, number or boolean")
+        if is_active and not isinstance(value, bool):
+            raise ValueError("active must be boolean: use a true/false constant")
+        return (lambda attrs: value), (), ci
+
+    if kind == "from":
+        name = spec["from"]
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("'from' must name a source attribute")
+        fetch, srcs = _from(name), (name,)
+    else:
+        fetch, srcs = _template(spec["template"])
+
+    steps = _transforms(spec.get("transform", []))
+    lookup = spec.get("lookup")
+    if lookup is not None:
+        if not isinstance(lookup, dict) or not all(isinstance(v, _SCALAR) for v in lookup.values()):
+            raise ValueError("lookup must be a table of source value = target value")
+    has_default = "default" in spec
+    default = spec.get("default")
+    if has_default and not isinstance(default, _SCALAR):
+        raise ValueError("default must be a string, number or boolean")
+    equals = spec.get("equals")
+    if equals is not None:
+        if isinstance(equals, str):
+            equals = [equals]
+        if not isinstance(equals, list) or not equals or not all(isinstance(e, str) for e in equals):
+            raise ValueError("equals must be a string or a list of strings")
+        equals = frozenset(e.casefold() for e in equals)
+    elif is_active and not (lookup and has_default and isinstance(default, bool)
+                            and all(isinstance(v, bool) for v in lookup.values())):
+        raise ValueError("active must be boolean: use 'equals', a true/false constant, "
+                         "or a lookup whose values and default are all true/false")
+    return _pipeline(fetch, steps, lookup, has_default, default, equals), srcs, ci
+
+
+def _from(name: str) -> Render:
+    def fetch(attrs):
+        return attrs.get(name)
+    return fetch
+
+
+def _template(text: Any) -> tuple[Render, tuple[str, ...]]:
+    if not isinstance(text, str):
+        raise ValueError("template must be a string")
+    try:
+        pieces = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ValueError(f"bad template ({exc}); write {{{{ and }}}} for literal braces") from None
+    parts: list[tuple[str, str | None]] = []
+    for literal, name, spec, conversion in pieces:
+        if name is not None:
+            if conversion or spec or not _FIELD.fullmatch(name):
+                shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+                raise ValueError(f"template field {shown} is not allowed: only {{attribute}} with a "
+                                 "name starting with a letter")
+        parts.append((literal, name))
+    names = tuple(dict.fromkeys(n for _, n in parts if n is not None))
+    if not names:
+        raise ValueError("template references no attribute: use 'constant' for fixed text")
+    parts_t = tuple(parts)
+
+    # Substitution is a join over pre-split parts, never str.format: source
+    # values are data, and a value like "{x}" must come out as written.
+    def fetch(attrs):
+        out = []
+        for literal, name in parts_t:
+            out.append(literal)
+            if name is not None:
+                value = attrs.get(name)
+                if value is None:
+                    return None
+                value = value if value.__class__ is str else str(value)
+                if not value.strip():
+                    return None
+                out.append(value)
+        return "".join(out)
+    return fetch, names
+
+
+def _transforms(names: Any) -> tuple[Callable[[str], str], ...]:
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError("transform must be a name or a list of names")
+    for name in names:
+        if name not in TRANSFORMS:
+            raise ValueError(f"unknown transform '{name}' (known: {', '.join(sorted(TRANSFORMS))})")
+    return tuple(TRANSFORMS[n] for n in names)
+
+
+def _pipeline(fetch: Render, steps, lookup, has_default: bool, default, equals) -> Render:
+    def compute(attrs):
+        value = fetch(attrs)
+        if value is not None:
+            if value.__class__ is str:
+                for step in steps:
+                    value = step(value)
+                if not value.strip():
+                    value = None
+            if lookup is not None and value is not None:
+                found = lookup.get(value if value.__class__ is str else str(value), _MISSING)
+                if found is not _MISSING:
+                    value = found
+                elif has_default:
+                    value = default
+        if value is None:
+            value = default
+        if equals is not None:
+            return value is not None and str(value).casefold() in equals
+        return value
+    return compute
+

@@ -1,0 +1,298 @@
+"""Correlate and diff: (identities, accounts, links, mapping, policy) -> Plan.
+
+Pure: no I/O, no clock, no randomness. The caller passes the plan id and
+time, so the same inputs always give the same plan.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from .model import (
+    ACTIVE, CONFLICT, CREATE, DISABLE, ENABLE, MANUAL, UPDATE,
+    Account, Change, Identity, Link, Plan, PlanItem, SourceResult, TargetSummary, normalize, same_value,
+)
+
+
+@dataclass(frozen=True)
+class PlanPolicy:
+    missing: str = "disable"          # what to do with accounts whose identity left the source or the scope
+    min_source_ratio: float = 0.5
+
+
+@dataclass(frozen=True)
+class TargetInput:
+    name: str
+    mapping: Any                      # provisioner.mapping.Mapping (duck-typed to keep this module pure)
+    accounts: Sequence[Account]
+    links: Mapping[str, str]          # identity key -> account id
+    capabilities: frozenset[str] = frozenset({CREATE, UPDATE, DISABLE, ENABLE})
+    max_disable_percent: float = 10.0
+    max_disable_count: int = 50
+    unreadable: str | None = None     # why the accounts could not be read; the target is then blocked
+
+
+@dataclass
+class _TargetPlan:
+    items: list[PlanItem] = field(default_factory=list)
+    adopt: list[Link] = field(default_factory=list)
+    managed: set[str] = field(default_factory=set)
+
+
+def make_plan(source: SourceResult, targets: Sequence[TargetInput], policy: PlanPolicy, *,
+              plan_id: str, created_at: str, baseline_identities: int | None = None,
+              only: Iterable[str] | None = None) -> Plan:
+    """Build the plan for every target.
+
+    `baseline_identities` is the identity count of the last successful run:
+    a source that shrank below `policy.min_source_ratio` of it blocks all.
+    `only` limits the items to those identity keys (the diff is still whole).
+    """
+    only_keys = {k.casefold() for k in only} if only else None
+    source_block = _source_block_reason(len(source.identities), baseline_identities, policy)
+    held = {r.key.casefold() for r in source.rejected if r.key}
+
+    summaries: dict[str, TargetSummary] = {}
+    items: list[PlanItem] = []
+    adopt: list[Link] = []
+    for target in targets:
+        if target.unreadable:
+            summaries[target.name] = TargetSummary(0, {}, 0, True, target.unreadable)
+            continue
+        tp = _plan_target(source.identities, held, target, policy)
+        target_items = [i for i in tp.items
+                        if only_keys is None or (i.identity or "").casefold() in only_keys]
+        counts: dict[str, int] = defaultdict(int)
+        for item in target_items:
+            counts[item.op] += 1
+        block = source_block or _disable_block_reason(counts[DISABLE], len(target.accounts), target)
+        summaries[target.name] = TargetSummary(
+            accounts=len(target.accounts), counts=dict(counts),
+            unmanaged=len(target.accounts) - len(tp.managed),
+            blocked=block is not None, block_reason=block)
+        items.extend(target_items)
+        adopt.extend(l for l in tp.adopt if only_keys is None or l.identity.casefold() in only_keys)
+
+    numbered = tuple(_with_id(item, n) for n, item in enumerate(items, 1))
+    status = "blocked" if any(s.blocked for s in summaries.values()) else "pending"
+    return Plan(plan_id=plan_id, created_at=created_at, status=status,
+                identities=len(source.identities), rejected=source.rejected,
+                targets=summaries, items=numbered, adopt=tuple(adopt))
+
+
+def _with_id(item: PlanItem, n: int) -> PlanItem:
+    return PlanItem(**{**item.__dict__, "id": f"{n:06d}"})
+
+
+def _source_block_reason(count: int, baseline: int | None, policy: PlanPolicy) -> str | None:
+    if not baseline or count >= policy.min_source_ratio * baseline:
+        return None
+    return (f"the source yielded {count} identities, fewer than "
+            f"{policy.min_source_ratio:.0%} of the {baseline} of the last successful run")
+
+
+def _disable_block_reason(disables: int, accounts: int, target: TargetInput) -> str | None:
+    if disables > target.max_disable_count:
+        return (f"{disables} disables exceed max_disable_count = {target.max_disable_count}")
+    if accounts and disables * 100.0 / accounts > target.max_disable_percent:
+        return (f"{disables} disables are {disables * 100.0 / accounts:.1f}% of {accounts} accounts, "
+                f"over max_disable_percent = {target.max_disable_percent:g}")
+    return None
+
+
+def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetInput,
+                 policy: PlanPolicy) -> _TargetPlan:
+    mapping = target.mapping
+    tp = _TargetPlan()
+    by_id = {a.id: a for a in target.accounts}
+    owner_of = {account_id: key for key, account_id in target.links.items()}
+    source_keys = {i.key for i in identities}
+    index = _CorrelationIndex(target.accounts, mapping)
+
+    desired: dict[str, dict[str, Any]] = {}
+    out_of_scope: list[Identity] = []
+    for identity in identities:
+        if mapping.in_scope(identity.attrs):
+            desired[identity.key] = mapping.render(identity.attrs)
+        else:
+            out_of_scope.append(identity)
+
+    # Pass 1: find each in-scope identity's account (link, else correlation).
+    found: dict[str, Account] = {}
+    notes: dict[str, str] = {}
+    claims: dict[str, list[str]] = defaultdict(list)
+    conflicts: dict[str, str] = {}
+    for key, want in desired.items():
+        account_id = target.links.get(key)
+        if account_id is not None and account_id in by_id:
+            found[key] = by_id[account_id]
+            tp.managed.add(account_id)
+            continue
+        if account_id is not None:
+            notes[key] = f"linked account {account_id} is no longer on the target"
+        candidates, path = index.candidates(want)
+        # an account linked to another identity that is still in the source is taken
+        free = [a for a in candidates if owner_of.get(a.id) in (None, key) or owner_of[a.id] not in source_keys]
+        if len(free) > 1:
+            conflicts[key] = (f"{path} = {want.get(path)!r} matches {len(free)} accounts "
+                              f"({', '.join(sorted(a.id for a in free))}); link the right one by hand")
+        elif len(free) == 1:
+            claims[free[0].id].append(key)
+        elif candidates:
+            other = owner_of[candidates[0].id]
+            conflicts[key] = (f"{path} = {want.get(path)!r} matches account {candidates[0].id}, "
+                              f"which is linked to {other}")
+    for account_id, keys in claims.items():
+        tp.managed.add(account_id)
+        if len(keys) > 1:
+            for key in keys:
+                conflicts[key] = (f"{', '.join(keys)} all correlate to account {account_id}; "
+                                  "fix the source so only one person matches")
+        else:
+            found[keys[0]] = by_id[account_id]
+            notes[keys[0]] = "existing account found by correlation"
+    _mark_create_collisions(desired, found, conflicts, mapping)
+
+    # Pass 2: one item per identity, in source order.
+    for key, want in desired.items():
+        if key in conflicts:
+            tp.items.append(_item(target, CONFLICT, key, None, {}, conflicts[key]))
+            continue
+        account = found.get(key)
+        if account is None:
+            item = _create_item(target, key, want, notes.get(key))
+        else:
+            item = _diff_item(target, key, want, account, notes.get(key))
+            if item is None and target.links.get(key) != account.id:
+                tp.adopt.append(Link(target.name, key, account.id))
+        if item is not None:
+            tp.items.append(item)
+
+    # Linked accounts whose person left the source or the target's scope.
+    if policy.missing == "disable":
+        scope_left = {i.key for i in out_of_scope}
+        claimed = {a.id for a in found.values()}
+        for key, account_id in sorted(target.links.items()):
+            if key in desired or key.casefold() in held or account_id in claimed:
+                continue
+            account = by_id.get(account_id)
+            if account is None:
+                continue
+            tp.managed.add(account_id)
+            if not account.active:
+                continue
+            why = ("is no longer in the target's scope" if key in scope_left
+                   else "is no longer in the source")
+            tp.items.append(_state_item(target, DISABLE, key, account, {}, f"{key} {why}"))
+    else:
+        tp.managed.update(a for k, a in target.links.items() if a in by_id)
+    return tp
+
+
+def _mark_create_collisions(desired, found, conflicts, mapping) -> None:
+    """Two new accounts wanting the same correlation value would collide on the target."""
+    for path in mapping.correlate:
+        ci = mapping.case_insensitive(path)
+        seen: dict[Any, list[str]] = defaultdict(list)
+        for key, want in desired.items():
+            if key in found or key in conflicts:
+                continue
+            value = normalize(want.get(path), ci)
+            if value is not None:
+                seen[value].append(key)
+        for keys in seen.values():
+            if len(keys) > 1:
+                for key in keys:
+                    conflicts[key] = (f"{', '.join(keys)} would all get {path} = "
+                                      f"{desired[key].get(path)!r}; fix the source so each is unique")
+
+
+def _create_item(target: TargetInput, key: str, want: dict, note: str | None) -> PlanItem | None:
+    if want.get(ACTIVE, True) is False:
+        return None  # nobody needs a disabled account made for them
+    mapping = target.mapping
+    lookup = tuple((p, want[p]) for p in mapping.correlate if want.get(p) is not None)
+    if not lookup:
+        missing = mapping.correlate[0]
+        sources = ", ".join(mapping.sources_of(missing)) or "the mapping"
+        return _item(target, MANUAL, key, None, {},
+                     f"{key} cannot be provisioned: {missing} has no value (from {sources}); "
+                     "fill it in the source")
+    if CREATE not in target.capabilities:
+        return _item(target, MANUAL, key, None, {},
+                     f"create an account for {key} by hand: this target cannot create accounts")
+    changes = {p: Change(None, v) for p, v in want.items() if v is not None}
+    reason = f"{key} is in the source and has no account"
+    if note:
+        reason += f" ({note})"
+    return _item(target, CREATE, key, None, changes, reason, attrs=want, lookup=lookup)
+
+
+def _diff_item(target: TargetInput, key: str, want: dict, account: Account,
+               note: str | None) -> PlanItem | None:
+    mapping = target.mapping
+    changes = {}
+    for path, value in want.items():
+        if path == ACTIVE:
+            continue
+        have = account.attrs.get(path)
+        if not same_value(have, value, mapping.case_insensitive(path)):
+            changes[path] = Change(have, value)
+    want_active = want.get(ACTIVE, True) is not False
+    if account.active and not want_active:
+        return _state_item(target, DISABLE, key, account, {}, f"{key} is inactive in the source")
+    if not account.active and want_active:
+        return _state_item(target, ENABLE, key, account, changes, f"{key} is active in the source again")
+    if not account.active or not changes:
+        return None
+    reason = "attributes differ: " + ", ".join(changes)
+    if note:
+        reason = f"{note}; {reason}"
+    if UPDATE not in target.capabilities:
+        return _item(target, MANUAL, key, account.id, changes, f"update by hand: {reason}")
+    return _item(target, UPDATE, key, account.id, changes, reason)
+
+
+def _state_item(target: TargetInput, op: str, key: str, account: Account,
+                changes: dict, reason: str) -> PlanItem:
+    changes = {**changes, ACTIVE: Change(account.active, op == ENABLE)}
+    if op not in target.capabilities:
+        verb = "disable" if op == DISABLE else "enable"
+        return _item(target, MANUAL, key, account.id, changes,
+                     f"{verb} account {account.id} by hand ({reason}): this target cannot {verb} accounts")
+    return _item(target, op, key, account.id, changes, reason)
+
+
+def _item(target: TargetInput, op: str, key: str | None, account_id: str | None,
+          changes: Mapping[str, Change], reason: str, attrs=None, lookup=()) -> PlanItem:
+    return PlanItem(id="", target=target.name, op=op, identity=key, account_id=account_id,
+                    changes=changes, reason=reason, attrs=attrs or {}, lookup=lookup)
+
+
+class _CorrelationIndex:
+    """Accounts by the normalized value of each correlation attribute."""
+
+    def __init__(self, accounts: Sequence[Account], mapping):
+        self.mapping = mapping
+        self.by_path: dict[str, dict[Any, list[Account]]] = {}
+        for path in mapping.correlate:
+            ci = mapping.case_insensitive(path)
+            table: dict[Any, list[Account]] = defaultdict(list)
+            for account in accounts:
+                value = normalize(account.attrs.get(path), ci)
+                if value is not None:
+                    table[value].append(account)
+            self.by_path[path] = table
+
+    def candidates(self, want: Mapping[str, Any]) -> tuple[list[Account], str | None]:
+        """Accounts matching the first correlation attribute that matches any."""
+        for path in self.mapping.correlate:
+            value = normalize(want.get(path), self.mapping.case_insensitive(path))
+            if value is None:
+                continue
+            matches = self.by_path[path].get(value)
+            if matches:
+                return matches, path
+        return [], None

@@ -1,0 +1,159 @@
+"""What a person reads: plan tables and diffs, apply progress, runs and status."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Iterator
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .model import APPLICABLE_OPS, CONFLICT, CREATE, DISABLE, ENABLE, MANUAL, OPS, UPDATE, Plan
+
+CHANGE_OPS = APPLICABLE_OPS
+_MARK = {CREATE: ("+", "green"), UPDATE: ("~", "yellow"), DISABLE: ("-", "red"),
+         ENABLE: ("^", "cyan"), MANUAL: ("!", "magenta"), CONFLICT: ("?", "bold red")}
+
+console = Console(highlight=False)
+
+
+def applicable_count(plan: Plan) -> int:
+    return sum(1 for i in plan.items if i.op in APPLICABLE_OPS)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "∅"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "<1s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
+
+
+def print_summary(plan: Plan, estimates: dict[str, float] | None = None) -> None:
+    table = Table(title=f"plan {plan.plan_id}  ({plan.created_at}, {plan.status})", title_justify="left")
+    table.add_column("target")
+    table.add_column("accounts", justify="right")
+    for op in OPS:
+        table.add_column(op, justify="right")
+    table.add_column("unmanaged", justify="right")
+    if estimates:
+        table.add_column("est. apply", justify="right")
+    table.add_column("blocked")
+    for name, summary in plan.targets.items():
+        row = [name, str(summary.accounts), *(str(summary.counts.get(op, 0)) for op in OPS),
+               str(summary.unmanaged)]
+        if estimates:
+            row.append(_duration(estimates.get(name, 0.0)))
+        row.append(f"[bold red]BLOCKED[/]: {escape(summary.block_reason or '')}" if summary.blocked else "no")
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"source: {plan.identities} identities, {len(plan.rejected)} rows rejected")
+
+
+def print_plan(plan: Plan, estimates: dict[str, float]) -> None:
+    print_summary(plan, estimates)
+    for rejected in plan.rejected:
+        console.print(f"  [red]rejected[/] row {rejected.row} ({escape(rejected.key or 'no key')}): "
+                      f"{escape(rejected.reason)}")
+    for item in plan.items:
+        mark, colour = _MARK[item.op]
+        account = f" account {escape(item.account_id)}" if item.account_id else ""
+        status = "" if item.status == "pending" else f"  [{item.status}]"
+        console.print(f"[{colour}]{mark} {item.op:<8}[/] {escape(item.target)}  "
+                      f"{escape(item.identity or '')}{account}{status}")
+        console.print(f"      why: {escape(item.reason)}")
+        for path, change in item.changes.items():
+            console.print(f"      {escape(path)}: {escape(_fmt(change.before))} → {escape(_fmt(change.after))}")
+        if item.error:
+            console.print(f"      [red]error[/]: {escape(item.error)}")
+    if not any(i.op in APPLICABLE_OPS for i in plan.items):
+        console.print("nothing to apply: the targets match the source")
+    else:
+        console.print(f"apply with: provisioner apply {plan.plan_id}")
+
+
+@contextmanager
+def progress(total: int) -> Iterator:
+    bar = Progress(TextColumn("applying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=Console(stderr=True), transient=True)
+    with bar:
+        task = bar.add_task("apply", total=total)
+
+        def advance(item, status) -> None:
+            if item.op in APPLICABLE_OPS:
+                bar.advance(task)
+        yield advance
+
+
+def print_apply_result(plan: Plan, result, state) -> None:
+    stored = state.load_plan(plan.plan_id)
+    for item in stored.items:
+        if item.status in ("failed", "stale"):
+            console.print(f"[red]{item.status}[/] {item.op} {escape(item.target)} "
+                          f"{escape(item.identity or '')}: {escape(item.error or '')}")
+    for name in result.blocked_targets:
+        console.print(f"[bold red]not applied[/]: target {escape(name)} is blocked "
+                      f"({escape(plan.targets[name].block_reason or '')}); review, then "
+                      "apply again with --allow-mass-change if it is intended")
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()))
+    console.print(f"plan {plan.plan_id}: {result.plan_status} ({counts})")
+
+
+def run_dict(run) -> dict:
+    duration = None
+    if run.finished_at:
+        duration = (datetime.fromisoformat(run.finished_at) - datetime.fromisoformat(run.started_at)).total_seconds()
+    return {"id": run.id, "kind": run.kind, "trigger": run.trigger, "started_at": run.started_at,
+            "finished_at": run.finished_at, "duration_s": duration, "status": run.status,
+            "plan_id": run.plan_id, "identities": run.identities, "counts": json.loads(run.counts),
+            "error": run.error}
+
+
+def print_runs(runs) -> None:
+    table = Table()
+    for column in ("started", "kind", "trigger", "duration", "status", "counts", "plan"):
+        table.add_column(column)
+    for run in runs:
+        d = run_dict(run)
+        counts = ", ".join(f"{k} {v}" for k, v in d["counts"].items()) or "-"
+        table.add_row(d["started_at"], d["kind"], d["trigger"],
+                      _duration(d["duration_s"]) if d["duration_s"] is not None else "running",
+                      d["status"] + (f": {d['error']}" if d["error"] else ""), counts, d["plan_id"] or "-")
+    console.print(table)
+
+
+def status_report(settings, state) -> dict:
+    links = state.link_counts()
+    runs = state.runs(500)
+    last_ok = next((r for r in runs if r.kind == "apply" and r.status == "ok"), None)
+    pending = [p.id for p in state.pending_plans()]
+    report = {}
+    for name in settings.targets:
+        failures = [a for a in state.audit_rows(name) if a.outcome.startswith("failed")]
+        report[name] = {
+            "linked_accounts": links.get(name, 0),
+            "last_successful_apply": last_ok.finished_at if last_ok else None,
+            "pending_plans": pending,
+            "last_error": failures[-1].outcome if failures else None,
+        }
+    return report
+
+
+def print_status(report: dict) -> None:
+    table = Table()
+    for column in ("target", "linked", "last successful apply", "pending plans", "last error"):
+        table.add_column(column)
+    for name, row in report.items():
+        table.add_row(name, str(row["linked_accounts"]), row["last_successful_apply"] or "never",
+                      ", ".join(row["pending_plans"]) or "-", escape(row["last_error"] or "-"))
+    console.print(table)

@@ -1,0 +1,291 @@
+"""The state DB: runs, plans and their items, links, and the audit log.
+
+SQLModel over any SQLAlchemy URL (SQLite by default). Nothing else in the
+engine remembers anything between runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint, func
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+from .errors import ConfigError
+from .model import Change, Link, Plan, PlanItem, Rejected, TargetSummary
+from .secrets import redact
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class RunRecord(SQLModel, table=True):
+    __tablename__ = "runs"
+    id: str = Field(primary_key=True)
+    kind: str                                   # plan | apply | reconcile
+    trigger: str = "cli"
+    started_at: str
+    finished_at: str | None = None
+    status: str = "running"                     # running | ok | blocked | partial | failed | stale
+    plan_id: str | None = Field(default=None, index=True)
+    identities: int | None = None
+    # a run after which the targets matched the source: its identity count is
+    # the baseline the source-ratio guard compares against
+    successful: bool = False
+    counts: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class PlanRecord(SQLModel, table=True):
+    __tablename__ = "plans"
+    id: str = Field(primary_key=True)
+    created_at: str
+    status: str
+    identities: int
+    rejected: str = Field(sa_column=Column(Text, nullable=False))     # JSON list
+    targets: str = Field(sa_column=Column(Text, nullable=False))      # JSON {name: summary}
+    adopt: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # JSON links to record
+
+
+class PlanItemRecord(SQLModel, table=True):
+    __tablename__ = "plan_items"
+    __table_args__ = (Index("ix_plan_items_plan", "plan_id", "seq"),)
+    plan_id: str = Field(primary_key=True)
+    item_id: str = Field(primary_key=True)
+    seq: int
+    target: str
+    op: str
+    identity: str | None = None
+    account_id: str | None = None
+    changes: str = Field(sa_column=Column(Text, nullable=False))
+    attrs: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    lookup: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = "pending"
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    updated_at: str | None = None
+
+
+class LinkRecord(SQLModel, table=True):
+    __tablename__ = "links"
+    __table_args__ = (UniqueConstraint("target", "account_id", name="uq_links_account"),)
+    target: str = Field(primary_key=True)
+    identity: str = Field(primary_key=True)
+    account_id: str
+    created_at: str
+    updated_at: str
+
+
+class AuditRecord(SQLModel, table=True):
+    __tablename__ = "audit"
+    id: int | None = Field(default=None, primary_key=True)
+    at: str
+    run_id: str | None = None
+    plan_id: str | None = None
+    item_id: str | None = None
+    target: str
+    op: str
+    identity: str | None = None
+    account_id: str | None = None
+    before: str = Field(sa_column=Column(Text, nullable=False))
+    after: str = Field(sa_column=Column(Text, nullable=False))
+    outcome: str
+
+
+def _dump(value: Any) -> str:
+    return redact(json.dumps(value, ensure_ascii=False, sort_keys=True, default=str))
+
+
+class StateDB:
+    """The few queries the engine needs, each in its own short transaction."""
+
+    def __init__(self, url: str):
+        self.url = url
+        try:
+            parsed = make_url(url)
+        except Exception:
+            raise ConfigError(f"state.url: not a database URL: {redact(url)!r}") from None
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            _prepare_sqlite_file(Path(parsed.database))
+        try:
+            self.engine = create_engine(url)
+            SQLModel.metadata.create_all(self.engine)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise ConfigError(f"state.url: cannot open the state DB: {redact(str(exc).splitlines()[0])}") from None
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- runs -----------------------------------------------------------
+    def start_run(self, run_id: str, kind: str, trigger: str = "cli", plan_id: str | None = None) -> None:
+        with self.session() as s:
+            s.add(RunRecord(id=run_id, kind=kind, trigger=trigger, started_at=utcnow(), plan_id=plan_id))
+            s.commit()
+
+    def finish_run(self, run_id: str, status: str, *, plan_id: str | None = None,
+                   identities: int | None = None, successful: bool = False,
+                   counts: dict | None = None, error: str | None = None) -> None:
+        with self.session() as s:
+            run = s.get(RunRecord, run_id)
+            run.finished_at = utcnow()
+            run.status = status
+            run.plan_id = plan_id or run.plan_id
+            run.identities = identities if identities is not None else run.identities
+            run.successful = successful
+            run.counts = _dump(counts or {})
+            run.error = redact(error) if error else None
+            s.add(run)
+            s.commit()
+
+    def runs(self, limit: int = 50) -> list[RunRecord]:
+        with self.session() as s:
+            return list(s.exec(select(RunRecord).order_by(RunRecord.started_at.desc(), RunRecord.id)
+                               .limit(limit)))
+
+    def baseline_identities(self) -> int | None:
+        with self.session() as s:
+            run = s.exec(select(RunRecord).where(RunRecord.successful == True)  # noqa: E712
+                         .order_by(RunRecord.finished_at.desc()).limit(1)).first()
+            return run.identities if run else None
+
+    # -- plans ------------------------------------------------------------
+    def save_plan(self, plan: Plan) -> None:
+        with self.session() as s:
+            s.add(PlanRecord(
+                id=plan.plan_id, created_at=plan.created_at, status=plan.status,
+                identities=plan.identities,
+                rejected=_dump([r.to_dict() for r in plan.rejected]),
+                targets=_dump({n: t.to_dict() for n, t in plan.targets.items()}),
+                adopt=_dump([l.__dict__ for l in plan.adopt])))
+            for seq, item in enumerate(plan.items):
+                s.add(PlanItemRecord(
+                    plan_id=plan.plan_id, item_id=item.id, seq=seq, target=item.target, op=item.op,
+                    identity=item.identity, account_id=item.account_id,
+                    changes=_dump({k: c.to_dict() for k, c in item.changes.items()}),
+                    attrs=_dump(dict(item.attrs)), lookup=_dump([list(p) for p in item.lookup]),
+                    reason=redact(item.reason), status=item.status))
+            s.commit()
+
+    def load_plan(self, plan_id: str) -> Plan | None:
+        with self.session() as s:
+            record = s.get(PlanRecord, plan_id)
+            if record is None:
+                matches = list(s.exec(select(PlanRecord).where(PlanRecord.id.startswith(plan_id)).limit(2)))
+                if len(matches) != 1:
+                    return None
+                record = matches[0]
+            rows = s.exec(select(PlanItemRecord).where(PlanItemRecord.plan_id == record.id)
+                          .order_by(PlanItemRecord.seq)).all()
+        targets = {n: TargetSummary(accounts=t["accounts"],
+                                    counts={k: v for k, v in t.items() if isinstance(v, int) and k not in ("accounts", "unmanaged")},
+                                    unmanaged=t["unmanaged"], blocked=t["blocked"], block_reason=t["block_reason"])
+                   for n, t in json.loads(record.targets).items()}
+        return Plan(plan_id=record.id, created_at=record.created_at, status=record.status,
+                    identities=record.identities,
+                    rejected=tuple(Rejected(**r) for r in json.loads(record.rejected)),
+                    targets=targets, items=tuple(_item_from_row(r) for r in rows),
+                    adopt=tuple(Link(**l) for l in json.loads(record.adopt)))
+
+    def latest_plan_id(self) -> str | None:
+        with self.session() as s:
+            record = s.exec(select(PlanRecord).order_by(PlanRecord.created_at.desc()).limit(1)).first()
+            return record.id if record else None
+
+    def pending_plans(self) -> list[PlanRecord]:
+        with self.session() as s:
+            return list(s.exec(select(PlanRecord).where(PlanRecord.status.in_(["pending", "blocked", "partial"]))
+                               .order_by(PlanRecord.created_at.desc())))
+
+    def set_plan_status(self, plan_id: str, status: str) -> None:
+        with self.session() as s:
+            record = s.get(PlanRecord, plan_id)
+            record.status = status
+            s.add(record)
+            s.commit()
+
+    def set_item_status(self, plan_id: str, item_id: str, status: str, error: str | None = None,
+                        account_id: str | None = None) -> None:
+        with self.session() as s:
+            row = s.get(PlanItemRecord, (plan_id, item_id))
+            row.status = status
+            row.error = redact(error) if error else None
+            if account_id is not None:
+                row.account_id = account_id
+            row.updated_at = utcnow()
+            s.add(row)
+            s.commit()
+
+    # -- links ------------------------------------------------------------
+    def links(self, target: str) -> dict[str, str]:
+        with self.session() as s:
+            rows = s.exec(select(LinkRecord.identity, LinkRecord.account_id).where(LinkRecord.target == target))
+            return {identity: account_id for identity, account_id in rows}
+
+    def link_counts(self) -> dict[str, int]:
+        with self.session() as s:
+            rows = s.exec(select(LinkRecord.target, func.count()).group_by(LinkRecord.target))
+            return {target: n for target, n in rows}
+
+    def save_link(self, target: str, identity: str, account_id: str) -> None:
+        """Point `identity` at `account_id` on `target`, dropping any stale link to that account."""
+        now = utcnow()
+        with self.session() as s:
+            for other in s.exec(select(LinkRecord).where(LinkRecord.target == target,
+                                                         LinkRecord.account_id == account_id,
+                                                         LinkRecord.identity != identity)):
+                s.delete(other)
+            s.flush()
+            row = s.get(LinkRecord, (target, identity))
+            if row is None:
+                row = LinkRecord(target=target, identity=identity, account_id=account_id,
+                                 created_at=now, updated_at=now)
+            else:
+                row.account_id, row.updated_at = account_id, now
+            s.add(row)
+            s.commit()
+
+    # -- audit ------------------------------------------------------------
+    def audit(self, *, run_id: str | None, plan_id: str | None, item: PlanItem, account_id: str | None,
+              before: dict, after: dict, outcome: str) -> None:
+        with self.session() as s:
+            s.add(AuditRecord(at=utcnow(), run_id=run_id, plan_id=plan_id, item_id=item.id,
+                              target=item.target, op=item.op, identity=item.identity,
+                              account_id=account_id, before=_dump(before), after=_dump(after),
+                              outcome=redact(outcome)))
+            s.commit()
+
+    def audit_rows(self, target: str | None = None) -> list[AuditRecord]:
+        with self.session() as s:
+            query = select(AuditRecord).order_by(AuditRecord.id)
+            if target:
+                query = query.where(AuditRecord.target == target)
+            return list(s.exec(query))
+
+
+def _item_from_row(row: PlanItemRecord) -> PlanItem:
+    changes = {k: Change(v["from"], v["to"]) for k, v in json.loads(row.changes).items()}
+    return PlanItem(id=row.item_id, target=row.target, op=row.op, identity=row.identity,
+                    account_id=row.account_id, changes=changes, reason=row.reason,
+                    status=row.status, error=row.error, attrs=json.loads(row.attrs),
+                    lookup=tuple(tuple(p) for p in json.loads(row.lookup)))
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only, before SQLite makes it 0644."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"state.url: cannot create the state DB file {path}: {exc.strerror}") from None

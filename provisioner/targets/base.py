@@ -1,0 +1,66 @@
+"""The interface every target implements, and the flattening they share."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Mapping, Sequence
+
+from ..model import ACTIVE, Account
+from ..paths import get_path
+
+CREATE, UPDATE, DISABLE, ENABLE, DELETE = "create", "update", "disable", "enable", "delete"
+ALL_CAPABILITIES = frozenset({CREATE, UPDATE, DISABLE, ENABLE, DELETE})
+
+
+class Target(ABC):
+    """A system holding user accounts.
+
+    Errors are provisioner.errors.TargetError (NotFound for a missing
+    account, AlreadyExists for a create refused as a duplicate), each with a
+    sentence a person can act on and never a secret.
+    """
+
+    name: str
+    capabilities: frozenset[str]
+    # the mapping's managed attribute paths; Account.attrs holds exactly these plus "active"
+    paths: Sequence[str]
+
+    @abstractmethod
+    def list_accounts(self) -> list[Account]:
+        """Every account, all pages read."""
+
+    @abstractmethod
+    def get_account(self, account_id: str) -> Account | None:
+        """The account, or None when the target says it does not exist."""
+
+    @abstractmethod
+    def find_accounts(self, path: str, value: Any) -> list[Account]:
+        """Accounts whose attribute at `path` equals `value` (correlation after a 409, resume)."""
+
+    @abstractmethod
+    def create(self, attrs: Mapping[str, Any]) -> Account:
+        """Create from flat {path: value} (may include "active"); AlreadyExists on a duplicate."""
+
+    @abstractmethod
+    def modify(self, account: Account, changes: Mapping[str, Any]) -> None:
+        """Set each path to its value (None removes it); `account` is the freshly read state."""
+
+    @abstractmethod
+    def check(self) -> str:
+        """Authenticate and describe in one line what was reached; TargetError otherwise."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "Target":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def flatten(doc: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """{path: value} for each managed path plus "active" (None when absent)."""
+    attrs = {path: get_path(doc, path) for path in paths}
+    attrs[ACTIVE] = get_path(doc, ACTIVE)
+    return attrs

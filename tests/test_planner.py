@@ -1,0 +1,268 @@
+"""The planner as a pure function: no network, no database."""
+
+from __future__ import annotations
+
+import pytest
+
+from provisioner.mapping import load_mapping
+from provisioner.model import Account, Identity, Rejected, SourceResult
+from provisioner.planner import PlanPolicy, TargetInput, make_plan
+
+MAPPING = """
+scope = 'department eq "Support"'
+correlate = ["userName"]
+[attributes]
+userName = "email"
+"name.givenName" = "given_name"
+"name.familyName" = "family_name"
+"emails[0].value" = "email"
+title = "title"
+active = { from = "status", equals = "active" }
+"""
+
+
+@pytest.fixture
+def mapping(tmp_path):
+    path = tmp_path / "directory.toml"
+    path.write_text(MAPPING, encoding="utf-8")
+    return load_mapping(path)
+
+
+def person(key, given="Ada", family="Lovelace", email=None, dept="Support", title="Agent", status="active"):
+    attrs = {"employee_id": key, "given_name": given, "family_name": family,
+             "email": email or f"{key.lower()}@example.com", "department": dept, "title": title,
+             "status": status}
+    return Identity(key, {k: v for k, v in attrs.items() if v is not None})
+
+
+def account_for(identity, account_id=None, active=True, **overrides):
+    a = identity.attrs
+    attrs = {"userName": a["email"], "name.givenName": a["given_name"], "name.familyName": a["family_name"],
+             "emails[0].value": a["email"], "title": a.get("title"), "active": active}
+    attrs.update(overrides)
+    return Account(account_id or f"id-{identity.key}", attrs)
+
+
+def plan_for(mapping, identities, accounts=(), links=None, *, rejected=(), policy=None, baseline=None,
+             only=None, **target_kw):
+    target = TargetInput(name="dir", mapping=mapping, accounts=list(accounts), links=links or {}, **target_kw)
+    return make_plan(SourceResult(tuple(identities), tuple(rejected)), [target], policy or PlanPolicy(),
+                     plan_id="p1", created_at="2026-01-01T00:00:00+00:00",
+                     baseline_identities=baseline, only=only)
+
+
+def ops(plan):
+    return [(i.op, i.identity) for i in plan.items]
+
+
+def test_new_person_in_scope_is_created_with_every_mapped_attribute(mapping):
+    ada = person("E1", given="Zoë", family="Ōtsuka", email="Zoe@Example.com")
+    plan = plan_for(mapping, [ada])
+    assert ops(plan) == [("create", "E1")]
+    item = plan.items[0]
+    assert item.attrs == {"userName": "Zoe@Example.com", "name.givenName": "Zoë", "name.familyName": "Ōtsuka",
+                          "emails[0].value": "Zoe@Example.com", "title": "Agent", "active": True}
+    assert {p: c.after for p, c in item.changes.items()}["name.givenName"] == "Zoë"
+    assert all(c.before is None for c in item.changes.values())
+    assert item.lookup == (("userName", "Zoe@Example.com"),)
+    assert plan.targets["dir"].counts["create"] == 1
+    assert plan.to_dict()["targets"]["dir"]["create"] == 1
+
+
+def test_out_of_scope_and_inactive_people_get_no_account(mapping):
+    plan = plan_for(mapping, [person("E1", dept="Research"), person("E2", status="terminated")])
+    assert plan.items == ()
+
+
+def test_matching_linked_account_plans_nothing(mapping):
+    ada = person("E1")
+    plan = plan_for(mapping, [ada], [account_for(ada)], {"E1": "id-E1"})
+    assert plan.items == () and plan.adopt == ()
+    assert plan.targets["dir"].unmanaged == 0
+
+
+def test_changed_attribute_is_an_update_with_from_and_to(mapping):
+    ada = person("E1", title="Team Lead")
+    plan = plan_for(mapping, [ada], [account_for(ada, title="Agent")], {"E1": "id-E1"})
+    assert ops(plan) == [("update", "E1")]
+    assert plan.items[0].to_dict()["changes"] == {"title": {"from": "Agent", "to": "Team Lead"}}
+    assert plan.items[0].account_id == "id-E1"
+
+
+def test_emails_compare_case_insensitively_but_names_do_not(mapping):
+    ada = person("E1", email="ADA@example.COM", family="lovelace")
+    acct = account_for(person("E1", email="ada@example.com", family="Lovelace"))
+    plan = plan_for(mapping, [ada], [acct], {"E1": "id-E1"})
+    assert ops(plan) == [("update", "E1")]
+    assert list(plan.items[0].changes) == ["name.familyName"]
+
+
+def test_source_value_removed_clears_the_managed_attribute(mapping):
+    ada = person("E1", title=None)
+    plan = plan_for(mapping, [ada], [account_for(ada, title="Agent")], {"E1": "id-E1"})
+    assert plan.items[0].to_dict()["changes"] == {"title": {"from": "Agent", "to": None}}
+
+
+def test_inactive_person_with_active_account_is_disabled(mapping):
+    ada = person("E1", status="leaver")
+    plan = plan_for(mapping, [ada], [account_for(ada)], {"E1": "id-E1"})
+    assert ops(plan) == [("disable", "E1")]
+    assert plan.items[0].to_dict()["changes"] == {"active": {"from": True, "to": False}}
+
+
+def test_rehire_is_an_enable_carrying_attribute_changes(mapping):
+    ada = person("E1", title="Lead")
+    plan = plan_for(mapping, [ada], [account_for(ada, active=False, title="Agent")], {"E1": "id-E1"})
+    assert ops(plan) == [("enable", "E1")]
+    assert plan.items[0].to_dict()["changes"] == {"title": {"from": "Agent", "to": "Lead"},
+                                                  "active": {"from": False, "to": True}}
+
+
+def test_disabled_account_of_inactive_person_is_left_alone(mapping):
+    ada = person("E1", status="leaver", title="changed")
+    assert plan_for(mapping, [ada], [account_for(ada, active=False)], {"E1": "id-E1"}).items == ()
+
+
+def test_person_gone_from_source_is_disabled_or_ignored_per_policy(mapping):
+    gone = person("E9")
+    accounts, links = [account_for(gone)], {"E9": "id-E9"}
+    plan = plan_for(mapping, [], accounts, links, max_disable_percent=100)
+    assert ops(plan) == [("disable", "E9")]
+    assert "no longer in the source" in plan.items[0].reason
+    ignored = plan_for(mapping, [], accounts, links, policy=PlanPolicy(missing="ignore"))
+    assert ignored.items == ()
+    assert ignored.targets["dir"].unmanaged == 0
+
+
+def test_person_who_left_the_scope_is_disabled(mapping):
+    moved = person("E1", dept="Sales")
+    plan = plan_for(mapping, [moved], [account_for(moved)], {"E1": "id-E1"}, max_disable_percent=100)
+    assert ops(plan) == [("disable", "E1")]
+    assert "scope" in plan.items[0].reason
+
+
+def test_rejected_row_never_disables_its_account(mapping):
+    bad = person("E1")
+    plan = plan_for(mapping, [], [account_for(bad)], {"E1": "id-E1"},
+                    rejected=[Rejected(3, "E1", "invalid email 'x@'")], max_disable_percent=100)
+    assert plan.items == ()
+    assert plan.to_dict()["source"]["rejected"] == [{"row": 3, "key": "E1", "reason": "invalid email 'x@'"}]
+
+
+def test_unlinked_account_found_by_correlation_is_adopted_or_updated(mapping):
+    ada, grace = person("E1"), person("E2", title="Lead")
+    accounts = [account_for(ada, "a1", userName="E1@EXAMPLE.com"), account_for(grace, "a2", title="Agent")]
+    plan = plan_for(mapping, [ada, grace], accounts)
+    assert ops(plan) == [("update", "E2")]
+    assert plan.items[0].account_id == "a2"
+    assert [(l.identity, l.account_id) for l in plan.adopt] == [("E1", "a1")]
+
+
+def test_several_candidates_are_a_conflict(mapping):
+    ada = person("E1")
+    plan = plan_for(mapping, [ada], [account_for(ada, "a1"), account_for(ada, "a2")])
+    assert ops(plan) == [("conflict", "E1")]
+    assert "a1" in plan.items[0].reason and "a2" in plan.items[0].reason
+    assert plan.targets["dir"].unmanaged == 2
+
+
+def test_two_people_correlating_to_one_account_are_both_conflicts(mapping):
+    a, b = person("E1", email="same@example.com"), person("E2", email="SAME@example.com")
+    plan = plan_for(mapping, [a, b], [account_for(a, "a1")])
+    assert ops(plan) == [("conflict", "E1"), ("conflict", "E2")]
+
+
+def test_two_new_people_wanting_the_same_username_are_conflicts_not_creates(mapping):
+    a, b, c = person("E1", email="x@example.com"), person("E2", email="X@example.com"), person("E3")
+    plan = plan_for(mapping, [a, b, c])
+    assert ops(plan) == [("conflict", "E1"), ("conflict", "E2"), ("create", "E3")]
+
+
+def test_account_linked_to_another_current_person_is_a_conflict(mapping):
+    a, b = person("E1", email="x@example.com"), person("E2", email="x@example.com")
+    plan = plan_for(mapping, [a, b], [account_for(a, "a1")], {"E1": "a1"})
+    assert ops(plan) == [("conflict", "E2")]
+    assert "linked to E1" in plan.items[0].reason
+
+
+def test_accounts_matching_nobody_are_unmanaged_and_left_alone(mapping):
+    ada = person("E1")
+    stranger = account_for(person("X1"), "s1")
+    plan = plan_for(mapping, [ada], [account_for(ada), stranger], {"E1": "id-E1"})
+    assert plan.items == ()
+    assert plan.targets["dir"].unmanaged == 1
+
+
+def test_linked_account_deleted_on_target_is_created_again(mapping):
+    ada = person("E1")
+    plan = plan_for(mapping, [ada], [], {"E1": "gone"})
+    assert ops(plan) == [("create", "E1")]
+    assert "no longer on the target" in plan.items[0].reason
+
+
+def test_target_without_create_gets_a_manual_item(mapping):
+    plan = plan_for(mapping, [person("E1")], capabilities=frozenset({"update", "disable", "enable"}))
+    assert ops(plan) == [("manual", "E1")]
+    assert "by hand" in plan.items[0].reason
+
+
+def test_person_without_a_correlation_value_is_manual_and_says_which_column(mapping):
+    nobody = Identity("E1", {"employee_id": "E1", "given_name": "A", "department": "Support", "status": "active"})
+    plan = plan_for(mapping, [nobody])
+    assert ops(plan) == [("manual", "E1")]
+    assert "userName has no value (from email)" in plan.items[0].reason
+
+
+def test_disables_over_the_count_limit_block_the_target(mapping):
+    people = [person(f"E{n}") for n in range(5)]
+    accounts = [account_for(p) for p in people]
+    links = {p.key: f"id-{p.key}" for p in people}
+    plan = plan_for(mapping, people[:2], accounts, links, max_disable_count=2, max_disable_percent=100)
+    summary = plan.targets["dir"]
+    assert summary.counts["disable"] == 3 and summary.blocked
+    assert "max_disable_count" in summary.block_reason
+    assert plan.status == "blocked"
+    at_limit = plan_for(mapping, people[:3], accounts, links, max_disable_count=2, max_disable_percent=100)
+    assert not at_limit.targets["dir"].blocked and at_limit.status == "pending"
+
+
+def test_disables_over_the_percent_limit_block_the_target(mapping):
+    people = [person(f"E{n}") for n in range(20)]
+    accounts = [account_for(p) for p in people]
+    links = {p.key: f"id-{p.key}" for p in people}
+    two = plan_for(mapping, people[2:], accounts, links, max_disable_percent=10)
+    assert not two.targets["dir"].blocked  # 10.0% is not over 10
+    three = plan_for(mapping, people[3:], accounts, links, max_disable_percent=10)
+    assert three.targets["dir"].blocked and "15.0%" in three.targets["dir"].block_reason
+
+
+def test_a_shrunken_source_blocks_the_whole_plan(mapping):
+    people = [person(f"E{n}") for n in range(4)]
+    plan = plan_for(mapping, people, baseline=10)
+    assert plan.status == "blocked" and plan.targets["dir"].blocked
+    assert "fewer than 50% of the 10" in plan.targets["dir"].block_reason
+    assert plan_for(mapping, people, baseline=8).status == "pending"
+    assert plan_for(mapping, people, baseline=None).status == "pending"
+
+
+def test_unreadable_target_is_blocked_and_others_still_planned(mapping):
+    good = TargetInput(name="good", mapping=mapping, accounts=[], links={})
+    bad = TargetInput(name="bad", mapping=mapping, accounts=[], links={}, unreadable="connection refused")
+    plan = make_plan(SourceResult((person("E1"),)), [bad, good], PlanPolicy(), plan_id="p", created_at="t")
+    assert plan.targets["bad"].blocked and plan.targets["bad"].block_reason == "connection refused"
+    assert ops(plan) == [("create", "E1")] and plan.items[0].target == "good"
+
+
+def test_only_limits_items_to_the_named_identities(mapping):
+    plan = plan_for(mapping, [person("E1"), person("E2")], only=["e2"])
+    assert ops(plan) == [("create", "E2")]
+
+
+def test_same_inputs_give_the_same_plan(mapping):
+    people = [person(f"E{n}", title=str(n)) for n in range(30)]
+    accounts = [account_for(p, title="old") for p in people[:10]] + [account_for(person("Z"), "z")]
+    links = {p.key: f"id-{p.key}" for p in people[:10]} | {"Z": "z"}
+    first = plan_for(mapping, people, accounts, links, max_disable_percent=100)
+    second = plan_for(mapping, list(people), list(accounts), dict(links), max_disable_percent=100)
+    assert first.to_dict() == second.to_dict()
+    assert [i.id for i in first.items] == [f"{n:06d}" for n in range(1, 32)]
