@@ -79,7 +79,7 @@ def _closing_bracket(text: str, start: int, path: str) -> int:
 
 
 def _selector(text: str, path: str) -> tuple[int | None, tuple[str, Any] | None]:
-    if text.strip().isdigit():
+    if text.strip().isascii() and text.strip().isdigit():
         return int(text), None
     m = _FILTER.match(text)
     if m:

@@ -6,9 +6,9 @@
 scim2-server spends ~0.7 s of CPU importing its pydantic models before it
 listens. To give every test a fresh server cheaply, one helper process
 imports it once and forks a server per request (~0.05 s each). That helper
-exits when this process does (its stdin closes, and on Linux the kernel
-also signals it), and each server dies with the helper, so none outlive a
-run even if pytest is killed.
+exits when this process does (its stdin closes), and each server dies with
+the helper (Linux parent-death signal), so none outlive a run even if
+pytest is killed.
 """
 
 from __future__ import annotations
@@ -37,10 +37,14 @@ def die_with_parent():
     if libc is not None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-parent = os.getppid()
-die_with_parent()
-if os.getppid() != parent:
-    sys.exit(0)
+# stdin reaching its end (the test process exited, however it died) stops the loop
+# below, and the servers die with this helper. The kernel signal is only set when
+# launched from the main thread: it fires when the launching *thread* ends.
+if "--die-with-parent" in sys.argv:
+    parent = os.getppid()
+    die_with_parent()
+    if os.getppid() != parent:
+        sys.exit(0)
 for line in sys.stdin:
     port, token, log = line.split()
     me = os.getpid()
@@ -117,8 +121,9 @@ class ScimServer:
 def _forkserver() -> subprocess.Popen:
     global _helper
     if _helper is None or _helper.poll() is not None:
+        flags = ["--die-with-parent"] if threading.current_thread() is threading.main_thread() else []
         _helper = subprocess.Popen(
-            [sys.executable, "-c", _FORKSERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-c", _FORKSERVER, *flags], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             text=True, bufsize=1, start_new_session=True)
     return _helper
 

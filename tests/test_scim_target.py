@@ -195,10 +195,9 @@ def test_modify_vanished_account_is_not_found(updater, admin):
 
 
 def test_modify_nothing_sends_nothing():
+    from provisioner.model import Account
     with ScriptedServer([Reply(500)]) as srv:
-        t = ScimTarget("d", srv.url, paths=[])
-        from provisioner.model import Account
-        t.modify(Account("1", {}), {})
+        ScimTarget("d", srv.url, paths=[]).modify(Account("1", {}), {})
     assert srv.requests == []
 
 
@@ -213,6 +212,20 @@ def test_patch_operations():
         {"op": "replace", "path": "emails", "value": [{"type": "work", "value": "w2"}]},
     ]
     assert raw["emails"][0] == {"type": "home", "value": "h"}  # the account is not modified
+
+
+def test_patch_does_not_remove_what_is_absent():
+    raw = {"name": {"givenName": "g"}, "emails": [{"type": "home", "value": "h"}]}
+    assert patch_operations(raw, {"title": None, "name.familyName": None,
+                                  'emails[type eq "work"].value': None}) == []
+    assert patch_operations(raw, {"emails[0].value": None}) == [{"op": "remove", "path": "emails"}]
+
+
+def test_modify_with_nothing_to_do_sends_nothing():
+    from provisioner.model import Account
+    with ScriptedServer([Reply(500)]) as srv:
+        ScimTarget("d", srv.url, paths=[]).modify(Account("1", {}, raw={"id": "1"}), {"title": None})
+    assert srv.requests == []
 
 
 def test_patch_accepts_200_with_body_and_204():
@@ -350,6 +363,7 @@ def test_short_pages_advance_by_what_was_returned():
     (dict(token=Secret("t" * 8, "env:T"), username="u", password=Secret("p" * 8, "env:P")), "either"),
     (dict(username="u"), "both"),
     (dict(paths=["emails[x].value"]), "invalid attribute path"),
+    (dict(rate_limit=0), "rate_limit"),
 ])
 def test_configuration_mistakes(kwargs, match):
     kwargs.setdefault("paths", [])

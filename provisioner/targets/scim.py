@@ -13,9 +13,9 @@ import httpx
 
 from .. import paths as P
 from ..errors import AlreadyExists, ConfigError, NotFound, TargetError
-from ..model import ACTIVE, Account
+from ..http import BasicAuth, BearerAuth, RateLimiter, error_for, make_client, safe_url, send
+from ..model import Account
 from ..secrets import Secret
-from ..http import BasicAuth, BearerAuth, RateLimiter, error_for, make_client, send
 from .base import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,8 @@ class ScimTarget(Target):
             raise ConfigError(f"{name}: update_method must be \"patch\" or \"put\", not {update_method!r}")
         if page_size < 1:
             raise ConfigError(f"{name}: page_size must be at least 1")
+        if rate_limit is not None and rate_limit <= 0:
+            raise ConfigError(f"{name}: rate_limit must be a positive number of requests per second")
         if token is not None and username is not None:
             raise ConfigError(f"{name}: give either a token or a username and password, not both")
         if (username is None) != (password is None):
@@ -52,7 +54,8 @@ class ScimTarget(Target):
         self.paths = tuple(paths)
         self.update_method = update_method
         self.page_size = page_size
-        self._credential = "token" if token is not None else "username and password"
+        self._credential = ("token" if token is not None else "username and password"
+                            if username is not None else "credentials (none are configured)")
         self._auth = (BearerAuth(token) if token is not None
                       else BasicAuth(username, password) if username is not None else None)
         self._owns_client = client is None
@@ -65,7 +68,7 @@ class ScimTarget(Target):
 
     def list_accounts(self) -> list[Account]:
         accounts = self._search({}, "list accounts")
-        log.info("%s: read %d accounts from %s", self.name, len(accounts), self.base_url)
+        log.info("%s: read %d accounts from %s", self.name, len(accounts), safe_url(self.base_url))
         return accounts
 
     def get_account(self, account_id: str) -> Account | None:
@@ -87,16 +90,15 @@ class ScimTarget(Target):
             response = self._request("GET", f"{self.base_url}/Users", action, params={
                 **params, "startIndex": start, "count": self.page_size})
             body = self._json(response, action)
-            resources = body.get("Resources") or []
+            resources = body.get("Resources") or body.get("resources") or []
             before = len(found)
             for doc in resources:
                 if isinstance(doc, dict) and doc.get("id") is not None:
                     found.setdefault(str(doc["id"]), self._account(doc))
-            total = body.get("totalResults")
+            total = _int(body.get("totalResults"))
             start += len(resources)
             # a server that ignores startIndex repeats itself: no new ids ends the loop
-            if (not resources or len(found) == before
-                    or (isinstance(total, int) and start > total)):
+            if not resources or len(found) == before or (total is not None and start > total):
                 return list(found.values())
 
     # -- writing ---------------------------------------------------------
@@ -129,8 +131,10 @@ class ScimTarget(Target):
             _declare_extensions(doc)
             self._request("PUT", url, "update", json_body=doc, ok=(200, 204), errors=errors)
         else:
-            body = {"schemas": [PATCH_SCHEMA], "Operations": patch_operations(account.raw, changes)}
-            self._request("PATCH", url, "update", json_body=body, ok=(200, 204), errors=errors)
+            operations = patch_operations(account.raw, changes)
+            if operations:
+                body = {"schemas": [PATCH_SCHEMA], "Operations": operations}
+                self._request("PATCH", url, "update", json_body=body, ok=(200, 204), errors=errors)
 
     # -- other -----------------------------------------------------------
 
@@ -151,9 +155,9 @@ class ScimTarget(Target):
         # ServiceProviderConfig may be public (RFC 7644 §4): /Users proves the credentials
         body = self._json(self._request("GET", f"{self.base_url}/Users", "check",
                                         params={"startIndex": 1, "count": 1}), "check")
-        total = body.get("totalResults")
-        users = f"{total} users" if isinstance(total, int) else "users endpoint reachable"
-        return "; ".join([f"SCIM 2.0 at {self.base_url}: {users}", *notes])
+        total = _int(body.get("totalResults"))
+        users = f"{total} users" if total is not None else "users endpoint reachable"
+        return "; ".join([f"SCIM 2.0 at {safe_url(self.base_url)}: {users}", *notes])
 
     def close(self) -> None:
         if self._owns_client:
@@ -201,6 +205,13 @@ class ScimTarget(Target):
             raise TargetError(f"{self.name}: {action}: the server answered {response.status_code} "
                               "with something that is not a SCIM JSON object")
         return body
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def filter_for(path: str, value: Any) -> str:
@@ -270,7 +281,9 @@ def patch_operations(raw: Mapping[str, Any], changes: Mapping[str, Any]) -> list
         if P.has_selector(path):
             grouped.setdefault(P.top_level(path), {})[path] = value
         elif value is None:
-            ops.append({"op": "remove", "path": path})
+            # some servers answer 400 noTarget to removing what is not there
+            if P.get_path(raw, path) is not None:
+                ops.append({"op": "remove", "path": path})
         else:
             ops.append({"op": "replace", "path": path, "value": value})
     for top, group in grouped.items():
@@ -278,8 +291,9 @@ def patch_operations(raw: Mapping[str, Any], changes: Mapping[str, Any]) -> list
         apply_changes(holder, group)
         value = holder[top]
         if value in (None, [], {}):
-            ops.append({"op": "remove", "path": top})
-        else:
+            if P.get_path(raw, top) is not None:
+                ops.append({"op": "remove", "path": top})
+        elif value != P.get_path(raw, top):
             ops.append({"op": "replace", "path": top, "value": value})
     return ops
 
