@@ -14,16 +14,13 @@ from typing import Any, Callable, Mapping
 
 from .errors import AlreadyExists, ProvisionerError
 from .model import (
-    ACTIVE, APPLICABLE_OPS, CREATE, DONE, FAILED, IN_FLIGHT, PENDING, SKIPPED, STALE,
+    ACTIVE, APPLICABLE_OPS, CREATE, DONE, FAILED, IN_FLIGHT, PENDING, RUNNABLE, SKIPPED, STALE,
     Account, Plan, PlanItem, same_value,
 )
 from .secrets import redact
 from .state import StateDB
 
 log = logging.getLogger(__name__)
-
-# Items in these states are (re)tried by an apply; done and stale are final.
-RUNNABLE = (PENDING, IN_FLIGHT, FAILED, SKIPPED)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Iterator
 from .errors import ConfigError, ProvisionerError
 from .executor import ApplyResult, apply_plan
 from .mapping import load_mapping
-from .model import APPLICABLE_OPS, CREATE, Plan, PlanItem, SourceResult
+from .model import APPLICABLE_OPS, Plan, PlanItem, SourceResult
 from .planner import PlanPolicy, TargetInput, make_plan
 from .secrets import redact
 from .sources.csv_source import read_csv
@@ -137,7 +137,3 @@ def estimate_seconds(plan: Plan, target: str, rate_limit: float | None, concurre
     by_concurrency = requests * _ASSUMED_LATENCY_S / max(1, concurrency)
     by_rate = requests / rate_limit if rate_limit else 0.0
     return max(by_concurrency, by_rate)
-
-
-def only_creates_pending(plan: Plan) -> bool:
-    return all(i.op == CREATE for i in plan.items if i.op in APPLICABLE_OPS)

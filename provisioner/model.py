@@ -17,6 +17,8 @@ APPLICABLE_OPS = (CREATE, UPDATE, DISABLE, ENABLE)
 # Item statuses.
 PENDING, IN_FLIGHT, DONE, FAILED, STALE, SKIPPED = (
     "pending", "in_flight", "done", "failed", "stale", "skipped")
+# Items in these states are (re)tried by an apply; done and stale are final.
+RUNNABLE = (PENDING, IN_FLIGHT, FAILED, SKIPPED)
 
 # The target attribute that carries the enabled/disabled state of an account.
 ACTIVE = "active"

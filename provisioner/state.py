@@ -10,7 +10,7 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint, func
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,12 +18,12 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from .errors import ConfigError
-from .model import Change, Link, Plan, PlanItem, Rejected, TargetSummary
+from .model import APPLICABLE_OPS, RUNNABLE, Change, Link, Plan, PlanItem, Rejected, TargetSummary
 from .secrets import redact
 
 
 def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 class RunRecord(SQLModel, table=True):
@@ -202,8 +202,12 @@ class StateDB:
             return record.id if record else None
 
     def pending_plans(self) -> list[PlanRecord]:
+        """Plans with changes still to apply (an empty plan waits for nobody)."""
+        waiting = (select(PlanItemRecord.plan_id)
+                   .where(PlanItemRecord.op.in_(APPLICABLE_OPS), PlanItemRecord.status.in_(RUNNABLE))
+                   .distinct())
         with self.session() as s:
-            return list(s.exec(select(PlanRecord).where(PlanRecord.status.in_(["pending", "blocked", "partial"]))
+            return list(s.exec(select(PlanRecord).where(PlanRecord.id.in_(waiting))
                                .order_by(PlanRecord.created_at.desc())))
 
     def set_plan_status(self, plan_id: str, status: str) -> None:

@@ -1,10 +1,10 @@
-"""Shared fixtures. scim2-server helpers live in tests/scim_server.py."""
+"""Shared fixtures. The scim2-server launcher lives in provisioner/sandbox/scim_server.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from scim_server import ScimServer, start_scim_server
+from provisioner.sandbox.scim_server import ScimServer, start_scim_server
 
 SCIM_TOKEN = "test-bearer-token-5f1c2a"
 

@@ -1,4 +1,4 @@
-"""Run scim2-server (an independent in-memory SCIM 2.0 server) as subprocesses for tests.
+"""Run scim2-server (an independent in-memory SCIM 2.0 server) as subprocesses, for the tests and `provisioner demo`.
 
     server = start_scim_server("token")
     try: ... server.base_url ... finally: server.stop()
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-# Runs in the helper process. One request per line: "PORT TOKEN LOGFILE";
+# Runs in the helper process. One request per line: "PORT TOKEN LOGFILE [TENANT]";
 # the answer is the forked server's pid.
 _FORKSERVER = r"""
 import ctypes, os, signal, sys
@@ -46,7 +46,7 @@ if "--die-with-parent" in sys.argv:
     if os.getppid() != parent:
         sys.exit(0)
 for line in sys.stdin:
-    port, token, log = line.split()
+    port, token, log, *tenant = line.split()
     me = os.getpid()
     pid = os.fork()
     if pid == 0:
@@ -60,7 +60,7 @@ for line in sys.stdin:
             null = os.open(os.devnull, os.O_RDONLY)
             os.dup2(null, 0)
             sys.argv = ["scim2-server", "--hostname", "127.0.0.1", "--port", port,
-                        "--bearer-token", token]
+                        "--bearer-token", token] + (["--tenant", tenant[0]] if tenant else [])
             main()
         finally:
             os._exit(0)
@@ -74,11 +74,11 @@ _running: set["ScimServer"] = set()
 
 
 class ScimServer:
-    def __init__(self, pid: int, port: int, token: str, log_path: Path):
+    def __init__(self, pid: int, port: int, token: str, log_path: Path, tenant: str | None = None):
         self.pid = pid
         self.port = port
         self.token = token
-        self.base_url = f"http://127.0.0.1:{port}/v2"
+        self.base_url = f"http://127.0.0.1:{port}{'/' + tenant if tenant else ''}/v2"
         self.log_path = log_path
 
     def alive(self) -> bool:
@@ -134,29 +134,30 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(token: str) -> ScimServer:
-    if any(c.isspace() for c in token) or not token:
-        raise ValueError("the token must be a non-empty word")
+def _launch(token: str, tenant: str | None) -> ScimServer:
+    for word in (token, tenant or "-"):
+        if any(c.isspace() for c in word) or not word:
+            raise ValueError("the token and the tenant must be non-empty words")
     fd, log_name = tempfile.mkstemp(prefix="scim2-server-", suffix=".log")
     os.close(fd)
     port = _free_port()
     with _lock:
         helper = _forkserver()
-        helper.stdin.write(f"{port} {token} {log_name}\n")
+        helper.stdin.write(f"{port} {token} {log_name} {tenant or ''}".rstrip() + "\n")
         helper.stdin.flush()
         answer = helper.stdout.readline()
     if not answer.strip().isdigit():
         raise RuntimeError(f"the scim2-server fork helper failed (exit code {helper.poll()})")
-    server = ScimServer(int(answer), port, token, Path(log_name))
+    server = ScimServer(int(answer), port, token, Path(log_name), tenant)
     _running.add(server)
     return server
 
 
-def start_scim_server(token: str, *, timeout: float = 10.0) -> ScimServer:
-    """An empty server on a free 127.0.0.1 port, returned once it answers."""
+def start_scim_server(token: str, *, tenant: str | None = None, timeout: float = 10.0) -> ScimServer:
+    """An empty server on a free 127.0.0.1 port (under /TENANT/v2 if given), returned once it answers."""
     # the free port may be taken between probing and binding: try a few
     for _ in range(3):
-        server = _launch(token)
+        server = _launch(token, tenant)
         try:
             if _wait_ready(server, timeout):
                 return server
