@@ -15,7 +15,7 @@ import codecs
 import math
 import os
 import re
-import tomllib
+
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
 from urllib.parse import urlsplit
@@ -24,6 +24,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
                       ValidationError, ValidationInfo, field_validator, model_validator)
 
 from provisioner.errors import ConfigError
+from provisioner.files import load_toml
 from provisioner.secrets import Secret, SecretReferenceError, redact, resolve
 
 DB_ENV = "PROVISIONER_DB"
@@ -288,15 +289,7 @@ def load_config(path: str | Path) -> Settings:
     """Read, parse and validate a config file; raise ConfigError on any mistake."""
     name = str(path)
     config_path = Path(os.path.abspath(Path(path).expanduser()))
-    try:
-        data = config_path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{name}: file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{name}: is a directory, not a config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{name}: cannot read file: {exc.strerror}") from None
-    raw = _parse_toml(data, name)
+    raw = load_toml(config_path, name, "config file")
 
     db_url = os.environ.get(DB_ENV, "").strip()
     if db_url:
@@ -312,26 +305,6 @@ def load_config(path: str | Path) -> Settings:
         raise ConfigError(redact("\n".join(lines))) from None
     settings._config_path = config_path
     return settings
-
-
-def _parse_toml(data: bytes, name: str) -> dict:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise ConfigError(f"{name}: line {line}: invalid TOML: the file is not UTF-8 text") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        at = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
-        if at:
-            message = f"{message[:at.start()]} (column {at.group(2)})"
-            line = int(at.group(1))
-        else:
-            message = re.sub(r"\s*\(at end of document\)$", " (at the end of the file)", message)
-            line = text.count("\n") + 1
-        raise ConfigError(redact(f"{name}: line {line}: invalid TOML: {message}")) from None
 
 
 # --- pydantic errors -> sentences ---------------------------------------------

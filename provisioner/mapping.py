@@ -60,13 +60,14 @@ from __future__ import annotations
 import difflib
 import re
 import string
-import tomllib
+
 from collections.abc import Mapping as _Map
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from .errors import ConfigError
+from .files import load_toml
 from .model import ACTIVE
 from .scope import compile_filter
 
@@ -113,17 +114,7 @@ class Mapping:
 def load_mapping(path: Path) -> Mapping:
     path = Path(path)
     where = str(path)
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: mapping file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read the mapping file ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{where}: the mapping file is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: invalid TOML: {exc}") from None
+    doc = load_toml(path, where, "mapping file")
 
     def fail(key: str, what: str):
         # `from None`: the sentence says it all; a chained ValueError adds nothing

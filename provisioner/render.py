@@ -126,7 +126,7 @@ def print_runs(runs) -> None:
     for run in runs:
         d = run_dict(run)
         counts = ", ".join(f"{k} {v}" for k, v in d["counts"].items()) or "-"
-        table.add_row(d["started_at"], d["kind"], d["trigger"],
+        table.add_row(d["started_at"][:19].replace("T", " "), d["kind"], d["trigger"],
                       _duration(d["duration_s"]) if d["duration_s"] is not None else "running",
                       d["status"] + (f": {d['error']}" if d["error"] else ""), counts, d["plan_id"] or "-")
     console.print(table)
@@ -154,6 +154,7 @@ def print_status(report: dict) -> None:
     for column in ("target", "linked", "last successful apply", "pending plans", "last error"):
         table.add_column(column)
     for name, row in report.items():
-        table.add_row(name, str(row["linked_accounts"]), row["last_successful_apply"] or "never",
+        last = row["last_successful_apply"]
+        table.add_row(name, str(row["linked_accounts"]), last[:19].replace("T", " ") if last else "never",
                       ", ".join(row["pending_plans"]) or "-", escape(row["last_error"] or "-"))
     console.print(table)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from provisioner.config import CsvSourceSettings
 from provisioner.errors import ConfigError
+from provisioner.files import read_input
 from provisioner.model import Identity, Rejected, SourceResult
 
 # pragmatic, not RFC 5322: one @, something before it, a dotted domain, no spaces
@@ -108,14 +109,7 @@ def read_csv(settings: CsvSourceSettings) -> SourceResult:
 def _read_text(path: Path, encoding: str) -> str:
     # decoding the whole file up front pins a bad byte to its exact line,
     # which decoding chunk by chunk while parsing cannot
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a CSV file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read file: {exc.strerror}") from None
+    data = read_input(path, str(path), "CSV file")
     # Excel writes a BOM; accept it always
     codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
     try:
