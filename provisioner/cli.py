@@ -175,7 +175,8 @@ def _apply(settings, state: StateDB, plan, *, yes: bool, allow_mass_change: bool
         if not sys.stdin.isatty():
             raise click.UsageError(f"apply {todo} changes of plan {plan.plan_id}: add --yes "
                                    "(there is no terminal to ask for confirmation)")
-        render.print_summary(plan)
+        if handles is None:  # reconcile printed the plan already
+            render.print_plan(plan, {})
         if not click.confirm(f"Apply {todo} changes of plan {plan.plan_id}?", default=False):
             click.echo("nothing applied")
             return EXIT_OK

@@ -31,6 +31,7 @@ class Outcome:
     before: dict = field(default_factory=dict)
     after: dict = field(default_factory=dict)
     note: str = ""
+    link_data: dict | None = None   # what the target wants remembered with the link
 
 
 @dataclass
@@ -126,7 +127,7 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item) -> 
 def _record(plan: Plan, item: PlanItem, outcome: Outcome, state: StateDB, run_id: str) -> None:
     account_id = outcome.account_id or item.account_id
     if outcome.status == DONE and item.identity and account_id:
-        state.save_link(item.target, item.identity, account_id)
+        state.save_link(item.target, item.identity, account_id, outcome.link_data)
     state.set_item_status(plan.plan_id, item.id, outcome.status, outcome.error, account_id=account_id)
     if outcome.status == DONE and outcome.after:
         state.audit(run_id=run_id, plan_id=plan.plan_id, item=item, account_id=account_id,
@@ -163,15 +164,23 @@ def _create(target, item: PlanItem, resuming: bool) -> Outcome:
         # the last apply was killed after asking: the account may exist already
         existing = _lookup(target, item)
         if existing is not None:
-            return Outcome(DONE, account_id=existing.id, after=after, note="found on resume; linked")
+            return Outcome(DONE, account_id=existing.id, after=after, note="found on resume; linked",
+                           link_data=_link_data(target, existing))
     try:
         account = target.create(item.attrs)
     except AlreadyExists as exc:
         existing = _lookup(target, item)
         if existing is None:
             return Outcome(FAILED, str(exc))
-        return Outcome(DONE, account_id=existing.id, after=after, note="already existed; linked")
-    return Outcome(DONE, account_id=account.id, after=after)
+        return Outcome(DONE, account_id=existing.id, after=after, note="already existed; linked",
+                       link_data=_link_data(target, existing))
+    return Outcome(DONE, account_id=account.id, after=after, link_data=_link_data(target, account))
+
+
+def _link_data(target, account: Account) -> dict | None:
+    """Targets that learn something on create (e.g. an assigned extension) say what to keep."""
+    extract = getattr(target, "link_data", None)
+    return extract(account) if extract else None
 
 
 def _lookup(target, item: PlanItem) -> Account | None:

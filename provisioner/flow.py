@@ -87,6 +87,7 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
             inputs.append(TargetInput(
                 name=name, mapping=handle.mapping, accounts=accounts, links=state.links(name),
                 capabilities=frozenset(handle.target.capabilities),
+                validate=getattr(handle.target, "validate", None),
                 max_disable_percent=percent, max_disable_count=count, unreadable=why))
         policy = PlanPolicy(missing=settings.policy.missing,
                             min_source_ratio=settings.policy.min_source_ratio)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .model import (
     ACTIVE, CONFLICT, CREATE, DISABLE, ENABLE, MANUAL, UPDATE,
@@ -32,6 +32,9 @@ class TargetInput:
     max_disable_percent: float = 10.0
     max_disable_count: int = 50
     unreadable: str | None = None     # why the accounts could not be read; the target is then blocked
+    # the target's own plan-time check of the attributes it would be sent
+    # (e.g. a team name it does not know): a sentence makes the item a conflict
+    validate: Callable[[Mapping[str, Any]], str | None] | None = None
 
 
 @dataclass
@@ -167,6 +170,10 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
             item = _diff_item(target, key, want, account, notes.get(key))
             if item is None and target.links.get(key) != account.id:
                 tp.adopt.append(Link(target.name, key, account.id))
+        if item is not None and target.validate and item.op in (CREATE, UPDATE, ENABLE):
+            problem = target.validate(want)
+            if problem:
+                item = _item(target, CONFLICT, key, item.account_id, item.changes, problem)
         if item is not None:
             tp.items.append(item)
 

@@ -79,6 +79,9 @@ class LinkRecord(SQLModel, table=True):
     target: str = Field(primary_key=True)
     identity: str = Field(primary_key=True)
     account_id: str
+    # what the target told us about the account that other targets may use
+    # (e.g. the extension OneCloud assigned); JSON object
+    data: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     created_at: str
     updated_at: str
 
@@ -240,7 +243,13 @@ class StateDB:
             rows = s.exec(select(LinkRecord.target, func.count()).group_by(LinkRecord.target))
             return {target: n for target, n in rows}
 
-    def save_link(self, target: str, identity: str, account_id: str) -> None:
+    def link_data(self, target: str) -> dict[str, dict]:
+        """identity -> the data recorded with its link on `target`."""
+        with self.session() as s:
+            rows = s.exec(select(LinkRecord.identity, LinkRecord.data).where(LinkRecord.target == target))
+            return {identity: json.loads(data) for identity, data in rows}
+
+    def save_link(self, target: str, identity: str, account_id: str, data: dict | None = None) -> None:
         """Point `identity` at `account_id` on `target`, dropping any stale link to that account."""
         now = utcnow()
         with self.session() as s:
@@ -255,6 +264,8 @@ class StateDB:
                                  created_at=now, updated_at=now)
             else:
                 row.account_id, row.updated_at = account_id, now
+            if data is not None:
+                row.data = _dump(data)
             s.add(row)
             s.commit()
 

@@ -266,3 +266,13 @@ def test_same_inputs_give_the_same_plan(mapping):
     second = plan_for(mapping, list(people), list(accounts), dict(links), max_disable_percent=100)
     assert first.to_dict() == second.to_dict()
     assert [i.id for i in first.items] == [f"{n:06d}" for n in range(1, 32)]
+
+
+def test_a_target_check_turns_the_item_into_a_conflict(mapping):
+    def validate(want):
+        return f"unknown title {want['title']!r}" if want.get("title") == "Wizard" else None
+    ok, bad, leaver = person("E1"), person("E2", title="Wizard"), person("E3", title="Wizard", status="x")
+    accounts = [account_for(person("E3", title="Wizard"))]
+    plan = plan_for(mapping, [ok, bad, leaver], accounts, {"E3": "id-E3"}, validate=validate)
+    assert ops(plan) == [("create", "E1"), ("conflict", "E2"), ("disable", "E3")]
+    assert plan.items[1].reason == "unknown title 'Wizard'"
