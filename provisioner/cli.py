@@ -231,6 +231,23 @@ def demo(obj: Context, keep: bool) -> None:
     sys.exit(run_demo(obj.config_path, keep=keep))
 
 
+@cli.group()
+def sandbox() -> None:
+    """Local emulators of the vendor APIs (for trying things out and for tests)."""
+
+
+@sandbox.command("serve")
+@click.pass_obj
+def sandbox_serve(obj: Context) -> None:
+    """Serve every emulator of the config's [sandbox] section until Ctrl-C."""
+    from .sandbox.serve import serve_until_stopped, start_emulators
+    started = start_emulators(obj.settings.sandbox, obj.settings.config_path.name)
+    for name, emulator in started:
+        click.echo(f"sandbox {name}: serving on {emulator.base_url}")
+    click.echo("press Ctrl-C to stop", err=True)
+    serve_until_stopped(started)
+
+
 def _load_plan(state: StateDB, plan_id: str):
     if plan_id == "latest":
         plan_id = state.latest_plan_id() or ""

@@ -17,7 +17,7 @@ import os
 import re
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
@@ -31,7 +31,7 @@ DB_ENV = "PROVISIONER_DB"
 DEFAULT_DB_URL = "sqlite:///state/provisioner.db"
 TARGET_NAME = re.compile(r"[A-Za-z0-9_-]+")
 # values of these keys are secrets: never echo what was written there
-SECRET_KEYS = frozenset({"token", "password"})
+SECRET_KEYS = frozenset({"token", "password", "client_secret"})
 
 
 # --- reusable field types ---------------------------------------------------
@@ -198,15 +198,10 @@ class PolicySettings(_Settings):
     min_source_ratio: Ratio = 0.5
 
 
-class ScimTargetSettings(_Settings):
-    type: Literal["scim"] = "scim"
+class _TargetSettings(_Settings):
+    """Keys every HTTP target has; a kind adds its `type` and its own keys."""
     base_url: str
-    token: SecretRef | None = None
-    username: Name | None = None
-    password: SecretRef | None = None
     mapping: ConfigPath
-    update_method: Literal["patch", "put"] = "patch"
-    page_size: Annotated[int, _bounded("whole number", 1, 1000)] = 100
     concurrency: Annotated[int, _bounded("whole number", 1, 64)] = 4
     rate_limit: Positive | None = None  # requests per second; None is unlimited
     timeout: Positive = 30.0
@@ -214,6 +209,8 @@ class ScimTargetSettings(_Settings):
     ca_file: ConfigPath | None = None
     max_disable_percent: Percent | None = None
     max_disable_count: Count | None = None
+    # named when a URL holds credentials
+    credential_keys: ClassVar[str] = "token, or username and password"
 
     @field_validator("base_url")
     @classmethod
@@ -224,8 +221,23 @@ class ScimTargetSettings(_Settings):
             raise ValueError(f"must be an http:// or https:// URL, got {_show(value)}")
         if parts.username or parts.password:
             # deliberately not quoting the URL: it holds a credential
-            raise ValueError("must not contain credentials: use token, or username and password")
+            raise ValueError(f"must not contain credentials: use {cls.credential_keys}")
         return value.rstrip("/")
+
+    def disable_limits(self, policy: PolicySettings) -> tuple[float, int]:
+        """The (max_disable_percent, max_disable_count) in force for this target."""
+        percent = policy.max_disable_percent if self.max_disable_percent is None else self.max_disable_percent
+        count = policy.max_disable_count if self.max_disable_count is None else self.max_disable_count
+        return percent, count
+
+
+class ScimTargetSettings(_TargetSettings):
+    type: Literal["scim"] = "scim"
+    token: SecretRef | None = None
+    username: Name | None = None
+    password: SecretRef | None = None
+    update_method: Literal["patch", "put"] = "patch"
+    page_size: Annotated[int, _bounded("whole number", 1, 1000)] = 100
 
     @model_validator(mode="after")
     def _one_auth_form(self) -> ScimTargetSettings:
@@ -240,16 +252,49 @@ class ScimTargetSettings(_Settings):
             raise ValueError("set token (bearer) or username and password (basic)")
         return self
 
-    def disable_limits(self, policy: PolicySettings) -> tuple[float, int]:
-        """The (max_disable_percent, max_disable_count) in force for this target."""
-        percent = policy.max_disable_percent if self.max_disable_percent is None else self.max_disable_percent
-        count = policy.max_disable_count if self.max_disable_count is None else self.max_disable_count
-        return percent, count
+
+class OneCloudTargetSettings(_TargetSettings):
+    type: Literal["onecloud"] = "onecloud"
+    # base_url is the tenant, https://{tenant}; the API paths are added to it
+    tenant: Name | None = None          # the token request's scope; default: base_url's host
+    client_id: Name
+    client_secret: SecretRef
+    list_mode: Literal["auto", "scim", "directory"] = "auto"
+    credential_keys: ClassVar[str] = "client_id and client_secret"
+
+    @property
+    def tenant_domain(self) -> str:
+        return self.tenant or (urlsplit(self.base_url).hostname or "")
+
+
+class _SandboxSettings(_Settings):
+    """Keys every local emulator has (`provisioner sandbox serve`)."""
+    port: Annotated[int, _bounded("whole number", 1, 65535)]
+    state_file: ConfigPath | None = None     # keep the emulator's accounts between runs
+    latency: Annotated[float, _bounded("number", 0)] = 0.0   # seconds added to each answer
+    error_rate: Ratio = 0.0                  # share of requests answered 500
+    throttle_rate: Ratio = 0.0               # share of requests answered 429
+    retry_after: Annotated[float, _bounded("number", 0)] = 1.0   # seconds, sent with each 429
+    token_lifetime: Positive = 3600.0        # seconds an issued token works
+
+
+class OneCloudSandboxSettings(_SandboxSettings):
+    port: Annotated[int, _bounded("whole number", 1, 65535)] = 9101
+    client_id: Name = "admin"
+    client_secret: SecretRef
+    tenant: Name = "127.0.0.1"               # the `scope` the token endpoint accepts
+    scim_paging: bool = True                 # false: only the directory lists users
+    roles_as_objects: bool = False           # roles answered as {"value": ...} objects
+
+
+class SandboxSettings(_Settings):
+    onecloud: OneCloudSandboxSettings | None = None
 
 
 # New kinds join these unions; `type` picks the member.
 SourceSettings = Annotated[Union[CsvSourceSettings], Field(discriminator="type")]
-TargetSettings = Annotated[Union[ScimTargetSettings], Field(discriminator="type")]
+TargetSettings = Annotated[Union[ScimTargetSettings, OneCloudTargetSettings],
+                           Field(discriminator="type")]
 
 
 class Settings(_Settings):
@@ -257,6 +302,7 @@ class Settings(_Settings):
     source: SourceSettings
     targets: dict[str, TargetSettings] = Field(default_factory=dict, validate_default=True)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     _config_path: Path = PrivateAttr(default_factory=lambda: Path.cwd() / "config.toml")
 
     @field_validator("targets", mode="before")

@@ -32,7 +32,16 @@ def _open_scim(name: str, settings, paths) -> Any:
         ca_file=settings.ca_file, rate_limit=settings.rate_limit)
 
 
-_FACTORIES: dict[str, Callable[..., Any]] = {"scim": _open_scim}
+def _open_onecloud(name: str, settings, paths) -> Any:
+    from .onecloud import OneCloudTarget
+    return OneCloudTarget(
+        name, settings.base_url, paths=paths, client_id=settings.client_id,
+        client_secret=settings.client_secret, tenant=settings.tenant_domain,
+        list_mode=settings.list_mode, concurrency=settings.concurrency, timeout=settings.timeout,
+        tls_verify=settings.tls_verify, ca_file=settings.ca_file, rate_limit=settings.rate_limit)
+
+
+_FACTORIES: dict[str, Callable[..., Any]] = {"scim": _open_scim, "onecloud": _open_onecloud}
 
 
 def open_target(name: str, settings, mapping) -> TargetHandle:

@@ -27,6 +27,8 @@ SCIM_JSON = "application/scim+json"
 
 class ScimTarget(Target):
     capabilities = frozenset({CREATE, UPDATE, DISABLE, ENABLE})
+    # the Users endpoint under base_url (vendors that spell it otherwise override it)
+    users_path = "/Users"
 
     def __init__(self, name: str, base_url: str, *, paths: Sequence[str],
                  token: Secret | None = None, username: str | None = None,
@@ -87,7 +89,7 @@ class ScimTarget(Target):
         found: dict[str, Account] = {}
         start = 1
         while True:
-            response = self._request("GET", f"{self.base_url}/Users", action, params={
+            response = self._request("GET", self.base_url + self.users_path, action, params={
                 **params, "startIndex": start, "count": self.page_size})
             body = self._json(response, action)
             resources = body.get("Resources") or body.get("resources") or []
@@ -109,7 +111,7 @@ class ScimTarget(Target):
             if value is not None:
                 P.set_path(doc, path, value)
         _declare_extensions(doc)
-        response = self._request("POST", f"{self.base_url}/Users", "create", json_body=doc,
+        response = self._request("POST", self.base_url + self.users_path, "create", json_body=doc,
                                  ok=(200, 201), errors={409: AlreadyExists})
         body = self._json(response, "create")
         if body.get("id") is None:
@@ -153,7 +155,7 @@ class ScimTarget(Target):
                 notes.append("the server says it does not support PATCH: set update_method to put")
                 log.warning("%s: %s", self.name, notes[-1])
         # ServiceProviderConfig may be public (RFC 7644 §4): /Users proves the credentials
-        body = self._json(self._request("GET", f"{self.base_url}/Users", "check",
+        body = self._json(self._request("GET", self.base_url + self.users_path, "check",
                                         params={"startIndex": 1, "count": 1}), "check")
         total = _int(body.get("totalResults"))
         users = f"{total} users" if total is not None else "users endpoint reachable"
@@ -166,18 +168,19 @@ class ScimTarget(Target):
     # -- plumbing --------------------------------------------------------
 
     def _user_url(self, account_id: str) -> str:
-        return f"{self.base_url}/Users/{quote(str(account_id), safe='')}"
+        return f"{self.base_url}{self.users_path}/{quote(str(account_id), safe='')}"
 
     def _account(self, doc: dict) -> Account:
         return Account(id=str(doc["id"]), attrs=flatten(doc, self.paths), raw=doc)
 
     def _request(self, method: str, url: str, action: str, *, params: dict | None = None,
                  json_body: Any = None, ok: Sequence[int] = (200,),
-                 errors: Mapping[int, type[TargetError]] | None = None) -> httpx.Response:
+                 errors: Mapping[int, type[TargetError]] | None = None,
+                 content_type: str = SCIM_JSON) -> httpx.Response:
         kwargs: dict[str, Any] = {"params": params}
         if json_body is not None:
             kwargs["content"] = json.dumps(json_body, ensure_ascii=False).encode()
-            kwargs["headers"] = {"Content-Type": SCIM_JSON}
+            kwargs["headers"] = {"Content-Type": content_type}
         if self._auth is not None:
             kwargs["auth"] = self._auth
         try:
@@ -190,7 +193,11 @@ class ScimTarget(Target):
         if response.status_code == 401:
             raise self._auth_error()
         cls = (errors or {}).get(response.status_code, TargetError)
-        raise error_for(self.name, action, response, cls)
+        raise self._error(action, response, cls)
+
+    def _error(self, action: str, response: httpx.Response, cls: type[TargetError]) -> TargetError:
+        """The error for a refused request (a vendor's subclass says what to fix)."""
+        return error_for(self.name, action, response, cls)
 
     def _auth_error(self) -> TargetError:
         return TargetError(f"{self.name}: authentication refused (401): "

@@ -1,0 +1,1 @@
+"""Authentication schemes, one httpx.Auth class per scheme."""

@@ -1,0 +1,70 @@
+"""`provisioner sandbox serve`: every emulator of the config's [sandbox] section,
+on its port on 127.0.0.1, until Ctrl-C or SIGTERM.
+
+A vendor emulator joins by adding one entry to `_BUILDERS`.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Callable
+
+from ..errors import ConfigError
+from .onecloud import OneCloudEmulator, OneCloudOptions
+from .server import Emulator, Faults
+
+
+def faults_of(settings) -> Faults:
+    return Faults(latency=settings.latency, error_rate=settings.error_rate,
+                  throttle_rate=settings.throttle_rate, retry_after=settings.retry_after,
+                  token_lifetime=settings.token_lifetime)
+
+
+def _onecloud(settings) -> Emulator:
+    options = OneCloudOptions(client_id=settings.client_id, client_secret=settings.client_secret.reveal(),
+                              tenant=settings.tenant, scim_paging=settings.scim_paging,
+                              roles_as_objects=settings.roles_as_objects)
+    return OneCloudEmulator(options, faults_of(settings), state_file=settings.state_file)
+
+
+_BUILDERS: dict[str, Callable[..., Emulator]] = {"onecloud": _onecloud}
+
+
+def start_emulators(sandbox, config_name: str) -> list[tuple[str, Emulator]]:
+    """Start each configured emulator on its port; ConfigError when none is configured or a port is taken."""
+    started: list[tuple[str, Emulator]] = []
+    try:
+        for name, build in _BUILDERS.items():
+            settings = getattr(sandbox, name, None)
+            if settings is None:
+                continue
+            emulator = build(settings)
+            try:
+                emulator.start(settings.port)
+            except OSError as exc:
+                raise ConfigError(f"{config_name}: sandbox.{name}.port: cannot listen on "
+                                  f"127.0.0.1:{settings.port} ({exc.strerror})") from None
+            started.append((name, emulator))
+    except BaseException:
+        for _, emulator in started:
+            emulator.stop()
+        raise
+    if not started:
+        raise ConfigError(f"{config_name}: sandbox: no emulator is configured "
+                          f"(add e.g. [sandbox.onecloud]; known: {', '.join(_BUILDERS)})")
+    return started
+
+
+def serve_until_stopped(started: list[tuple[str, Emulator]]) -> None:
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for _, emulator in started:
+            emulator.stop()
