@@ -223,12 +223,13 @@ def status(obj: Context, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--keep", is_flag=True, help="Leave the SCIM server running until Ctrl-C at the end.")
-@click.pass_obj
-def demo(obj: Context, keep: bool) -> None:
-    """Run the built-in example end to end against a local SCIM server it starts itself."""
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help="Write the demo's files here (default: a temporary directory, removed afterwards).")
+@click.option("--keep", is_flag=True, help="Leave the local servers running until Ctrl-C at the end.")
+def demo(directory: str | None, keep: bool) -> None:
+    """Run the whole job against local stand-ins of OneCloud CX and a SCIM directory."""
     from .demo import run_demo
-    sys.exit(run_demo(obj.config_path, keep=keep))
+    sys.exit(run_demo(directory, keep=keep))
 
 
 @cli.group()

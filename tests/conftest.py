@@ -34,3 +34,32 @@ def scim_server_factory():
     finally:
         for server in started:
             server.stop()
+
+
+ONECLOUD_SECRET = "test-onecloud-secret-9d1e"
+ONECLOUD_TENANT = "test.cx.onecloud.com"
+
+
+@pytest.fixture
+def onecloud_factory():
+    """start(options=None, faults=None) -> a running OneCloudEmulator on a free 127.0.0.1 port."""
+    from provisioner.sandbox.onecloud import OneCloudEmulator, OneCloudOptions
+    started = []
+
+    def start(options=None, faults=None, **kwargs):
+        options = options or OneCloudOptions(client_secret=ONECLOUD_SECRET, tenant=ONECLOUD_TENANT)
+        emulator = OneCloudEmulator(options, faults, **kwargs).start()
+        started.append(emulator)
+        return emulator
+
+    try:
+        yield start
+    finally:
+        for emulator in started:
+            emulator.stop()
+
+
+@pytest.fixture
+def onecloud(onecloud_factory):
+    """A fresh OneCloud emulator accepting client id "admin" with ONECLOUD_SECRET."""
+    return onecloud_factory()

@@ -107,7 +107,7 @@ class Emulator:
     def __init__(self, faults: Faults | None = None, *, state_file: Path | None = None):
         self.faults = faults or Faults()
         self.lock = threading.RLock()
-        self.requests: list[tuple[str, str]] = []   # (method, path) of every request, for tests
+        self.requests: list[tuple[str, str, int]] = []   # (method, path, status) of each, for tests
         self._tokens: dict[str, float] = {}         # token -> expiry (monotonic)
         self._errors, self._throttles = _Every(), _Every()
         self._routes = [(m, re.compile(p + r"/?\Z"), h) for m, p, h in self.routes()]
@@ -157,8 +157,9 @@ class Emulator:
             self.restore(json.loads(self.state_file.read_text(encoding="utf-8")))
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=f"sandbox-{self.name}",
-                                        daemon=True)
+        # a short poll interval makes stop() quick (tests start and stop many emulators)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                        name=f"sandbox-{self.name}", daemon=True)
         self._thread.start()
         return self
 
@@ -193,8 +194,18 @@ class Emulator:
         self.stop()
 
     def dispatch(self, request: Request) -> tuple[int, Any, dict[str, str]]:
+        answer = self._dispatch(request)
         with self.lock:
-            self.requests.append((request.method, request.path))
+            self.requests.append((request.method, request.path, answer[0]))
+        return answer
+
+    def statuses(self, path_part: str = "") -> list[int]:
+        """The statuses answered so far, to requests whose path contains `path_part`."""
+        with self.lock:
+            return [status for _, path, status in self.requests if path_part in path]
+
+    def _dispatch(self, request: Request) -> tuple[int, Any, dict[str, str]]:
+        with self.lock:
             error = self._errors.hit(self.faults.error_rate)
             throttle = not error and self._throttles.hit(self.faults.throttle_rate)
         if self.faults.latency:
