@@ -153,6 +153,8 @@ def run_demo(directory: str | None = None, keep: bool = False) -> int:
             tempfile.TemporaryDirectory(prefix="provisioner-demo-")))
         (root / "mappings").mkdir(parents=True, exist_ok=True)
         (root / "state").mkdir(exist_ok=True)
+        # the stand-ins start empty, so a state DB from an earlier demo in --dir means nothing
+        (root / "state" / "demo.db").unlink(missing_ok=True)
         # throwaway credentials, given to the stand-ins and to the config alike
         secret, token = random_secrets.token_hex(16), random_secrets.token_hex(16)
         _write_secret(root / "secrets" / "onecloud_client_secret", secret)
