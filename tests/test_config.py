@@ -457,3 +457,52 @@ def test_messages_are_single_sentences(tmp_path):
     message = error_of()
     assert message.count("\n") == 0 and message.startswith("config.toml: ")
     assert os.fspath(tmp_path) not in message  # the path as the user gave it
+
+
+# --- OneCloud target and sandbox ----------------------------------------------
+
+ONECLOUD = """
+[targets.onecloud]
+type = "onecloud"
+base_url = "https://example.cx.onecloud.com/"
+client_id = "api-user"
+client_secret = "env:PROV_TEST_SCIM_TOKEN"
+mapping = "mappings/onecloud.toml"
+"""
+
+
+def test_onecloud_target_defaults(tmp_path, env):
+    write(tmp_path, SOURCE, ONECLOUD)
+    target = load_config("config.toml").targets["onecloud"]
+    assert target.base_url == "https://example.cx.onecloud.com"
+    assert target.tenant_domain == "example.cx.onecloud.com" and target.list_mode == "auto"
+    assert target.client_secret.reveal() == env and target.concurrency == 4
+    write(tmp_path, SOURCE, ONECLOUD, 'tenant = "other.cx.onecloud.com"\nlist_mode = "directory"\n')
+    target = load_config("config.toml").targets["onecloud"]
+    assert (target.tenant_domain, target.list_mode) == ("other.cx.onecloud.com", "directory")
+
+
+def test_onecloud_target_mistakes_name_the_key(tmp_path, env):
+    write(tmp_path, SOURCE, ONECLOUD.replace('client_id = "api-user"\n', ""))
+    assert error_of() == "config.toml: targets.onecloud.client_id: is required"
+    write(tmp_path, SOURCE, ONECLOUD, 'list_mode = "all"\n')
+    assert error_of() == ("config.toml: targets.onecloud.list_mode: "
+                          "must be 'auto', 'scim' or 'directory', got 'all'")
+    write(tmp_path, SOURCE, ONECLOUD.replace('"env:PROV_TEST_SCIM_TOKEN"', '"plain-secret-value"'))
+    message = error_of()
+    assert message.startswith("config.toml: targets.onecloud.client_secret: secrets are never written")
+    assert "plain-secret-value" not in message
+    write(tmp_path, SOURCE, ONECLOUD.replace("https://", "https://u:p@"))
+    assert "use client_id and client_secret" in error_of()
+
+
+def test_sandbox_section(tmp_path, env):
+    write(tmp_path, SOURCE, ONECLOUD, '\n[sandbox.onecloud]\nclient_secret = "env:PROV_TEST_SCIM_TOKEN"\n'
+                                      'error_rate = 0.25\nstate_file = "sandbox.json"\n')
+    sandbox = load_config("config.toml").sandbox.onecloud
+    assert (sandbox.port, sandbox.error_rate, sandbox.tenant) == (9101, 0.25, "127.0.0.1")
+    assert sandbox.state_file == tmp_path / "sandbox.json"
+    write(tmp_path, SOURCE, ONECLOUD, '\n[sandbox.onecloud]\nclient_secret = "env:PROV_TEST_SCIM_TOKEN"\n'
+                                      'throttle_rate = 2\n')
+    assert error_of() == ("config.toml: sandbox.onecloud.throttle_rate: "
+                          "must be a number between 0 and 1, got 2")
