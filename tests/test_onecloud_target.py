@@ -183,3 +183,17 @@ def test_check_describes_the_tenant(target):
 def test_externalid_in_the_mapping_is_refused(onecloud):
     with pytest.raises(ConfigError, match="OneCloud ignores externalId"):
         connect(onecloud, paths=["userName", "externalId"])
+
+
+def test_a_directory_answer_that_is_not_a_list_is_a_clear_error():
+    from provisioner.sandbox.onecloud import OneCloudEmulator
+
+    class Broken(OneCloudEmulator):
+        def directory(self, request):
+            return 200, {"users": "soon"}
+
+    with Broken(OneCloudOptions(client_secret=ONECLOUD_SECRET, tenant=ONECLOUD_TENANT)).start() as emulator:
+        with connect(emulator, list_mode="directory") as t:
+            with pytest.raises(TargetError, match="read the directory: the server answered 200 with "
+                                                  "something that is not a JSON list"):
+                t.list_accounts()

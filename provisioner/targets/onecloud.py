@@ -116,10 +116,8 @@ class OneCloudTarget(ScimTarget):
         return "scim" if pages else "directory"
 
     def _list_via_directory(self) -> list[Account]:
-        response = self._request("GET", self.tenant_url + API + "/phone/user", "read the directory")
-        entries = response.json() if response.content else []
-        if not isinstance(entries, list):
-            raise TargetError(f"{self.name}: read the directory: the answer is not a list of users")
+        entries = self._json_list(self._request("GET", self.tenant_url + API + "/phone/user",
+                                                "read the directory"), "read the directory")
         logins = list(dict.fromkeys(e["loginId"] for e in entries
                                     if isinstance(e, dict) and isinstance(e.get("loginId"), str)))
         found: dict[str, Account] = {}
@@ -138,14 +136,23 @@ class OneCloudTarget(ScimTarget):
         """The account with `skills` from the user API (SCIM does not carry them)."""
         response = self._request("GET", self._user_api_url(doc.get("userName", "")), "read skills",
                                  ok=(200, 404))
-        skills = response.json().get("skills") if response.status_code == 200 and response.content else None
+        skills = self._json(response, "read skills").get(SKILLS) if response.status_code == 200 else None
         return self._account({**doc, SKILLS: skills or {}})
 
     def _fetch_teams(self) -> list[str]:
-        response = self._request("GET", self.tenant_url + API + "/team", "read teams")
-        body = response.json() if response.content else []
-        return [t["name"] for t in body if isinstance(t, dict) and isinstance(t.get("name"), str)] \
-            if isinstance(body, list) else []
+        body = self._json_list(self._request("GET", self.tenant_url + API + "/team", "read teams"),
+                               "read teams")
+        return [t["name"] for t in body if isinstance(t, dict) and isinstance(t.get("name"), str)]
+
+    def _json_list(self, response: httpx.Response, action: str) -> list:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, list):
+            raise TargetError(f"{self.name}: {action}: the server answered {response.status_code} "
+                              "with something that is not a JSON list")
+        return body
 
     def _account(self, doc: dict) -> Account:
         attrs = flatten(doc, self._scim_paths)
@@ -229,13 +236,8 @@ class OneCloudTarget(ScimTarget):
     # -- other -----------------------------------------------------------
 
     def check(self) -> str:
-        response = self._request("GET", self.tenant_url + API + "/phone/user", "check")
-        try:
-            users = len(response.json())
-        except (ValueError, TypeError):
-            users = None
-        counted = f"{users} users in the directory" if users is not None else "directory reachable"
-        return f"OneCloud CX at {safe_url(self.tenant_url)}: token accepted; {counted}"
+        users = self._json_list(self._request("GET", self.tenant_url + API + "/phone/user", "check"), "check")
+        return f"OneCloud CX at {safe_url(self.tenant_url)}: token accepted; {len(users)} users in the directory"
 
     def _error(self, action: str, response: httpx.Response, cls: type[TargetError]) -> TargetError:
         error = error_for(self.name, action, response, cls)
