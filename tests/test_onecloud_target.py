@@ -197,3 +197,9 @@ def test_a_directory_answer_that_is_not_a_list_is_a_clear_error():
             with pytest.raises(TargetError, match="read the directory: the server answered 200 with "
                                                   "something that is not a JSON list"):
                 t.list_accounts()
+
+
+def test_find_by_other_attributes_than_username(target):
+    made = target.create(person("ada", title="Agent"))
+    assert [a.id for a in target.find_accounts("emails[0].value", "ADA@example.com")] == [made.id]
+    assert target.find_accounts("emails[0].value", "nobody@example.com") == []

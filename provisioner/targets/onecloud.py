@@ -31,7 +31,7 @@ import httpx
 from ..auth.oauth_client_credentials import ClientCredentialsAuth
 from ..errors import ConfigError, TargetError
 from ..http import error_detail, error_for, safe_url
-from ..model import Account
+from ..model import Account, normalize
 from ..paths import get_path
 from ..secrets import Secret
 from .base import flatten
@@ -99,6 +99,13 @@ class OneCloudTarget(ScimTarget):
         if account is not None and SKILLS in self.paths:
             return self._with_user_api(account.raw)
         return account
+
+    def find_accounts(self, path: str, value: Any) -> list[Account]:
+        if path == "userName" or value is None:
+            return super().find_accounts(path, value)
+        # OneCloud documents only the userName filter: anything else is looked for among all accounts
+        wanted = normalize(value, case_insensitive=True)
+        return [a for a in self.list_accounts() if normalize(a.attrs.get(path), True) == wanted]
 
     def _detect_list_mode(self) -> str:
         # not documented by the vendor: a tenant that refuses or ignores paging gets the directory path
