@@ -152,14 +152,7 @@ class OneCloudTarget(ScimTarget):
         return [t["name"] for t in body if isinstance(t, dict) and isinstance(t.get("name"), str)]
 
     def _json_list(self, response: httpx.Response, action: str) -> list:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, list):
-            raise TargetError(f"{self.name}: {action}: the server answered {response.status_code} "
-                              "with something that is not a JSON list")
-        return body
+        return self._json(response, action, expect=list, what="a JSON list")
 
     def _account(self, doc: dict) -> Account:
         attrs = flatten(doc, self._scim_paths)

@@ -203,14 +203,15 @@ class ScimTarget(Target):
         return TargetError(f"{self.name}: authentication refused (401): "
                            f"check the {self._credential}", 401, retryable=False)
 
-    def _json(self, response: httpx.Response, action: str) -> dict:
+    def _json(self, response: httpx.Response, action: str, expect: type = dict,
+              what: str = "a SCIM JSON object") -> Any:
         try:
             body = response.json()
         except ValueError:
             body = None
-        if not isinstance(body, dict):
+        if not isinstance(body, expect):
             raise TargetError(f"{self.name}: {action}: the server answered {response.status_code} "
-                              "with something that is not a SCIM JSON object")
+                              f"with something that is not {what}")
         return body
 
 
