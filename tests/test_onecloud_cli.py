@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-import pytest
 
 from conftest import ONECLOUD_SECRET, ONECLOUD_TENANT
 from test_end_to_end import Workspace
