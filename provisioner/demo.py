@@ -184,7 +184,7 @@ def run_demo(directory: str | None = None, keep: bool = False) -> int:
                 nonlocal failed
                 _step(what)
                 plan = flow.build_plan(settings, state, handles).plan
-                render.print_plan(plan, {})
+                render.print_plan(plan, {}, apply_hint=False)
                 _step(apply_title)
                 result = flow.run_apply(settings, state, handles, plan)
                 render.print_apply_result(plan, result, state)

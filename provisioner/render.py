@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Iterator
@@ -19,6 +20,9 @@ _MARK = {CREATE: ("+", "green"), UPDATE: ("~", "yellow"), DISABLE: ("-", "red"),
          ENABLE: ("^", "cyan"), MANUAL: ("!", "magenta"), CONFLICT: ("?", "bold red")}
 
 console = Console(highlight=False)
+if not console.is_terminal and "COLUMNS" not in os.environ:
+    # piped or logged output: rich would squeeze the tables into 80 columns
+    console = Console(highlight=False, width=160)
 
 
 def applicable_count(plan: Plan) -> int:
@@ -60,7 +64,7 @@ def print_summary(plan: Plan, estimates: dict[str, float] | None = None) -> None
     console.print(f"source: {plan.identities} identities, {len(plan.rejected)} rows rejected")
 
 
-def print_plan(plan: Plan, estimates: dict[str, float]) -> None:
+def print_plan(plan: Plan, estimates: dict[str, float], *, apply_hint: bool = True) -> None:
     print_summary(plan, estimates)
     for rejected in plan.rejected:
         console.print(f"  [red]rejected[/] row {rejected.row} ({escape(rejected.key or 'no key')}): "
@@ -78,7 +82,7 @@ def print_plan(plan: Plan, estimates: dict[str, float]) -> None:
             console.print(f"      [red]error[/]: {escape(item.error)}")
     if not any(i.op in APPLICABLE_OPS for i in plan.items):
         console.print("nothing to apply: the targets match the source")
-    else:
+    elif apply_hint:
         console.print(f"apply with: provisioner apply {plan.plan_id}")
 
 
