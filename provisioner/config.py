@@ -260,6 +260,8 @@ class LdapSourceSettings(_Settings):
 
     @model_validator(mode="after")
     def _safe_bind(self) -> LdapSourceSettings:
+        if self.key is None and self.preset is None:
+            raise ValueError("key: is required unless a preset (\"openldap\" or \"ad\") supplies it")
         if self.password is not None and self.bind_dn is None:
             raise ValueError("password is set but bind_dn is missing")
         if self.bind_dn is not None and self.password is None:

@@ -23,11 +23,12 @@ from provisioner.model import Rejected, SourceResult
 from provisioner.sources.rows import validate_rows
 
 
-def read_csv(settings: CsvSourceSettings) -> SourceResult:
+def read_csv(settings: CsvSourceSettings, check=None) -> SourceResult:
     """Read the file into identities (in file order) and rejected rows.
 
     Keys are compared case-insensitively when looking for duplicates (see
-    rows.validate_rows): HR exports are hand-edited.
+    rows.validate_rows): HR exports are hand-edited. `check(attrs)` adds a
+    caller's own problems with a row (the HR source's dates).
     """
     path = settings.path
     rows = csv.reader(io.StringIO(_read_text(path, settings.encoding), newline=""),
@@ -39,7 +40,7 @@ def read_csv(settings: CsvSourceSettings) -> SourceResult:
     key_index = names.index(key_attr)
     emails = [a for a in settings.emails if a in names]
     return validate_rows(_records(rows, names, width, key_index, header_line),
-                         key_attr, settings.required, emails)
+                         key_attr, settings.required, emails, check=check)
 
 
 def _records(rows, names: list[str], width: int, key_index: int, line: int):
