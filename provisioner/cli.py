@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from datetime import datetime, timezone
 
 import click
 
@@ -13,6 +14,7 @@ from . import flow, render
 from .config import load_config
 from .errors import ConfigError, ProvisionerError
 from .secrets import RedactingFilter, redact
+from .sources import combine, read_one
 from .state import StateDB
 
 # Exit codes are part of the interface: schedulers and scripts read them.
@@ -67,10 +69,26 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
 def check(obj: Context, offline: bool) -> None:
     """Validate config, mappings and the source; authenticate to each target."""
     settings = obj.settings
-    source = flow.read_source(settings)
-    click.echo(f"source: {len(source.identities)} identities read, {len(source.rejected)} rows rejected")
-    for rejected in source.rejected:
-        click.echo(f"  row {rejected.row} ({rejected.key or 'no key'}): {rejected.reason}")
+    results, unusable = {}, 0
+    for src in settings.source_list:
+        try:
+            results[src.name] = result = read_one(src, settings.policy, datetime.now(timezone.utc))
+        except ConfigError as exc:
+            unusable += 1
+            click.echo(f"error: {redact(str(exc))}", err=True)
+            continue
+        if len(settings.source_list) > 1 or src.type != "csv":
+            unit = "entries" if src.type == "ldap" else "rows"
+            reach = "reachable" if src.type == "ldap" else "readable"
+            read = len(result.identities) + len(result.rejected) + len(result.held)
+            click.echo(f"source {src.name}: {reach}, {read} {unit} read, {len(result.rejected)} rejected")
+    if not unusable:
+        source = combine(settings, results)
+        click.echo(f"source: {len(source.identities)} identities read, {len(source.rejected)} rows rejected")
+        for rejected in source.rejected:
+            click.echo(f"  row {rejected.row} ({rejected.key or 'no key'}): {rejected.reason}")
+        for other in source.unmatched:
+            click.echo(f"  unmatched {other.row} ({other.key or 'no key'}): {other.reason}")
     failures = 0
     with flow.open_targets(settings) as handles:
         for name, handle in handles.items():
@@ -83,7 +101,7 @@ def check(obj: Context, offline: bool) -> None:
                 failures += 1
                 click.echo(f"target {name}: FAILED: {exc}", err=True)
     obj.state().close()
-    sys.exit(EXIT_FAILED if failures else EXIT_OK)
+    sys.exit(EXIT_CONFIG if unusable else EXIT_FAILED if failures else EXIT_OK)
 
 
 @cli.command()

@@ -34,11 +34,15 @@ def key_attribute(source) -> str:
 
 def read_source(settings, now: datetime | None = None) -> SourceResult:
     """Every configured source, read and (when several) merged; `now` decides dated changes."""
+    now = now or datetime.now(timezone.utc)
+    return combine(settings, {s.name: read_one(s, settings.policy, now) for s in settings.source_list})
+
+
+def combine(settings, results: dict[str, SourceResult]) -> SourceResult:
+    """The one SourceResult the planner gets from each source's own (in source_list order)."""
     from provisioner.sources.merge import count, merge_sources
 
-    now = now or datetime.now(timezone.utc)
     sources = settings.source_list
-    results = {s.name: read_one(s, settings.policy, now) for s in sources}
     if len(results) == 1:
         (name, result), = results.items()
         # a plain CSV source keeps the plan's source section as it always was
