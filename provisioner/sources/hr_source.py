@@ -168,7 +168,7 @@ def _json_records(settings: HrSourceSettings) -> Iterator[Rejected | tuple[int, 
                 yield number, attrs
 
 
-def _json_lines(text: str, path) -> Iterator[tuple[int, Any] | Rejected]:
+def _json_lines(text: str, path) -> Iterator[tuple[int, Any]]:
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -176,7 +176,7 @@ def _json_lines(text: str, path) -> Iterator[tuple[int, Any] | Rejected]:
             yield number, json.loads(line)
         except json.JSONDecodeError as exc:
             # one broken line costs that person, not the whole export
-            yield Rejected(number, None, f"invalid JSON: {exc.msg}")
+            yield number, Rejected(number, None, f"invalid JSON: {exc.msg}")
 
 
 def _xlsx_records(settings: HrSourceSettings) -> Iterator[tuple[int, dict]]:
