@@ -125,6 +125,18 @@ def _time_zone(value: Any) -> str:
     return value
 
 
+def _service_url(value: str, schemes: tuple[str, ...], instead: str):
+    """(trimmed URL, its parts) when it has one of `schemes`, a host and no credentials."""
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"must be an {' or '.join(s + '://' for s in schemes)} URL, got {_show(value)}")
+    if parts.username or parts.password:
+        # deliberately not quoting the URL: it holds a credential
+        raise ValueError(f"must not contain credentials: {instead}")
+    return value, parts
+
+
 ConfigPath = Annotated[Path, BeforeValidator(_path)]
 SourceName = Annotated[str, BeforeValidator(_source_name)]
 TimeZone = Annotated[str, BeforeValidator(_time_zone)]
@@ -236,12 +248,7 @@ class LdapSourceSettings(_Settings):
     @field_validator("url")
     @classmethod
     def _ldap_url(cls, value: str) -> str:
-        value = value.strip()
-        parts = urlsplit(value)
-        if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
-            raise ValueError(f"must be an ldap:// or ldaps:// URL, got {_show(value)}")
-        if parts.username or parts.password:
-            raise ValueError("must not contain credentials: use bind_dn and password")
+        value, parts = _service_url(value, ("ldap", "ldaps"), "use bind_dn and password")
         try:
             parts.port
         except ValueError:
@@ -362,13 +369,7 @@ class ScimTargetSettings(_Settings):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        value = value.strip()
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http:// or https:// URL, got {_show(value)}")
-        if parts.username or parts.password:
-            # deliberately not quoting the URL: it holds a credential
-            raise ValueError("must not contain credentials: use token, or username and password")
+        value, _ = _service_url(value, ("http", "https"), "use token, or username and password")
         return value.rstrip("/")
 
     @model_validator(mode="after")

@@ -16,11 +16,8 @@ from ldap3 import Connection, Server
 from conftest import SCIM_TOKEN
 from provisioner.config import LdapSourceSettings, load_config
 from provisioner.errors import ConfigError
-from provisioner.sandbox.slapd import (READER_DN, READER_PASSWORD, SIZE_LIMIT, SUFFIX, ad_guid,
-                                       slapd_available)
+from provisioner.sandbox.slapd import READER_DN, READER_PASSWORD, SIZE_LIMIT, SUFFIX, ad_guid
 from provisioner.sources.ldap_source import read_ldap
-
-pytestmark = pytest.mark.skipif(not slapd_available(), reason="slapd is not installed (.ci/run installs it)")
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD_ENV = "TEST_LDAP_READER_PASSWORD"

@@ -15,7 +15,7 @@ from conftest import SCIM_TOKEN
 from provisioner.config import load_config
 from provisioner.errors import ConfigError
 from provisioner.model import Identity, Rejected, SourceResult, Upcoming
-from provisioner.sandbox.slapd import READER_DN, READER_PASSWORD, SUFFIX, slapd_available
+from provisioner.sandbox.slapd import READER_DN, READER_PASSWORD, SUFFIX
 from provisioner.sources.merge import merge_sources
 
 REPO = Path(__file__).resolve().parent.parent
@@ -125,7 +125,6 @@ def test_merge_and_source_list_mistakes(tmp_path, text, expected):
 
 # --- HR + a real directory, through the CLI ----------------------------------------------
 
-@pytest.mark.skipif(not slapd_available(), reason="slapd is not installed (.ci/run installs it)")
 def test_hr_and_directory_merged_into_one_plan(tmp_path, slapd, scim_server):
     today = date.today()
     soon, later = today + timedelta(days=5), today + timedelta(days=60)

@@ -69,10 +69,6 @@ class Slapd:
                 self.process.wait()
 
 
-def slapd_available() -> bool:
-    return all(shutil.which(p) or Path(f"/usr/sbin/{p}").exists() for p in ("slapd", "slapadd"))
-
-
 def person_dn(n: int) -> str:
     return f"uid=p{n:06d},ou=people,{SUFFIX}"
 
@@ -82,6 +78,8 @@ def ad_guid(n: int) -> uuid.UUID:
 
 
 def start_slapd(directory: Path, people: int = 0, ad_people: int = 0) -> Slapd:
+    if not Path(_bin("slapd")).exists():
+        raise RuntimeError("slapd is not installed: apt-get install slapd ldap-utils (.ci/run does)")
     directory = Path(directory)
     (directory / "db").mkdir(parents=True, exist_ok=True)
     ca_file, cert, key = _certificates(directory)

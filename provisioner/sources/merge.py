@@ -54,7 +54,10 @@ def merge_sources(results: Mapping[str, SourceResult], join: Mapping[str, str], 
             held.append(identities[0].attrs[join[name]])
         rejected.extend(_prefixed(name, r) for r in results[name].rejected)
 
+    joined: dict[str, set[str]] = {n: set() for n in others}
+
     def partners(attrs: Mapping) -> dict[str, Mapping]:
+        """The authoritative record's attrs and its partners' by source; partners count as joined."""
         value = attrs.get(join[authoritative])
         found = {authoritative: attrs}
         if isinstance(value, str):
@@ -62,6 +65,7 @@ def merge_sources(results: Mapping[str, SourceResult], join: Mapping[str, str], 
                 partner = index[name].get(value.casefold())
                 if partner is not None:
                     found[name] = partner.attrs
+                    joined[name].add(value.casefold())
         return found
 
     def combine(found: dict[str, Mapping]) -> dict:
@@ -75,21 +79,9 @@ def merge_sources(results: Mapping[str, SourceResult], join: Mapping[str, str], 
                     break
         return out
 
-    joined: dict[str, set[str]] = {n: set() for n in others}
-    identities = []
-    for identity in main.identities:
-        found = partners(identity.attrs)
-        for name in found:
-            if name != authoritative:
-                joined[name].add(found[name][join[name]].casefold())
-        identities.append(Identity(identity.key, combine(found), identity.row, identity.create_inactive))
-    upcoming = []
-    for change in main.upcoming:
-        found = partners(change.attrs)
-        for name in found:
-            if name != authoritative:
-                joined[name].add(found[name][join[name]].casefold())
-        upcoming.append(Upcoming(change.identity, change.change, change.date, combine(found)))
+    identities = [Identity(i.key, combine(partners(i.attrs)), i.row, i.create_inactive)
+                  for i in main.identities]
+    upcoming = [Upcoming(u.identity, u.change, u.date, combine(partners(u.attrs))) for u in main.upcoming]
 
     # people the authoritative source knows but holds back (future hires,
     # rejected rows) are not "only in" the other source
