@@ -88,7 +88,7 @@ def check(obj: Context, offline: bool) -> None:
         for rejected in source.rejected:
             click.echo(f"  row {rejected.row} ({rejected.key or 'no key'}): {rejected.reason}")
         for other in source.unmatched:
-            click.echo(f"  unmatched {other.row} ({other.key or 'no key'}): {other.reason}")
+            click.echo(f"  unmatched record {other.row} ({other.key or 'no key'}): {other.reason}")
     failures = 0
     with flow.open_targets(settings) as handles:
         for name, handle in handles.items():

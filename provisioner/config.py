@@ -243,7 +243,9 @@ class LdapSourceSettings(_Settings):
     page_size: Annotated[int, _bounded("whole number", 1, 10000)] = 500
     timeout: Positive = 30.0
     required: list[Name] = Field(default_factory=list)
-    emails: list[Name] = Field(default_factory=lambda: ["mail"])
+    emails: list[Name] = Field(default_factory=lambda: ["mail", "email"])
+
+    _distinct_targets = field_validator("attributes")(CsvSourceSettings._distinct_targets.__func__)
 
     @field_validator("url")
     @classmethod

@@ -90,12 +90,12 @@ def print_source_info(info: dict) -> None:
             f"{escape(name)} " + ", ".join(f"{n} {what}" for what, n in counts.items())
             for name, counts in info["sources"].items()))
     for other in info.get("unmatched", ()):
-        console.print(f"  [yellow]unmatched[/] {other['row']} ({escape(other['key'] or 'no key')}): "
+        console.print(f"  [yellow]unmatched[/] record {other['row']} ({escape(other['key'] or 'no key')}): "
                       f"{escape(other['reason'])}")
     for change in info.get("upcoming", ()):
         targets = ", ".join(change["targets"]) or "no target"
         console.print(f"  [cyan]upcoming[/] {escape(change['identity'])} {change['change']} "
-                      f"{change['date']} ({escape(targets)})")
+                      f"{change['date']} (targets: {escape(targets)})")
 
 
 @contextmanager
