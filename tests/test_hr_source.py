@@ -121,6 +121,11 @@ def test_file_problems_are_one_sentence(tmp_path):
     broken.write_text('[{"Personnel No": "A"},\n  oops]')
     with pytest.raises(ConfigError, match=r"hr.json: line 2: invalid JSON: Expecting value$"):
         read_hr(hr(broken), PolicySettings(), NOW)
+    misnamed = tmp_path / "hr.jsonl"
+    misnamed.write_text('{"Employee": "A", "email": "a@example.com"}\n')
+    with pytest.raises(ConfigError, match=r"hr.jsonl: no record has 'employee_id' \(the key\); "
+                                          r"the records have: Employee, email$"):
+        read_hr(hr(misnamed), PolicySettings(), NOW)
     with pytest.raises(ConfigError, match=r"hr.xlsx: file not found$"):
         read_hr(hr(tmp_path / "hr.xlsx"), PolicySettings(), NOW)
     write(tmp_path, "xlsx")

@@ -157,6 +157,7 @@ def _json_records(settings: HrSourceSettings) -> Iterator[Rejected | tuple[int, 
         numbered = enumerate(doc, 1)
     else:
         numbered = _json_lines(text, path)
+    fields: dict[str, None] = {}
     for number, record in numbered:
         if isinstance(record, Rejected):
             yield record
@@ -164,8 +165,13 @@ def _json_records(settings: HrSourceSettings) -> Iterator[Rejected | tuple[int, 
             yield Rejected(number, None, f"expected an object, got {type(record).__name__}")
         else:
             attrs = _attrs(record, settings.columns)
+            fields.update(dict.fromkeys(attrs))
             if attrs:
                 yield number, attrs
+    # like a CSV header without the key column: the config is wrong, not every row
+    if fields and settings.key not in fields:
+        raise ConfigError(f"{path}: no record has {settings.key!r} (the key); the records have: "
+                          f"{', '.join(list(fields)[:20])}")
 
 
 def _json_lines(text: str, path) -> Iterator[tuple[int, Any]]:
