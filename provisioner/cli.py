@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import sys
-from datetime import datetime, timezone
 
 import click
 
@@ -14,7 +13,7 @@ from . import flow, render
 from .config import load_config
 from .errors import ConfigError, ProvisionerError
 from .secrets import RedactingFilter, redact
-from .sources import combine, read_one
+from .sources import check_sources
 from .state import StateDB
 
 # Exit codes are part of the interface: schedulers and scripts read them.
@@ -69,21 +68,15 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
 def check(obj: Context, offline: bool) -> None:
     """Validate config, mappings and the source; authenticate to each target."""
     settings = obj.settings
-    results, unusable = {}, 0
-    for src in settings.source_list:
-        try:
-            results[src.name] = result = read_one(src, settings.policy, datetime.now(timezone.utc))
-        except ConfigError as exc:
-            unusable += 1
-            click.echo(f"error: {redact(str(exc))}", err=True)
-            continue
-        if len(settings.source_list) > 1 or src.type != "csv":
-            unit = "entries" if src.type == "ldap" else "rows"
-            reach = "reachable" if src.type == "ldap" else "readable"
-            read = len(result.identities) + len(result.rejected) + len(result.held)
-            click.echo(f"source {src.name}: {reach}, {read} {unit} read, {len(result.rejected)} rejected")
-    if not unusable:
-        source = combine(settings, results)
+    checks, source = check_sources(settings)
+    for one in checks:
+        if one.error is not None:
+            click.echo(f"error: {redact(one.error)}", err=True)
+        elif len(checks) > 1 or one.type != "csv":  # a lone CSV file: the line below says it all
+            unit, reach = ("entries", "reachable") if one.type == "ldap" else ("rows", "readable")
+            click.echo(f"source {one.name}: {reach}, {one.read} {unit} read, "
+                       f"{len(one.result.rejected)} rejected")
+    if source is not None:
         click.echo(f"source: {len(source.identities)} identities read, {len(source.rejected)} rows rejected")
         for rejected in source.rejected:
             click.echo(f"  row {rejected.row} ({rejected.key or 'no key'}): {rejected.reason}")
@@ -101,7 +94,7 @@ def check(obj: Context, offline: bool) -> None:
                 failures += 1
                 click.echo(f"target {name}: FAILED: {exc}", err=True)
     obj.state().close()
-    sys.exit(EXIT_CONFIG if unusable else EXIT_FAILED if failures else EXIT_OK)
+    sys.exit(EXIT_CONFIG if source is None else EXIT_FAILED if failures else EXIT_OK)
 
 
 @cli.command()

@@ -6,9 +6,10 @@ are joined by merge. Each reader returns a model.SourceResult.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
+from provisioner.errors import ConfigError
 from provisioner.model import SourceResult
 
 
@@ -50,3 +51,32 @@ def combine(settings, results: dict[str, SourceResult]) -> SourceResult:
     merge = settings.merge
     join = {s.name: merge.join.get(s.name) or key_attribute(s) for s in sources}
     return merge_sources(results, join, merge.authoritative or sources[0].name, merge.precedence)
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    """What `provisioner check` reports for one source."""
+    name: str
+    type: str
+    result: SourceResult | None     # None when it could not be read
+    error: str | None = None
+
+    @property
+    def read(self) -> int:
+        """Rows or entries read, whatever became of them."""
+        r = self.result
+        return len(r.identities) + len(r.rejected) + len(r.held) if r else 0
+
+
+def check_sources(settings, now: datetime | None = None) -> tuple[list[SourceCheck], SourceResult | None]:
+    """Read each source on its own (one failing does not hide the others), then combine them."""
+    now = now or datetime.now(timezone.utc)
+    checks = []
+    for source in settings.source_list:
+        try:
+            checks.append(SourceCheck(source.name, source.type, read_one(source, settings.policy, now)))
+        except ConfigError as exc:
+            checks.append(SourceCheck(source.name, source.type, None, str(exc)))
+    if any(c.result is None for c in checks):
+        return checks, None
+    return checks, combine(settings, {c.name: c.result for c in checks})
