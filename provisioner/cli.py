@@ -13,6 +13,7 @@ from . import flow, render
 from .config import load_config
 from .errors import ConfigError, ProvisionerError
 from .secrets import RedactingFilter, redact
+from .sources import check_sources
 from .state import StateDB
 
 # Exit codes are part of the interface: schedulers and scripts read them.
@@ -67,10 +68,20 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
 def check(obj: Context, offline: bool) -> None:
     """Validate config, mappings and the source; authenticate to each target."""
     settings = obj.settings
-    source = flow.read_source(settings)
-    click.echo(f"source: {len(source.identities)} identities read, {len(source.rejected)} rows rejected")
-    for rejected in source.rejected:
-        click.echo(f"  row {rejected.row} ({rejected.key or 'no key'}): {rejected.reason}")
+    checks, source = check_sources(settings)
+    for one in checks:
+        if one.error is not None:
+            click.echo(f"error: {redact(one.error)}", err=True)
+        elif len(checks) > 1 or one.type != "csv":  # a lone CSV file: the line below says it all
+            unit, reach = ("entries", "reachable") if one.type == "ldap" else ("rows", "readable")
+            click.echo(f"source {one.name}: {reach}, {one.read} {unit} read, "
+                       f"{len(one.result.rejected)} rejected")
+    if source is not None:
+        click.echo(f"source: {len(source.identities)} identities read, {len(source.rejected)} rows rejected")
+        for rejected in source.rejected:
+            click.echo(f"  row {rejected.row} ({rejected.key or 'no key'}): {rejected.reason}")
+        for other in source.unmatched:
+            click.echo(f"  unmatched record {other.row} ({other.key or 'no key'}): {other.reason}")
     failures = 0
     with flow.open_targets(settings) as handles:
         for name, handle in handles.items():
@@ -83,7 +94,7 @@ def check(obj: Context, offline: bool) -> None:
                 failures += 1
                 click.echo(f"target {name}: FAILED: {exc}", err=True)
     obj.state().close()
-    sys.exit(EXIT_FAILED if failures else EXIT_OK)
+    sys.exit(EXIT_CONFIG if source is None else EXIT_FAILED if failures else EXIT_OK)
 
 
 @cli.command()

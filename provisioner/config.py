@@ -16,9 +16,11 @@ import math
 import os
 import re
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
                       ValidationError, ValidationInfo, field_validator, model_validator)
@@ -107,7 +109,37 @@ def _text(value: Any) -> str:
     return value.strip()
 
 
+def _source_name(value: Any) -> str:
+    value = _text(value)
+    if not TARGET_NAME.fullmatch(value):
+        raise ValueError(f"invalid source name {value!r}: use letters, digits, '-' and '_'")
+    return value
+
+
+def _time_zone(value: Any) -> str:
+    value = _text(value)
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {_show(value)} (use an IANA name such as 'Europe/Berlin')") from None
+    return value
+
+
+def _service_url(value: str, schemes: tuple[str, ...], instead: str):
+    """(trimmed URL, its parts) when it has one of `schemes`, a host and no credentials."""
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"must be an {' or '.join(s + '://' for s in schemes)} URL, got {_show(value)}")
+    if parts.username or parts.password:
+        # deliberately not quoting the URL: it holds a credential
+        raise ValueError(f"must not contain credentials: {instead}")
+    return value, parts
+
+
 ConfigPath = Annotated[Path, BeforeValidator(_path)]
+SourceName = Annotated[str, BeforeValidator(_source_name)]
+TimeZone = Annotated[str, BeforeValidator(_time_zone)]
 SecretRef = Annotated[Secret, BeforeValidator(_secret)]
 Name = Annotated[str, BeforeValidator(_text)]
 Percent = Annotated[float, _bounded("number", 0, 100)]
@@ -148,6 +180,7 @@ class StateSettings(_Settings):
 
 class CsvSourceSettings(_Settings):
     type: Literal["csv"] = "csv"
+    name: SourceName | None = None
     path: ConfigPath
     key: Name
     delimiter: str = ","
@@ -191,11 +224,131 @@ class CsvSourceSettings(_Settings):
         return out
 
 
+class LdapSourceSettings(_Settings):
+    type: Literal["ldap"]
+    name: SourceName | None = None
+    url: str
+    start_tls: bool | None = None       # None: on for ldap://, irrelevant for ldaps://
+    allow_insecure: bool = False
+    ca_file: ConfigPath | None = None
+    bind_dn: Name | None = None
+    password: SecretRef | None = None
+    base_dn: Name
+    filter: Name | None = None
+    scope: Literal["sub", "one", "base"] = "sub"
+    preset: Literal["openldap", "ad"] | None = None
+    attributes: dict[str, Name] = Field(default_factory=dict)
+    key: Name | None = None
+    multi_valued: list[Name] = Field(default_factory=list)
+    page_size: Annotated[int, _bounded("whole number", 1, 10000)] = 500
+    timeout: Positive = 30.0
+    required: list[Name] = Field(default_factory=list)
+    emails: list[Name] = Field(default_factory=lambda: ["mail", "email"])
+
+    _distinct_targets = field_validator("attributes")(CsvSourceSettings._distinct_targets.__func__)
+
+    @field_validator("url")
+    @classmethod
+    def _ldap_url(cls, value: str) -> str:
+        value, parts = _service_url(value, ("ldap", "ldaps"), "use bind_dn and password")
+        try:
+            parts.port
+        except ValueError:
+            raise ValueError(f"has an invalid port: {_show(value)}") from None
+        if parts.path.strip("/") or parts.query:
+            raise ValueError(f"must be only scheme, host and port (set base_dn and filter "
+                             f"separately), got {_show(value)}")
+        return value.rstrip("/")
+
+    @field_validator("filter")
+    @classmethod
+    def _parenthesized(cls, value: str) -> str:
+        if not (value.startswith("(") and value.endswith(")")):
+            raise ValueError(f"must be an LDAP filter in parentheses, got {_show(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _safe_bind(self) -> LdapSourceSettings:
+        if self.key is None and self.preset is None:
+            raise ValueError("key: is required unless a preset (\"openldap\" or \"ad\") supplies it")
+        if self.password is not None and self.bind_dn is None:
+            raise ValueError("password is set but bind_dn is missing")
+        if self.bind_dn is not None and self.password is None:
+            raise ValueError("bind_dn is set but password is missing")
+        if (self.url.startswith("ldap://") and self.start_tls is False and not self.allow_insecure):
+            raise ValueError("start_tls = false on ldap:// would send the bind unencrypted: "
+                             "use StartTLS or ldaps://, or set allow_insecure = true")
+        return self
+
+    @property
+    def uses_start_tls(self) -> bool:
+        return self.url.startswith("ldap://") and self.start_tls is not False
+
+
+class HrSourceSettings(_Settings):
+    type: Literal["hr"]
+    name: SourceName | None = None
+    path: ConfigPath
+    format: Literal["csv", "json", "jsonl", "xlsx"] | None = None  # None: from the file suffix
+    key: Name
+    columns: dict[str, Name] = Field(default_factory=dict)
+    required: list[Name] = Field(default_factory=list)
+    emails: list[Name] = Field(default_factory=lambda: ["email"])
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    sheet: Name | None = None
+    hire_date: Name = "hire_date"
+    termination_date: Name = "termination_date"
+    date_format: Name | None = None
+
+    _one_char = field_validator("delimiter")(CsvSourceSettings._one_char.__func__)
+    _known_codec = field_validator("encoding")(CsvSourceSettings._known_codec.__func__)
+    _distinct_targets = field_validator("columns")(CsvSourceSettings._distinct_targets.__func__)
+
+    @field_validator("date_format")
+    @classmethod
+    def _strftime_format(cls, value: str) -> str:
+        if "%" not in value:
+            raise ValueError(f"must be a strptime format such as '%d.%m.%Y', got {_show(value)}")
+        try:
+            datetime.strptime(datetime(2001, 2, 3).strftime(value), value)
+        except ValueError:
+            raise ValueError(f"is not a usable date format: {_show(value)}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _known_format(self) -> HrSourceSettings:
+        if self.format is None:
+            suffix = self.path.suffix.lower().lstrip(".")
+            guessed = {"csv": "csv", "txt": "csv", "json": "json", "jsonl": "jsonl",
+                       "ndjson": "jsonl", "xlsx": "xlsx"}.get(suffix)
+            if guessed is None:
+                raise ValueError(f"format: cannot tell the format from {self.path.name!r}: "
+                                 "set format = \"csv\", \"json\", \"jsonl\" or \"xlsx\"")
+            self.format = guessed
+        return self
+
+
 class PolicySettings(_Settings):
     missing: Literal["disable", "ignore"] = "disable"
     max_disable_percent: Percent = 10.0
     max_disable_count: Count = 50
     min_source_ratio: Ratio = 0.5
+    prehire_days: Count = 0
+    prehire_active: bool = False
+    lookahead_days: Count = 14
+    timezone: TimeZone = "UTC"
+
+
+class MergeSettings(BaseModel):
+    """[merge]: the join and, for any other key, an attribute's source precedence."""
+    model_config = ConfigDict(extra="allow", strict=True)
+    authoritative: SourceName | None = None
+    join: dict[str, Name] = Field(default_factory=dict)
+
+    @property
+    def precedence(self) -> dict[str, list[str]]:
+        return dict(self.model_extra or {})
 
 
 class _TargetSettings(_Settings):
@@ -215,13 +368,7 @@ class _TargetSettings(_Settings):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        value = value.strip()
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http:// or https:// URL, got {_show(value)}")
-        if parts.username or parts.password:
-            # deliberately not quoting the URL: it holds a credential
-            raise ValueError(f"must not contain credentials: use {cls.credential_keys}")
+        value, _ = _service_url(value, ("http", "https"), f"use {cls.credential_keys}")
         return value.rstrip("/")
 
     def disable_limits(self, policy: PolicySettings) -> tuple[float, int]:
@@ -292,14 +439,17 @@ class SandboxSettings(_Settings):
 
 
 # New kinds join these unions; `type` picks the member.
-SourceSettings = Annotated[Union[CsvSourceSettings], Field(discriminator="type")]
+SourceSettings = Annotated[Union[CsvSourceSettings, LdapSourceSettings, HrSourceSettings],
+                          Field(discriminator="type")]
 TargetSettings = Annotated[Union[ScimTargetSettings, OneCloudTargetSettings],
                            Field(discriminator="type")]
 
 
 class Settings(_Settings):
     state: StateSettings = Field(default_factory=dict, validate_default=True)
-    source: SourceSettings
+    source: SourceSettings | None = None
+    sources: list[SourceSettings] = Field(default_factory=list)
+    merge: MergeSettings = Field(default_factory=MergeSettings)
     targets: dict[str, TargetSettings] = Field(default_factory=dict, validate_default=True)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
@@ -319,6 +469,41 @@ class Settings(_Settings):
         if not value:
             raise ValueError("no target is configured")
         return value
+
+    @model_validator(mode="after")
+    def _one_source_form(self) -> Settings:
+        if self.source is None and not self.sources:
+            raise ValueError("source: the [source] table is missing")
+        if self.source is not None and self.sources:
+            raise ValueError("sources: set either [source] or [[sources]], not both")
+        names: list[str] = []
+        for i, src in enumerate(self.sources):
+            if src.name is None:
+                raise ValueError(f"sources[{i}].name: is required when several sources are listed")
+            if src.name in names:
+                raise ValueError(f"sources[{i}].name: {src.name!r} is used twice")
+            names.append(src.name)
+        known = names or [self.source_list[0].name]
+        merge = self.merge
+        for key, value in [("authoritative", merge.authoritative), *((f"join.{k}", k) for k in merge.join)]:
+            if value is not None and value not in known:
+                raise ValueError(f"merge.{key}: unknown source {value!r} (sources: {', '.join(known)})")
+        for attr, order in merge.precedence.items():
+            if (not isinstance(order, list) or not order
+                    or not all(isinstance(n, str) for n in order)):
+                raise ValueError(f"merge.{attr}: must be a list of source names, e.g. {known!r}")
+            unknown = [n for n in order if n not in known]
+            if unknown:
+                raise ValueError(f"merge.{attr}: unknown source {unknown[0]!r} (sources: {', '.join(known)})")
+        return self
+
+    @property
+    def source_list(self) -> list:
+        """Every configured source, each with its name (a single [source] is named by its type)."""
+        if self.sources:
+            return list(self.sources)
+        src = self.source
+        return [src if src.name else src.model_copy(update={"name": src.type})]
 
     @property
     def config_path(self) -> Path:
@@ -393,6 +578,8 @@ def _problems(exc: ValidationError) -> list[str]:
         # tagged unions put the member's tag into the location: drop it
         if loc[:1] == ["source"] and len(loc) > 1 and loc[1] in _known_types(SourceSettings):
             del loc[1]
+        if loc[:1] == ["sources"] and len(loc) > 2 and loc[2] in _known_types(SourceSettings):
+            del loc[2]
         if loc[:1] == ["targets"] and len(loc) > 2 and loc[2] in _known_types(TargetSettings):
             del loc[2]
         kind, value = error["type"], error.get("input")
@@ -400,7 +587,7 @@ def _problems(exc: ValidationError) -> list[str]:
         if kind == "extra_forbidden":
             where, text = _key(loc[:-1]), f"unknown key {str(loc[-1])!r}"
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
-            what, union = (("source", SourceSettings) if loc[0] == "source"
+            what, union = (("source", SourceSettings) if loc[0] in ("source", "sources")
                            else ("target", TargetSettings))
             known = ", ".join(_known_types(union))
             where = _key(loc + ["type"])

@@ -14,10 +14,10 @@ from typing import Callable, Iterable, Iterator
 from .errors import ConfigError, ProvisionerError
 from .executor import ApplyResult, apply_plan
 from .mapping import load_mapping
-from .model import APPLICABLE_OPS, Plan, PlanItem, SourceResult
+from .model import APPLICABLE_OPS, Plan, PlanItem
 from .planner import PlanPolicy, TargetInput, make_plan
 from .secrets import redact
-from .sources.csv_source import read_csv
+from .sources import read_source
 from .state import StateDB, utcnow
 from .targets import TargetHandle, open_target
 
@@ -32,10 +32,6 @@ _ASSUMED_LATENCY_S = 0.15
 
 def new_id() -> str:
     return uuid.uuid4().hex[:12]
-
-
-def read_source(settings) -> SourceResult:
-    return read_csv(settings.source)
 
 
 def select_targets(settings, names: Iterable[str] = ()) -> list[str]:
@@ -68,12 +64,12 @@ class PlanOutcome:
 
 
 def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
-               only: Iterable[str] = (), trigger: str = "cli") -> PlanOutcome:
+               only: Iterable[str] = (), trigger: str = "cli", now=None) -> PlanOutcome:
     """Read the source and every target, compute the plan, store it and record the run."""
     run_id = new_id()
     state.start_run(run_id, "plan", trigger)
     try:
-        source = read_source(settings)
+        source = read_source(settings, now=now)
         inputs, unreadable = [], {}
         for name, handle in handles.items():
             percent, count = settings.targets[name].disable_limits(settings.policy)

@@ -34,6 +34,9 @@ class Identity:
     key: str
     attrs: Mapping[str, Any]
     row: int | None = None
+    # a future hire inside policy.prehire_days with prehire_active = false:
+    # their account is created, disabled, before they start
+    create_inactive: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,9 +51,27 @@ class Rejected:
 
 
 @dataclass(frozen=True)
+class Upcoming:
+    """A dated change within policy.lookahead_days: someone starts or leaves."""
+    identity: str
+    change: str                       # "starts" | "leaves"
+    date: str                         # YYYY-MM-DD
+    attrs: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class SourceResult:
     identities: tuple[Identity, ...]
     rejected: tuple[Rejected, ...] = ()
+    # keys of people the source knows but deliberately leaves out for now
+    # (hired in the future): their existing accounts are left alone, never
+    # disabled as "gone from the source"
+    held: tuple[str, ...] = ()
+    upcoming: tuple[Upcoming, ...] = ()
+    # per source name: {"identities": n, "rejected": m, ...}
+    counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # records found only in a non-authoritative source: reported, not provisioned
+    unmatched: tuple[Rejected, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,12 +165,17 @@ class Plan:
     # accounts correlated to an identity with nothing to change: recorded as
     # links when the plan is applied, so later runs need not correlate again.
     adopt: tuple[Link, ...] = ()
+    # the source section's extra parts: "sources" (counts per source),
+    # "upcoming" (dated changes ahead, each with the targets whose scope they
+    # are in), "unmatched" (records only a non-authoritative source has)
+    source_info: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
             "plan_id": self.plan_id, "created_at": self.created_at, "status": self.status,
             "source": {"identities": self.identities,
-                       "rejected": [r.to_dict() for r in self.rejected]},
+                       "rejected": [r.to_dict() for r in self.rejected],
+                       **self.source_info},
             "targets": {n: s.to_dict() for n, s in self.targets.items()},
             "items": [i.to_dict() for i in self.items],
         }

@@ -56,6 +56,7 @@ def make_plan(source: SourceResult, targets: Sequence[TargetInput], policy: Plan
     only_keys = {k.casefold() for k in only} if only else None
     source_block = _source_block_reason(len(source.identities), baseline_identities, policy)
     held = {r.key.casefold() for r in source.rejected if r.key}
+    held.update(k.casefold() for k in source.held)
 
     summaries: dict[str, TargetSummary] = {}
     items: list[PlanItem] = []
@@ -82,7 +83,23 @@ def make_plan(source: SourceResult, targets: Sequence[TargetInput], policy: Plan
     status = "blocked" if any(s.blocked for s in summaries.values()) else "pending"
     return Plan(plan_id=plan_id, created_at=created_at, status=status,
                 identities=len(source.identities), rejected=source.rejected,
-                targets=summaries, items=numbered, adopt=tuple(adopt))
+                targets=summaries, items=numbered, adopt=tuple(adopt),
+                source_info=_source_info(source, targets))
+
+
+def _source_info(source: SourceResult, targets: Sequence[TargetInput]) -> dict:
+    """The plan's extra source parts; a plain single source adds none."""
+    info: dict[str, Any] = {}
+    if source.counts:
+        info["sources"] = {name: dict(c) for name, c in source.counts.items()}
+    if source.upcoming or source.counts:
+        info["upcoming"] = [
+            {"identity": u.identity, "change": u.change, "date": u.date,
+             "targets": [t.name for t in targets if t.mapping.in_scope(u.attrs)]}
+            for u in sorted(source.upcoming, key=lambda u: (u.date, u.identity))]
+    if source.unmatched:
+        info["unmatched"] = [r.to_dict() for r in source.unmatched]
+    return info
 
 
 def _with_id(item: PlanItem, n: int) -> PlanItem:
@@ -114,6 +131,7 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
     source_keys = {i.key for i in identities}
     index = _CorrelationIndex(target.accounts, mapping)
 
+    create_inactive = {i.key for i in identities if i.create_inactive}
     desired: dict[str, dict[str, Any]] = {}
     out_of_scope: list[Identity] = []
     for identity in identities:
@@ -165,7 +183,7 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
             continue
         account = found.get(key)
         if account is None:
-            item = _create_item(target, key, want, notes.get(key))
+            item = _create_item(target, key, want, notes.get(key), key in create_inactive)
         else:
             item = _diff_item(target, key, want, account, notes.get(key))
             if item is None and target.links.get(key) != account.id:
@@ -216,9 +234,10 @@ def _mark_create_collisions(desired, found, conflicts, mapping) -> None:
                                       f"{desired[key].get(path)!r}; fix the source so each is unique")
 
 
-def _create_item(target: TargetInput, key: str, want: dict, note: str | None) -> PlanItem | None:
-    if want.get(ACTIVE, True) is False:
-        return None  # nobody needs a disabled account made for them
+def _create_item(target: TargetInput, key: str, want: dict, note: str | None,
+                 inactive_ok: bool = False) -> PlanItem | None:
+    if want.get(ACTIVE, True) is False and not inactive_ok:
+        return None  # nobody needs a disabled account made for them (a prehire may)
     mapping = target.mapping
     lookup = tuple((p, want[p]) for p in mapping.correlate if want.get(p) is not None)
     if not lookup:
@@ -232,6 +251,8 @@ def _create_item(target: TargetInput, key: str, want: dict, note: str | None) ->
                      f"create an account for {key} by hand: this target cannot create accounts")
     changes = {p: Change(None, v) for p, v in want.items() if v is not None}
     reason = f"{key} is in the source and has no account"
+    if want.get(ACTIVE, True) is False:
+        reason += " (created disabled until the start date)"
     if note:
         reason += f" ({note})"
     return _item(target, CREATE, key, None, changes, reason, attrs=want, lookup=lookup)

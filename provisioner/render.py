@@ -69,6 +69,7 @@ def print_plan(plan: Plan, estimates: dict[str, float], *, apply_hint: bool = Tr
     for rejected in plan.rejected:
         console.print(f"  [red]rejected[/] row {rejected.row} ({escape(rejected.key or 'no key')}): "
                       f"{escape(rejected.reason)}")
+    print_source_info(plan.source_info)
     for item in plan.items:
         mark, colour = _MARK[item.op]
         account = f" account {escape(item.account_id)}" if item.account_id else ""
@@ -84,6 +85,21 @@ def print_plan(plan: Plan, estimates: dict[str, float], *, apply_hint: bool = Tr
         console.print("nothing to apply: the targets match the source")
     elif apply_hint:
         console.print(f"apply with: provisioner apply {plan.plan_id}")
+
+
+def print_source_info(info: dict) -> None:
+    """Counts per source, records only a secondary source has, and the dated changes ahead."""
+    if len(info.get("sources", {})) > 1:
+        console.print("sources: " + "; ".join(
+            f"{escape(name)} " + ", ".join(f"{n} {what}" for what, n in counts.items())
+            for name, counts in info["sources"].items()))
+    for other in info.get("unmatched", ()):
+        console.print(f"  [yellow]unmatched[/] record {other['row']} ({escape(other['key'] or 'no key')}): "
+                      f"{escape(other['reason'])}")
+    for change in info.get("upcoming", ()):
+        targets = ", ".join(change["targets"]) or "no target"
+        console.print(f"  [cyan]upcoming[/] {escape(change['identity'])} {change['change']} "
+                      f"{change['date']} (targets: {escape(targets)})")
 
 
 @contextmanager

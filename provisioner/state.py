@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, func
+from sqlalchemy import Column, Index, Text, UniqueConstraint, func, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import make_url
 from sqlmodel import Field, Session, SQLModel, create_engine, select
@@ -52,6 +52,8 @@ class PlanRecord(SQLModel, table=True):
     rejected: str = Field(sa_column=Column(Text, nullable=False))     # JSON list
     targets: str = Field(sa_column=Column(Text, nullable=False))      # JSON {name: summary}
     adopt: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # JSON links to record
+    # JSON: the plan's extra source parts (counts per source, upcoming dated changes)
+    source_info: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
 
 
 class PlanItemRecord(SQLModel, table=True):
@@ -120,6 +122,7 @@ class StateDB:
         try:
             self.engine = create_engine(url)
             SQLModel.metadata.create_all(self.engine)
+            _add_new_columns(self.engine)
         except (SQLAlchemyError, ImportError) as exc:
             raise ConfigError(f"state.url: cannot open the state DB: {redact(str(exc).splitlines()[0])}") from None
 
@@ -169,7 +172,8 @@ class StateDB:
                 identities=plan.identities,
                 rejected=_dump([r.to_dict() for r in plan.rejected]),
                 targets=_dump({n: t.to_dict() for n, t in plan.targets.items()}),
-                adopt=_dump([l.__dict__ for l in plan.adopt])))
+                adopt=_dump([l.__dict__ for l in plan.adopt]),
+                source_info=_dump(dict(plan.source_info))))
             for seq, item in enumerate(plan.items):
                 s.add(PlanItemRecord(
                     plan_id=plan.plan_id, item_id=item.id, seq=seq, target=item.target, op=item.op,
@@ -197,7 +201,8 @@ class StateDB:
                     identities=record.identities,
                     rejected=tuple(Rejected(**r) for r in json.loads(record.rejected)),
                     targets=targets, items=tuple(_item_from_row(r) for r in rows),
-                    adopt=tuple(Link(**l) for l in json.loads(record.adopt)))
+                    adopt=tuple(Link(**l) for l in json.loads(record.adopt)),
+                    source_info=json.loads(record.source_info or "{}"))
 
     def latest_plan_id(self) -> str | None:
         with self.session() as s:
@@ -293,6 +298,21 @@ def _item_from_row(row: PlanItemRecord) -> PlanItem:
                     account_id=row.account_id, changes=changes, reason=row.reason,
                     status=row.status, error=row.error, attrs=json.loads(row.attrs),
                     lookup=tuple(tuple(p) for p in json.loads(row.lookup)))
+
+
+def _add_new_columns(engine) -> None:
+    """Add columns introduced after a state DB was created (create_all only makes tables)."""
+    inspector = inspect(engine)
+    for table in SQLModel.metadata.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have or column.server_default is None:
+                continue
+            default = column.server_default.arg
+            ddl = (f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
+                   f"{column.type.compile(engine.dialect)} NOT NULL DEFAULT '{default}'")
+            with engine.begin() as connection:
+                connection.execute(text(ddl))
 
 
 def _prepare_sqlite_file(path: Path) -> None:

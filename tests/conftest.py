@@ -63,3 +63,15 @@ def onecloud_factory():
 def onecloud(onecloud_factory):
     """A fresh OneCloud emulator accepting client id "admin" with ONECLOUD_SECRET."""
     return onecloud_factory()
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory):
+    """One throwaway slapd for the session (provisioner/sandbox/slapd.py): 5,000 people, 20 AD users."""
+    from provisioner.sandbox.slapd import start_slapd
+
+    server = start_slapd(tmp_path_factory.mktemp("slapd"), people=5000, ad_people=20)
+    try:
+        yield server
+    finally:
+        server.stop()

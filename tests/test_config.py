@@ -319,12 +319,12 @@ def test_missing_source_table(tmp_path):
 
 def test_unknown_source_type(tmp_path):
     write(tmp_path, SOURCE.replace('"csv"', '"x"'), TARGET)
-    assert error_of() == "config.toml: source.type: unknown source type 'x' (known: csv)"
+    assert error_of() == "config.toml: source.type: unknown source type 'x' (known: csv, ldap, hr)"
 
 
 def test_source_type_required(tmp_path):
     write(tmp_path, SOURCE.replace('type = "csv"', ""), TARGET)
-    assert error_of() == "config.toml: source.type: is required (known: csv)"
+    assert error_of() == "config.toml: source.type: is required (known: csv, ldap, hr)"
 
 
 def test_unknown_target_type(tmp_path):

@@ -14,25 +14,21 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import re
 from pathlib import Path
 
 from provisioner.config import CsvSourceSettings
 from provisioner.errors import ConfigError
 from provisioner.files import read_input
-from provisioner.model import Identity, Rejected, SourceResult
-
-# pragmatic, not RFC 5322: one @, something before it, a dotted domain, no spaces
-_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
+from provisioner.model import Rejected, SourceResult
+from provisioner.sources.rows import validate_rows
 
 
-def read_csv(settings: CsvSourceSettings) -> SourceResult:
+def read_csv(settings: CsvSourceSettings, check=None) -> SourceResult:
     """Read the file into identities (in file order) and rejected rows.
 
-    Keys are compared case-insensitively when looking for duplicates: HR
-    exports are hand-edited and 'e0007' next to 'E0007' is one person typed
-    twice, so every row sharing the key is rejected (which one is right is
-    unknown). Identity.key keeps the key exactly as written.
+    Keys are compared case-insensitively when looking for duplicates (see
+    rows.validate_rows): HR exports are hand-edited. `check(attrs)` adds a
+    caller's own problems with a row (the HR source's dates).
     """
     path = settings.path
     rows = csv.reader(io.StringIO(_read_text(path, settings.encoding), newline=""),
@@ -42,15 +38,13 @@ def read_csv(settings: CsvSourceSettings) -> SourceResult:
     width = len(header)
     key_attr = settings.key
     key_index = names.index(key_attr)
-    required = [a for a in dict.fromkeys(settings.required) if a != key_attr]
-    emails = [a for a in dict.fromkeys(settings.emails) if a in names]
+    emails = [a for a in settings.emails if a in names]
+    return validate_rows(_records(rows, names, width, key_index, header_line),
+                         key_attr, settings.required, emails, check=check)
 
-    # rows in file order: an Identity; a Rejected when the cells cannot be
-    # trusted (so neither can their key); or (line, key, problems)
-    entries: list = []
-    first_line: dict[str, int] = {}        # folded key -> line it first appeared on
-    duplicates: dict[str, list[int]] = {}  # folded key -> all its lines, when > 1
-    line = header_line
+
+def _records(rows, names: list[str], width: int, key_index: int, line: int):
+    """(line, attrs) per row; a Rejected for a row whose cells cannot be trusted."""
     while True:
         try:
             cells = next(rows)
@@ -63,47 +57,18 @@ def read_csv(settings: CsvSourceSettings) -> SourceResult:
                 break  # nothing consumed: end of input
             start, line = line + 1, rows.line_num
             why = "a quoted cell is never closed" if "end of data" in str(exc) else str(exc)
-            entries.append(Rejected(start, None, f"cannot parse the row: {why}"))
+            yield Rejected(start, None, f"cannot parse the row: {why}")
             continue
         start, line = line + 1, rows.line_num
         if len(cells) > width:
             if any(c.strip() for c in cells):
                 guess = cells[key_index].strip() or None
-                entries.append(Rejected(start, guess, f"row has {len(cells)} cells, the header has {width}"))
+                yield Rejected(start, guess, f"row has {len(cells)} cells, the header has {width}")
             continue
         attrs = {n: v for n, v in zip(names, map(str.strip, cells)) if v}
         attrs.pop("", None)  # cells under a header without a name
-        if not attrs:
-            continue  # blank line
-        key = attrs.get(key_attr)
-        problems = [] if key else [f"missing key {key_attr!r}"]
-        problems += [f"missing required value {a!r}" for a in required if a not in attrs]
-        problems += [f"invalid {a} {attrs[a]!r}" for a in emails
-                     if a in attrs and not _EMAIL.fullmatch(attrs[a])]
-        if key:
-            folded = key.casefold()
-            first = first_line.setdefault(folded, start)
-            if first != start:
-                duplicates.setdefault(folded, [first]).append(start)
-        entries.append((start, key, problems) if problems else Identity(key=key, attrs=attrs, row=start))
-
-    identities, rejected = [], []
-    for entry in entries:
-        if isinstance(entry, Rejected):
-            rejected.append(entry)
-            continue
-        if isinstance(entry, Identity):
-            if not duplicates or entry.key.casefold() not in duplicates:
-                identities.append(entry)
-                continue
-            entry = (entry.row, entry.key, [])
-        start, key, problems = entry
-        others = [n for n in duplicates.get(key.casefold(), ()) if n != start] if key else []
-        if others:
-            rows_word = "row" if len(others) == 1 else "rows"
-            problems.append(f"duplicate key {key!r} (also on {rows_word} {', '.join(map(str, others))})")
-        rejected.append(Rejected(start, key, "; ".join(problems)))
-    return SourceResult(identities=tuple(identities), rejected=tuple(rejected))
+        if attrs:  # else a blank line
+            yield start, attrs
 
 
 def _read_text(path: Path, encoding: str) -> str:
