@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from .errors import ConfigError
-from .model import APPLICABLE_OPS, RUNNABLE, Change, Link, Plan, PlanItem, Rejected, TargetSummary
+from .model import APPLICABLE_OPS, OPS, RUNNABLE, Change, Link, Plan, PlanItem, Rejected, TargetSummary
 from .secrets import redact
 
 
@@ -209,7 +209,7 @@ class StateDB:
             rows = s.exec(select(PlanItemRecord).where(PlanItemRecord.plan_id == record.id)
                           .order_by(PlanItemRecord.seq)).all()
         targets = {n: TargetSummary(accounts=t["accounts"],
-                                    counts={k: v for k, v in t.items() if isinstance(v, int) and k not in ("accounts", "unmanaged")},
+                                    counts={k: v for k, v in t.items() if k in OPS},
                                     unmanaged=t["unmanaged"], blocked=t["blocked"], block_reason=t["block_reason"])
                    for n, t in json.loads(record.targets).items()}
         return Plan(plan_id=record.id, created_at=record.created_at, status=record.status,
