@@ -15,8 +15,8 @@ import ssl
 from email.message import EmailMessage
 
 from .errors import TargetError
-from .http import make_client, send
-from .secrets import redact
+from .http import make_client, safe_url, send
+from .secrets import redact, register
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ def deliver(settings, doc: dict) -> int:
     failed = 0
     for number, url in enumerate(settings.webhooks, 1):
         label = f"notify.webhooks[{number - 1}] ({url.reference})"
+        register(safe_url(url.reveal()))  # retry log lines show the URL without its query
         try:
             with make_client(timeout=settings.timeout) as client:
                 response = send(client, "POST", url.reveal(), json=doc, retries=2, backoff=0.5)
