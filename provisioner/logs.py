@@ -42,3 +42,5 @@ def setup_logging(verbose: bool, log_format: str = "text") -> None:
     root.setLevel(logging.INFO if verbose else logging.WARNING)
     # httpx logs every request with its URL at INFO; keep that for --verbose only
     logging.getLogger("httpx").setLevel(logging.INFO if verbose else logging.WARNING)
+    # alembic narrates every schema check; StateDB says itself when it upgrades
+    logging.getLogger("alembic").setLevel(logging.WARNING)

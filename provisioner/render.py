@@ -84,8 +84,10 @@ def print_plan(plan: Plan, estimates: dict[str, float]) -> None:
 
 @contextmanager
 def progress(total: int) -> Iterator:
+    stderr = Console(stderr=True)
+    # without a terminal (cron, systemd, JSON logs) a bar only leaves blank lines among the logs
     bar = Progress(TextColumn("applying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=Console(stderr=True), transient=True)
+                   console=stderr, transient=True, disable=not stderr.is_terminal)
     with bar:
         task = bar.add_task("apply", total=total)
 
