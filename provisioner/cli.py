@@ -253,7 +253,7 @@ def schedule(obj: Context, once: bool, wait: float | None) -> None:
     first = scheduler.next_runs(settings.schedule, datetime.now(timezone.utc))[0]
     click.echo(f"scheduler: cron '{settings.schedule.cron}' ({settings.schedule.timezone}), "
                f"auto_apply {'on' if settings.schedule.auto_apply else 'off'}; "
-               f"next run at {first.isoformat()}", err=True)
+               f"next run at {first.isoformat()}")
     scheduler.serve(settings, state, stop)
 
 

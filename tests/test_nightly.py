@@ -29,8 +29,9 @@ def hook():
     receiver.stop()
 
 
-def nightly(ws: Workspace, hook=None, auto_apply=False, db_url=None, **target_extra) -> Workspace:
-    """Give the workspace a [schedule] and [notify] (a dead webhook first, then the live one)."""
+def nightly(ws: Workspace, hook=None, auto_apply=False, db_url=None, dead_hook=False,
+            **target_extra) -> Workspace:
+    """Give the workspace a [schedule] and [notify] (with `dead_hook`, a dead webhook before the live one)."""
     ws.write_config(**target_extra)
     extra = f"""
 [schedule]
@@ -43,7 +44,8 @@ wait_seconds = 0
 """
     if hook is not None:
         ws.env["HOOK_URL"] = f"{hook.url}/services/{HOOK_SECRET}"
-        extra += f'\n[notify]\nwebhooks = ["{closed_port_url()}", "env:HOOK_URL"]\ntimeout = 2\n'
+        dead = f'"{closed_port_url()}", ' if dead_hook else ""
+        extra += f'\n[notify]\nwebhooks = [{dead}"env:HOOK_URL"]\ntimeout = 2\n'
     with open(ws.root / "config.toml", "a", encoding="utf-8") as config:
         config.write(extra)
     if db_url:
@@ -74,7 +76,7 @@ def ws(tmp_path, scim_server):
 
 
 def test_once_without_auto_apply_stores_the_plan_and_asks_for_review(ws, hook):
-    nightly(ws, hook)
+    nightly(ws, hook, dead_hook=True)
     ws.people(ADA, GRACE)
     result = ws.run("schedule", "--once")
     assert "waiting for review" in result.stdout
@@ -161,7 +163,7 @@ def test_the_long_running_scheduler_stops_cleanly_on_sigterm(ws):
     nightly(ws)
     ws.people(ADA)
     proc = popen(ws, "schedule")
-    line = proc.stderr.readline()
+    line = proc.stdout.readline()
     assert "scheduler: cron '0 2 * * *' (Europe/Berlin), auto_apply off; next run at" in line
     assert "T02:00:00+01:00" in line or "T02:00:00+02:00" in line
     time.sleep(0.5)
