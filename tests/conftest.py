@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from provisioner.sandbox.scim_server import ScimServer, start_scim_server
+from scripted_server import ScriptedServer
 
 SCIM_TOKEN = "test-bearer-token-5f1c2a"
 
@@ -37,6 +38,17 @@ def scim_server_factory():
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture
+def hook():
+    """A webhook endpoint on 127.0.0.1 that records what it is sent."""
+    with ScriptedServer() as server:
+        yield server
+
+
+def bodies(server) -> list[dict]:
+    return [r.json() for r in server.requests]
 
 
 # --- PostgreSQL ----------------------------------------------------------------

@@ -8,25 +8,20 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from conftest import SCIM_TOKEN
+from conftest import SCIM_TOKEN, bodies
+from ports import closed_port_url
 from provisioner.state import LockRecord, PlanItemRecord, StateDB
-from receivers import WebhookReceiver, closed_port_url
+from scripted_server import Reply, ScriptedServer
 from test_end_to_end import ADA, GRACE, Workspace, row
 
 HOOK_SECRET = "T00/B00/hook-secret-9d3e"
 PEOPLE = [row(f"E1{n:03d}", f"Given{n}", f"Family{n}", f"p{n}@example.com") for n in range(8)]
-
-
-@pytest.fixture
-def hook():
-    receiver = WebhookReceiver()
-    yield receiver
-    receiver.stop()
 
 
 def nightly(ws: Workspace, hook=None, auto_apply=False, db_url=None, dead_hook=False,
@@ -81,7 +76,7 @@ def test_once_without_auto_apply_stores_the_plan_and_asks_for_review(ws, hook):
     result = ws.run("schedule", "--once")
     assert "waiting for review" in result.stdout
     assert ws.users() == {}
-    [doc] = hook.bodies  # the dead webhook before it did not stop delivery, nor fail the run
+    [doc] = bodies(hook)  # the dead webhook before it did not stop delivery, nor fail the run
     assert doc["event"] == "review" and doc["counts"] == {"create": 2}
     assert doc["text"].startswith(f"provisioner: plan {doc['plan_id']} is waiting for review")
     assert "notify.webhooks[0]" in result.stderr and "not delivered" in result.stderr
@@ -97,15 +92,36 @@ def test_once_with_auto_apply_applies_and_a_blocked_plan_waits(ws, hook):
     nightly(ws, hook, auto_apply=True)
     ws.people(ADA, GRACE)
     assert "applied" in ws.run("schedule", "--once").stdout
-    assert len(ws.users()) == 2 and hook.bodies == []  # nothing needed a person
+    assert len(ws.users()) == 2 and bodies(hook) == []  # nothing needed a person
     ws.people(ADA)  # disabling 1 of 2 accounts is over the 10 % limit
     blocked = ws.run("schedule", "--once", check=3)
     assert "BLOCKED" in blocked.stdout
     assert all(u["active"] for u in ws.users().values())
-    [doc] = hook.bodies
+    [doc] = bodies(hook)
     assert doc["event"] == "blocked" and "directory" in doc["blocked"]
     status = json.loads(ws.run("status", "--json").stdout)["directory"]
     assert status["last_successful_run"] is not None and status["pending_plans"] == [doc["plan_id"]]
+
+
+def test_failed_items_of_an_auto_applied_cycle_are_notified(tmp_path, hook):
+    def refuse_creates(request):
+        if request.method == "GET":
+            return Reply(200, {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+                               "totalResults": 0, "startIndex": 1, "itemsPerPage": 0, "Resources": []})
+        return Reply(400, {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "400",
+                           "detail": "department is not allowed"})
+
+    with ScriptedServer(respond=refuse_creates) as target:
+        ws = nightly(Workspace(tmp_path, SimpleNamespace(base_url=target.url)), hook, auto_apply=True)
+        ws.people(ADA, GRACE)
+        result = ws.run("schedule", "--once", check=1)
+    assert "applied with failures" in result.stdout
+    [doc] = bodies(hook)
+    assert doc["event"] == "failed" and doc["counts"] == {"failed": 2}
+    assert {f["identity"] for f in doc["failures"]} == {"E0001", "E0002"}
+    assert all("department is not allowed" in f["error"] for f in doc["failures"])
+    assert doc["text"].startswith("provisioner: 2 item(s) FAILED in run ")
+    ws.admin.close()
 
 
 def lock_holder(db_url: str) -> str | None:
@@ -199,7 +215,7 @@ def test_no_secret_in_json_logs_text_logs_or_the_db(ws, hook, request, backend):
     nightly(ws, hook, db_url=db_url)
     ws.people(ADA, GRACE)
     outputs = [ws.run("-v", "--log-format", "json", "schedule", "--once")]
-    plan_id = hook.bodies[0]["plan_id"]
+    plan_id = bodies(hook)[0]["plan_id"]
     outputs.append(ws.run("-v", "--log-format", "json", "apply", plan_id, "--yes"))
     json_lines = [json.loads(line) for line in outputs[-1].stderr.splitlines()]
     items = [line for line in json_lines if line["message"].startswith("apply run=")]
@@ -210,7 +226,7 @@ def test_no_secret_in_json_logs_text_logs_or_the_db(ws, hook, request, backend):
     outputs += [ws.run("-v", "schedule", "--once", check=3), ws.run("-v", "person", "E0001")]
     logs = "".join(p.stdout + p.stderr for p in outputs)
     assert "apply run=" in logs and "HTTP Request: POST" in logs  # the lines were there to search
-    assert len(hook.bodies) == 2
+    assert len(bodies(hook)) == 2
     for secret in (SCIM_TOKEN, HOOK_SECRET):
         assert secret not in logs
         if backend == "sqlite":

@@ -7,18 +7,13 @@ import logging
 import pytest
 from aiosmtpd.controller import Controller
 
+from conftest import bodies
+from ports import closed_port_url, free_port
 from provisioner.config import NotifySettings
 from provisioner.notify import deliver, summary
 from provisioner.secrets import RedactingFilter
-from receivers import WebhookReceiver, closed_port_url, free_port
+from scripted_server import Reply, ScriptedServer
 from test_state_db import make_plan
-
-
-@pytest.fixture
-def hook():
-    receiver = WebhookReceiver()
-    yield receiver
-    receiver.stop()
 
 
 class Inbox:
@@ -66,20 +61,17 @@ def test_every_webhook_gets_the_json_and_a_dead_one_is_only_logged(hook, caplog,
     with caplog.at_level(logging.INFO):
         failed = deliver(settings, failed_doc())
     assert failed == 1
-    assert hook.bodies == [failed_doc()] and hook.paths == ["/services/T0/B0/s3cretpath"]
+    assert bodies(hook) == [failed_doc()] and [r.path for r in hook.requests] == ["/services/T0/B0/s3cretpath"]
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "notify.webhooks[0]" in errors[0] and "not delivered" in errors[0]
     assert "s3cretpath" not in caplog.text
 
 
 def test_a_webhook_answering_an_error_counts_as_not_delivered(caplog):
-    refusing = WebhookReceiver(status=403)
-    try:
+    with ScriptedServer([Reply(403)]) as refusing:
         settings = NotifySettings.model_validate({"webhooks": [refusing.url + "/x"]})
         assert deliver(settings, failed_doc()) == 1
-        assert "HTTP 403" in caplog.text and len(refusing.bodies) == 1
-    finally:
-        refusing.stop()
+        assert "HTTP 403" in caplog.text and len(refusing.requests) == 1
 
 
 def test_mail_goes_through_smtp_with_the_text(smtp_server):
