@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from contextlib import nullcontext
 from datetime import datetime, timezone
 
 import click
@@ -167,14 +168,13 @@ def reconcile(obj: Context, yes: bool, dry_run: bool, allow_mass_change: bool,
               targets: tuple[str, ...], wait: float | None) -> None:
     """Plan, then apply that plan."""
     settings, state = obj.settings, obj.state()
-    if dry_run:  # changes nothing: needs no lock
-        with flow.open_targets(settings, targets) as handles:
-            outcome = flow.build_plan(settings, state, handles)
-            _print_plan(outcome.plan, handles, as_json=False)
-        sys.exit(_plan_exit_code(outcome, detailed=False))
-    with obj.run_lock(state, "reconcile", wait), flow.open_targets(settings, targets) as handles:
+    # a dry run changes nothing, so it waits for nobody
+    lock = nullcontext() if dry_run else obj.run_lock(state, "reconcile", wait)
+    with lock, flow.open_targets(settings, targets) as handles:
         outcome = flow.build_plan(settings, state, handles)
         _print_plan(outcome.plan, handles, as_json=False)
+        if dry_run:
+            sys.exit(_plan_exit_code(outcome, detailed=False))
         code = _apply(settings, state, outcome.plan, yes=yes, allow_mass_change=allow_mass_change,
                       handles=handles)
     sys.exit(code if code != EXIT_OK else _plan_exit_code(outcome, detailed=False))
