@@ -6,18 +6,23 @@ import json
 import logging
 import os
 import sys
+from contextlib import nullcontext
+from datetime import datetime, timezone
 
 import click
 
 from . import flow, render
 from .config import load_config
 from .errors import ConfigError, ProvisionerError
-from .secrets import RedactingFilter, redact
+from .logs import setup_logging
+from .runlock import RUN_LOCK, LockHeld, describe_holder
+from .secrets import redact
 from .sources import check_sources
 from .state import StateDB
 
 # Exit codes are part of the interface: schedulers and scripts read them.
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_BLOCKED, EXIT_STALE, EXIT_CHANGES = 0, 1, 2, 3, 4, 5
+EXIT_LOCKED = 6
 
 log = logging.getLogger("provisioner")
 
@@ -40,25 +45,28 @@ class Context:
         return StateDB(self.settings.state.url)
 
 
-def _setup_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
-    # httpx logs every request with its URL at INFO; keep that for --verbose only
-    logging.getLogger("httpx").setLevel(logging.INFO if verbose else logging.WARNING)
+    def run_lock(self, state: StateDB, command: str, wait: float | None):
+        """The lock every changing command holds: one run at a time across machines."""
+        lock = self.settings.lock
+        return state.lock(RUN_LOCK, describe_holder(command),
+                          lock.wait_seconds if wait is None else wait, lock.lease_seconds)
+
+
+_WAIT_OPTION = click.option("--wait", "wait", type=click.FloatRange(min=0), default=None,
+                            help="Seconds to wait for another run to finish (default lock.wait_seconds); "
+                                 "then exit 6.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", default="config.toml", envvar="PROVISIONER_CONFIG",
               show_default=True, help="Path of config.toml (env PROVISIONER_CONFIG).")
 @click.option("-v", "--verbose", is_flag=True, help="Log progress at INFO level on stderr.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Log lines for a person, or JSON lines for a log collector.")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
+def cli(ctx: click.Context, config_path: str, verbose: bool, log_format: str) -> None:
     """Keep target accounts in step with a source of truth: plan, review, apply."""
-    _setup_logging(verbose)
+    setup_logging(verbose, log_format)
     ctx.obj = Context(config_path)
 
 
@@ -149,12 +157,15 @@ def show(obj: Context, plan_id: str, as_json: bool) -> None:
 @click.argument("plan_id")
 @click.option("--yes", is_flag=True, help="Apply without asking.")
 @click.option("--allow-mass-change", is_flag=True, help="Also apply targets the safety policy blocked.")
+@_WAIT_OPTION
 @click.pass_obj
-def apply(obj: Context, plan_id: str, yes: bool, allow_mass_change: bool) -> None:
+def apply(obj: Context, plan_id: str, yes: bool, allow_mass_change: bool, wait: float | None) -> None:
     """Apply a stored plan; re-running it resumes where it stopped."""
     settings, state = obj.settings, obj.state()
-    plan = _load_plan(state, plan_id)
-    sys.exit(_apply(settings, state, plan, yes=yes, allow_mass_change=allow_mass_change))
+    with obj.run_lock(state, "apply", wait):
+        plan = _load_plan(state, plan_id)
+        code = _apply(settings, state, plan, yes=yes, allow_mass_change=allow_mass_change)
+    sys.exit(code)
 
 
 @cli.command()
@@ -162,12 +173,15 @@ def apply(obj: Context, plan_id: str, yes: bool, allow_mass_change: bool) -> Non
 @click.option("--dry-run", is_flag=True, help="Plan and print only; change nothing.")
 @click.option("--allow-mass-change", is_flag=True, help="Also apply targets the safety policy blocked.")
 @click.option("--target", "targets", multiple=True, help="Reconcile only this target (repeatable).")
+@_WAIT_OPTION
 @click.pass_obj
 def reconcile(obj: Context, yes: bool, dry_run: bool, allow_mass_change: bool,
-              targets: tuple[str, ...]) -> None:
+              targets: tuple[str, ...], wait: float | None) -> None:
     """Plan, then apply that plan."""
     settings, state = obj.settings, obj.state()
-    with flow.open_targets(settings, targets) as handles:
+    # a dry run changes nothing, so it waits for nobody
+    lock = nullcontext() if dry_run else obj.run_lock(state, "reconcile", wait)
+    with lock, flow.open_targets(settings, targets) as handles:
         outcome = flow.build_plan(settings, state, handles)
         _print_plan(outcome.plan, handles, as_json=False)
         if dry_run:
@@ -214,11 +228,11 @@ def _apply(settings, state: StateDB, plan, *, yes: bool, allow_mass_change: bool
 @click.pass_obj
 def runs(obj: Context, as_json: bool, limit: int) -> None:
     """List recent runs: when, what, how long, the counts, the plan."""
-    records = obj.state().runs(limit)
+    report = render.runs_report(obj.state(), limit)
     if as_json:
-        click.echo(json.dumps([render.run_dict(r) for r in records], indent=2))
+        click.echo(json.dumps(report, indent=2))
     else:
-        render.print_runs(records)
+        render.print_runs(report)
 
 
 @cli.command()
@@ -231,6 +245,57 @@ def status(obj: Context, as_json: bool) -> None:
         click.echo(json.dumps(report, indent=2))
     else:
         render.print_status(report)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run one cycle now and exit (for cron or a systemd timer).")
+@_WAIT_OPTION
+@click.pass_obj
+def schedule(obj: Context, once: bool, wait: float | None) -> None:
+    """Reconcile on the [schedule] cron; apply only when nothing is blocked and auto_apply is on."""
+    from . import scheduler
+    settings, state = obj.settings, obj.state()
+    stop = scheduler.StopFlag()
+    stop.install()
+    if once:
+        cycle = scheduler.run_cycle(settings, state, should_stop=stop, wait_seconds=wait)
+        click.echo(f"plan {cycle.plan_id}: " + _cycle_words(cycle))
+        sys.exit(cycle.exit_code)
+    first = scheduler.next_runs(settings.schedule, datetime.now(timezone.utc))[0]
+    click.echo(f"scheduler: cron '{settings.schedule.cron}' ({settings.schedule.timezone}), "
+               f"auto_apply {'on' if settings.schedule.auto_apply else 'off'}; "
+               f"next run at {first.isoformat()}")
+    scheduler.serve(settings, state, stop)
+
+
+def _cycle_words(cycle) -> str:
+    if cycle.event == "blocked":
+        return f"BLOCKED by the safety policy; review with: provisioner show {cycle.plan_id}"
+    if cycle.event == "review":
+        return f"waiting for review; apply with: provisioner apply {cycle.plan_id}"
+    if cycle.event == "failed":
+        return "applied with failures (see provisioner runs)"
+    if cycle.stopped:
+        return f"stopped; the rest stays pending (resume with: provisioner apply {cycle.plan_id})"
+    return "applied" if cycle.applied else "nothing to change"
+
+
+@cli.command()
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--offline", is_flag=True, help="Do not contact the targets (no account state).")
+@click.option("--changes", "changes", default=10, show_default=True, help="How many recent changes to show.")
+@click.pass_obj
+def person(obj: Context, key: str, as_json: bool, offline: bool, changes: int) -> None:
+    """One person across everything: source record, link and account per target, last changes."""
+    from .person import person_report
+    report = person_report(obj.settings, obj.state(), key, contact_targets=not offline, changes=changes)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    else:
+        render.print_person(report)
+    sys.exit(EXIT_OK if report["source"] is not None or any(
+        t["link"] for t in report["targets"].values()) else EXIT_FAILED)
 
 
 @cli.command()
@@ -281,6 +346,9 @@ def main() -> None:
     except ConfigError as exc:
         click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(EXIT_CONFIG)
+    except LockHeld as exc:
+        click.echo(f"error: {redact(str(exc))}; try again later or pass --wait SECONDS", err=True)
+        sys.exit(EXIT_LOCKED)
     except ProvisionerError as exc:
         click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(EXIT_FAILED)

@@ -351,6 +351,79 @@ class MergeSettings(BaseModel):
         return dict(self.model_extra or {})
 
 
+
+class ScheduleSettings(_Settings):
+    timezone: str = "UTC"
+    cron: str = "0 2 * * *"
+    auto_apply: bool = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        import zoneinfo
+        try:
+            zoneinfo.ZoneInfo(value.strip())
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+            raise ValueError(f"unknown time zone {_show(value)} (use an IANA name such as "
+                             "'Europe/Berlin')") from None
+        return value.strip()
+
+    @field_validator("cron")
+    @classmethod
+    def _crontab(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+        try:
+            CronTrigger.from_crontab(value.strip(), timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"not a valid cron expression {_show(value)} (five fields: minute hour "
+                             f"day month weekday, e.g. '0 2 * * *'): {exc}") from None
+        return value.strip()
+
+
+class LockSettings(_Settings):
+    wait_seconds: Annotated[float, _bounded("number", 0)] = 60.0
+    lease_seconds: Annotated[float, _bounded("number", 5)] = 60.0
+
+
+def _webhook(value: Any, info: ValidationInfo) -> Secret:
+    """A webhook URL often is a credential itself: whichever way it is given, it is kept as a Secret."""
+    if isinstance(value, str) and value.strip().startswith(("env:", "file:")):
+        secret = _secret(value.strip(), info)
+        if urlsplit(secret.reveal()).scheme not in ("http", "https"):
+            raise ValueError(f"{secret.reference} must hold an http:// or https:// URL")
+        return secret
+    if not isinstance(value, str):
+        raise ValueError(f"must be a URL or \"env:NAME\" / \"file:PATH\", got {_show(value)}")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL, or \"env:NAME\" / \"file:PATH\"")
+    return Secret(value.strip(), f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/…")
+
+
+class SmtpSettings(_Settings):
+    host: Name
+    port: Annotated[int, _bounded("whole number", 1, 65535)] = 25
+    sender: Name = Field(alias="from")
+    to: list[Name]
+    username: Name | None = None
+    password: SecretRef | None = None
+    starttls: bool = False
+    timeout: Positive = 10.0
+
+    @field_validator("to")
+    @classmethod
+    def _someone(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must list at least one address")
+        return value
+
+
+class NotifySettings(_Settings):
+    webhooks: list[Annotated[Secret, BeforeValidator(_webhook)]] = Field(default_factory=list)
+    timeout: Positive = 10.0
+    smtp: SmtpSettings | None = None
+
+
 class _TargetSettings(_Settings):
     """Keys every HTTP target has; a kind adds its `type` and its own keys."""
     base_url: str
@@ -453,6 +526,9 @@ class Settings(_Settings):
     targets: dict[str, TargetSettings] = Field(default_factory=dict, validate_default=True)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    lock: LockSettings = Field(default_factory=LockSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     _config_path: Path = PrivateAttr(default_factory=lambda: Path.cwd() / "config.toml")
 
     @field_validator("targets", mode="before")

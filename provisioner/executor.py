@@ -38,6 +38,8 @@ class Outcome:
 class ApplyResult:
     counts: dict[str, int] = field(default_factory=dict)
     blocked_targets: list[str] = field(default_factory=list)
+    stopped: bool = False   # asked to stop: the items not started are still pending
+    run_id: str | None = None
 
     @property
     def failed(self) -> int:
@@ -49,7 +51,7 @@ class ApplyResult:
 
     @property
     def plan_status(self) -> str:
-        if self.failed:
+        if self.failed or self.stopped:
             return "partial"
         if self.stale:
             return "stale"
@@ -60,12 +62,16 @@ class ApplyResult:
 
 def apply_plan(plan: Plan, targets: Mapping[str, Any], state: StateDB, *, run_id: str,
                allow_mass_change: bool = False,
-               on_item: Callable[[PlanItem, str], None] | None = None) -> ApplyResult:
+               on_item: Callable[[PlanItem, str], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> ApplyResult:
     """Apply every runnable item of `plan`; return the counts by final status.
 
     `targets` maps a target name to its open TargetHandle (target, mapping, concurrency).
+    Once `should_stop()` is true no further item starts; those running finish and
+    are recorded, the rest stay pending for the next apply of the plan.
     """
-    result = ApplyResult()
+    result = ApplyResult(run_id=run_id)
+    stop = should_stop or (lambda: False)
     blocked = {name for name, s in plan.targets.items() if s.blocked}
     for link in plan.adopt:
         if link.target in targets and link.target not in blocked:
@@ -84,11 +90,11 @@ def apply_plan(plan: Plan, targets: Mapping[str, Any], state: StateDB, *, run_id
         if handle is None and any(i.op in APPLICABLE_OPS and i.status in RUNNABLE for i in items):
             raise ProvisionerError(f"plan {plan.plan_id} has items for target '{name}', "
                                    "which is not in the configuration any more")
-        _apply_target(plan, name, handle, items, state, run_id, result, on_item)
+        _apply_target(plan, name, handle, items, state, run_id, result, on_item, stop)
     return result
 
 
-def _apply_target(plan, name, handle, items, state, run_id, result, on_item) -> None:
+def _apply_target(plan, name, handle, items, state, run_id, result, on_item, stop) -> None:
     todo = []
     for item in items:
         if item.op not in APPLICABLE_OPS:
@@ -107,6 +113,9 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item) -> 
         queue = iter(todo)
         while True:
             while len(running) < workers:
+                if stop():
+                    result.stopped = True
+                    break
                 item = next(queue, None)
                 if item is None:
                     break
@@ -137,7 +146,9 @@ def _record(plan: Plan, item: PlanItem, outcome: Outcome, state: StateDB, run_id
                     before=outcome.before, after=outcome.after, outcome=f"failed: {outcome.error}")
     log.info("apply run=%s plan=%s target=%s op=%s identity=%s account=%s status=%s%s",
              run_id, plan.plan_id, item.target, item.op, item.identity, account_id, outcome.status,
-             f" error={outcome.error}" if outcome.error else "")
+             f" error={outcome.error}" if outcome.error else "",
+             extra={"run_id": run_id, "plan_id": plan.plan_id, "target": item.target, "op": item.op,
+                    "identity": item.identity, "account_id": account_id, "status": outcome.status})
 
 
 def _count(result: ApplyResult, status: str, item: PlanItem, on_item) -> None:

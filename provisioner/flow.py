@@ -61,6 +61,7 @@ def open_targets(settings, names: Iterable[str] = ()) -> Iterator[dict[str, Targ
 class PlanOutcome:
     plan: Plan
     unreadable: dict[str, str]
+    run_id: str = ""
 
 
 def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
@@ -99,17 +100,19 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
                      # an empty, unblocked, whole plan means the targets match the source
                      successful=nothing_to_do and plan.status != "blocked" and not only and
                      set(handles) == set(settings.targets))
-    return PlanOutcome(plan, unreadable)
+    return PlanOutcome(plan, unreadable, run_id)
 
 
 def run_apply(settings, state: StateDB, handles: dict[str, TargetHandle], plan: Plan, *,
               allow_mass_change: bool = False, trigger: str = "cli",
-              on_item: Callable[[PlanItem, str], None] | None = None) -> ApplyResult:
+              on_item: Callable[[PlanItem, str], None] | None = None,
+              should_stop: Callable[[], bool] | None = None) -> ApplyResult:
     run_id = new_id()
     state.start_run(run_id, "apply", trigger, plan_id=plan.plan_id)
     try:
         result = apply_plan(plan, handles, state, run_id=run_id,
-                            allow_mass_change=allow_mass_change, on_item=on_item)
+                            allow_mass_change=allow_mass_change, on_item=on_item,
+                            should_stop=should_stop)
     except BaseException as exc:
         state.finish_run(run_id, "failed", error=redact(str(exc)) or type(exc).__name__)
         raise

@@ -104,8 +104,10 @@ def print_source_info(info: dict) -> None:
 
 @contextmanager
 def progress(total: int) -> Iterator:
+    stderr = Console(stderr=True)
+    # without a terminal (cron, systemd, JSON logs) a bar only leaves blank lines among the logs
     bar = Progress(TextColumn("applying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=Console(stderr=True), transient=True)
+                   console=stderr, transient=True, disable=not stderr.is_terminal)
     with bar:
         task = bar.add_task("apply", total=total)
 
@@ -129,26 +131,35 @@ def print_apply_result(plan: Plan, result, state) -> None:
     console.print(f"plan {plan.plan_id}: {result.plan_status} ({counts})")
 
 
-def run_dict(run) -> dict:
+def run_dict(run, ops: dict[str, int] | None = None) -> dict:
     duration = None
     if run.finished_at:
         duration = (datetime.fromisoformat(run.finished_at) - datetime.fromisoformat(run.started_at)).total_seconds()
+    counts = json.loads(run.counts)
+    failures = counts.get("failed", 0) + counts.get("stale", 0) if run.kind == "apply" else 0
     return {"id": run.id, "kind": run.kind, "trigger": run.trigger, "started_at": run.started_at,
             "finished_at": run.finished_at, "duration_s": duration, "status": run.status,
-            "plan_id": run.plan_id, "identities": run.identities, "counts": json.loads(run.counts),
-            "error": run.error}
+            "plan_id": run.plan_id, "identities": run.identities, "counts": counts,
+            "ops": ops or {}, "failures": failures, "error": run.error}
 
 
-def print_runs(runs) -> None:
+def runs_report(state, limit: int) -> list[dict]:
+    records = state.runs(limit)
+    ops = state.plan_op_counts([r.plan_id for r in records if r.plan_id])
+    return [run_dict(r, ops.get(r.plan_id)) for r in records]
+
+
+def print_runs(runs: list[dict]) -> None:
     table = Table()
-    for column in ("started", "kind", "trigger", "duration", "status", "counts", "plan"):
+    for column in ("started", "kind", "trigger", "duration", "status", "ops", "counts", "failures", "plan"):
         table.add_column(column)
-    for run in runs:
-        d = run_dict(run)
+    for d in runs:
         counts = ", ".join(f"{k} {v}" for k, v in d["counts"].items()) or "-"
+        ops = ", ".join(f"{k} {v}" for k, v in d["ops"].items()) or "-"
         table.add_row(d["started_at"][:19].replace("T", " "), d["kind"], d["trigger"],
                       _duration(d["duration_s"]) if d["duration_s"] is not None else "running",
-                      d["status"] + (f": {d['error']}" if d["error"] else ""), counts, d["plan_id"] or "-")
+                      d["status"] + (f": {d['error']}" if d["error"] else ""), ops, counts,
+                      str(d["failures"]), d["plan_id"] or "-")
     console.print(table)
 
 
@@ -156,25 +167,58 @@ def status_report(settings, state) -> dict:
     links = state.link_counts()
     runs = state.runs(500)
     last_ok = next((r for r in runs if r.kind == "apply" and r.status == "ok"), None)
-    pending = [p.id for p in state.pending_plans()]
     report = {}
     for name in settings.targets:
-        failures = [a for a in state.audit_rows(name) if a.outcome.startswith("failed")]
+        failure = state.last_failure(name)
         report[name] = {
             "linked_accounts": links.get(name, 0),
+            "last_successful_run": state.last_success(name),
             "last_successful_apply": last_ok.finished_at if last_ok else None,
-            "pending_plans": pending,
-            "last_error": failures[-1].outcome if failures else None,
+            "pending_plans": [p.id for p in state.pending_plans(name)],
+            "last_error": failure.outcome if failure else None,
+            "last_error_at": failure.at if failure else None,
         }
     return report
 
 
 def print_status(report: dict) -> None:
     table = Table()
-    for column in ("target", "linked", "last successful apply", "pending plans", "last error"):
+    for column in ("target", "linked", "last successful run", "pending plans", "last error"):
         table.add_column(column)
     for name, row in report.items():
-        last = row["last_successful_apply"]
+        last = row["last_successful_run"]
+        error = f"{row['last_error_at'][:19].replace('T', ' ')} {row['last_error']}" if row["last_error"] else "-"
         table.add_row(name, str(row["linked_accounts"]), last[:19].replace("T", " ") if last else "never",
-                      ", ".join(row["pending_plans"]) or "-", escape(row["last_error"] or "-"))
+                      ", ".join(row["pending_plans"]) or "-", escape(error))
     console.print(table)
+
+
+def print_person(report: dict) -> None:
+    console.print(f"[bold]{escape(report['key'])}[/]")
+    source = report["source"]
+    if source is None:
+        console.print("  source: not in the source" + (" (rejected: " + "; ".join(
+            escape(r["reason"]) for r in report["rejected"]) + ")" if report["rejected"] else ""))
+    else:
+        console.print(f"  source: row {source['row']}")
+        for attr, value in source["attrs"].items():
+            console.print(f"    {escape(attr)}: {escape(_fmt(value))}")
+    for name, entry in report["targets"].items():
+        link = entry["link"]
+        if link is None:
+            console.print(f"  {escape(name)}: not linked")
+        else:
+            data = f" data {escape(_fmt(link['data']))}" if link["data"] else ""
+            console.print(f"  {escape(name)}: linked to account {escape(link['account_id'])} "
+                          f"since {link['since'][:19].replace('T', ' ')}{data}")
+        if entry["account_error"]:
+            console.print(f"    [red]account[/]: {escape(entry['account_error'])}")
+        elif entry["account"]:
+            account = entry["account"]
+            console.print(f"    account: {'active' if account['active'] else 'DISABLED'}")
+            for path, value in account["attrs"].items():
+                console.print(f"      {escape(path)}: {escape(_fmt(value))}")
+        for change in entry["changes"]:
+            after = ", ".join(f"{k}={_fmt(v)}" for k, v in change["after"].items())
+            console.print(f"    {change['at'][:19].replace('T', ' ')} {change['op']} "
+                          f"({escape(change['outcome'])}) {escape(after)}")

@@ -6,20 +6,26 @@ engine remembers anything between runs.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, func, inspect, text
+from sqlalchemy import Column, Index, Text, UniqueConstraint, func, inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import make_url
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from .errors import ConfigError
-from .model import APPLICABLE_OPS, RUNNABLE, Change, Link, Plan, PlanItem, Rejected, TargetSummary
+from .model import APPLICABLE_OPS, OPS, RUNNABLE, Change, Link, Plan, PlanItem, Rejected, TargetSummary
 from .secrets import redact
+
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> str:
@@ -88,6 +94,15 @@ class LinkRecord(SQLModel, table=True):
     updated_at: str
 
 
+class LockRecord(SQLModel, table=True):
+    __tablename__ = "locks"
+    name: str = Field(primary_key=True)
+    token: str                                  # this acquisition; only it may renew or release
+    holder: str                                 # "reconcile pid 123 on host": for messages
+    since: str
+    expires: float | None = None                # epoch seconds; the SQLite lease only
+
+
 class AuditRecord(SQLModel, table=True):
     __tablename__ = "audit"
     id: int | None = Field(default=None, primary_key=True)
@@ -117,12 +132,14 @@ class StateDB:
             parsed = make_url(url)
         except Exception:
             raise ConfigError(f"state.url: not a database URL: {redact(url)!r}") from None
+        sqlite_file = None
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            _prepare_sqlite_file(Path(parsed.database))
+            sqlite_file = Path(parsed.database)
+            _prepare_sqlite_file(sqlite_file)
         try:
             self.engine = create_engine(url)
-            SQLModel.metadata.create_all(self.engine)
-            _add_new_columns(self.engine)
+            with _migration_guard(sqlite_file):
+                _upgrade(self.engine)
         except (SQLAlchemyError, ImportError) as exc:
             raise ConfigError(f"state.url: cannot open the state DB: {redact(str(exc).splitlines()[0])}") from None
 
@@ -131,6 +148,11 @@ class StateDB:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def lock(self, name: str, holder: str, wait_seconds: float = 0, lease_seconds: float = 60):
+        """Context manager: hold the run lock `name`, or raise runlock.LockHeld after waiting."""
+        from .runlock import hold
+        return hold(self, name, holder, wait_seconds, lease_seconds)
 
     # -- runs -----------------------------------------------------------
     def start_run(self, run_id: str, kind: str, trigger: str = "cli", plan_id: str | None = None) -> None:
@@ -194,7 +216,7 @@ class StateDB:
             rows = s.exec(select(PlanItemRecord).where(PlanItemRecord.plan_id == record.id)
                           .order_by(PlanItemRecord.seq)).all()
         targets = {n: TargetSummary(accounts=t["accounts"],
-                                    counts={k: v for k, v in t.items() if isinstance(v, int) and k not in ("accounts", "unmanaged")},
+                                    counts={k: v for k, v in t.items() if k in OPS},
                                     unmanaged=t["unmanaged"], blocked=t["blocked"], block_reason=t["block_reason"])
                    for n, t in json.loads(record.targets).items()}
         return Plan(plan_id=record.id, created_at=record.created_at, status=record.status,
@@ -209,11 +231,13 @@ class StateDB:
             record = s.exec(select(PlanRecord).order_by(PlanRecord.created_at.desc()).limit(1)).first()
             return record.id if record else None
 
-    def pending_plans(self) -> list[PlanRecord]:
-        """Plans with changes still to apply (an empty plan waits for nobody)."""
+    def pending_plans(self, target: str | None = None) -> list[PlanRecord]:
+        """Plans with changes still to apply (an empty plan waits for nobody), optionally for one target."""
         waiting = (select(PlanItemRecord.plan_id)
-                   .where(PlanItemRecord.op.in_(APPLICABLE_OPS), PlanItemRecord.status.in_(RUNNABLE))
-                   .distinct())
+                   .where(PlanItemRecord.op.in_(APPLICABLE_OPS), PlanItemRecord.status.in_(RUNNABLE)))
+        if target is not None:
+            waiting = waiting.where(PlanItemRecord.target == target)
+        waiting = waiting.distinct()
         with self.session() as s:
             return list(s.exec(select(PlanRecord).where(PlanRecord.id.in_(waiting))
                                .order_by(PlanRecord.created_at.desc())))
@@ -254,6 +278,10 @@ class StateDB:
             rows = s.exec(select(LinkRecord.identity, LinkRecord.data).where(LinkRecord.target == target))
             return {identity: json.loads(data) for identity, data in rows}
 
+    def link(self, target: str, identity: str) -> LinkRecord | None:
+        with self.session() as s:
+            return s.get(LinkRecord, (target, identity))
+
     def save_link(self, target: str, identity: str, account_id: str, data: dict | None = None) -> None:
         """Point `identity` at `account_id` on `target`, dropping any stale link to that account."""
         now = utcnow()
@@ -284,12 +312,48 @@ class StateDB:
                               outcome=redact(outcome)))
             s.commit()
 
-    def audit_rows(self, target: str | None = None) -> list[AuditRecord]:
+    def audit_rows(self, target: str | None = None, *, identity: str | None = None,
+                   last: int | None = None) -> list[AuditRecord]:
+        """Audit rows, oldest first; `last` keeps only the newest N."""
         with self.session() as s:
-            query = select(AuditRecord).order_by(AuditRecord.id)
+            query = select(AuditRecord).order_by(AuditRecord.id.desc())
             if target:
                 query = query.where(AuditRecord.target == target)
-            return list(s.exec(query))
+            if identity is not None:
+                query = query.where(AuditRecord.identity == identity)
+            if last is not None:
+                query = query.limit(last)
+            return list(reversed(s.exec(query).all()))
+
+    def last_failure(self, target: str) -> AuditRecord | None:
+        with self.session() as s:
+            return s.exec(select(AuditRecord).where(AuditRecord.target == target,
+                                                    AuditRecord.outcome.startswith("failed"))
+                          .order_by(AuditRecord.id.desc()).limit(1)).first()
+
+    def last_success(self, target: str) -> str | None:
+        """When a run last left `target` matching the source: an applied plan, or nothing to do."""
+        with self.session() as s:
+            plan_ids = select(PlanItemRecord.plan_id).where(PlanItemRecord.target == target)
+            applied = s.exec(select(RunRecord.finished_at)
+                             .where(RunRecord.kind == "apply", RunRecord.status == "ok",
+                                    RunRecord.plan_id.in_(plan_ids))
+                             .order_by(RunRecord.finished_at.desc()).limit(1)).first()
+            in_step = s.exec(select(RunRecord.finished_at)
+                             .where(RunRecord.successful == True)  # noqa: E712
+                             .order_by(RunRecord.finished_at.desc()).limit(1)).first()
+        return max(filter(None, (applied, in_step)), default=None)
+
+    def plan_op_counts(self, plan_ids: list[str]) -> dict[str, dict[str, int]]:
+        """plan id -> {op: items} for the given plans."""
+        with self.session() as s:
+            rows = s.exec(select(PlanItemRecord.plan_id, PlanItemRecord.op, func.count())
+                          .where(PlanItemRecord.plan_id.in_(plan_ids))
+                          .group_by(PlanItemRecord.plan_id, PlanItemRecord.op))
+            out: dict[str, dict[str, int]] = {}
+            for plan_id, op, n in rows:
+                out.setdefault(plan_id, {})[op] = n
+            return out
 
 
 def _item_from_row(row: PlanItemRecord) -> PlanItem:
@@ -300,19 +364,57 @@ def _item_from_row(row: PlanItemRecord) -> PlanItem:
                     lookup=tuple(tuple(p) for p in json.loads(row.lookup)))
 
 
-def _add_new_columns(engine) -> None:
-    """Add columns introduced after a state DB was created (create_all only makes tables)."""
-    inspector = inspect(engine)
-    for table in SQLModel.metadata.sorted_tables:
-        have = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in have or column.server_default is None:
-                continue
-            default = column.server_default.arg
-            ddl = (f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
-                   f"{column.type.compile(engine.dialect)} NOT NULL DEFAULT '{default}'")
-            with engine.begin() as connection:
-                connection.execute(text(ddl))
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_FIRST_REVISION = "0001"   # what create_all made before there were migrations
+SCHEMA_HEAD = "0002"       # the newest file in migrations/versions (a test keeps them in step)
+
+
+def _current_revision(engine) -> str | None:
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+
+def _upgrade(engine) -> None:
+    """Bring the schema to the newest revision; a DB made before migrations is adopted, not rebuilt."""
+    if _current_revision(engine) == SCHEMA_HEAD:
+        return  # the usual case, without importing alembic (a third of a second per command)
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # two processes opening a new DB at once
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7281920364)")
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current == head:
+            return
+        log.info("state DB: schema %s -> %s", current or "new", head)
+        config.attributes["connection"] = conn
+        tables = set(inspect(conn).get_table_names())
+        if "runs" in tables and "alembic_version" not in tables:
+            command.stamp(config, _FIRST_REVISION)
+        command.upgrade(config, "head")
+
+
+@contextmanager
+def _migration_guard(sqlite_file: Path | None):
+    """Serialise schema upgrades of one SQLite file across processes (PostgreSQL locks in _upgrade)."""
+    if sqlite_file is None:
+        yield
+        return
+    # flock is independent of SQLite's own fcntl locks on the same file
+    with open(sqlite_file, "rb") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _prepare_sqlite_file(path: Path) -> None:

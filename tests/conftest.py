@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+
 import pytest
 
 from provisioner.sandbox.scim_server import ScimServer, start_scim_server
+from scripted_server import ScriptedServer
 
 SCIM_TOKEN = "test-bearer-token-5f1c2a"
 
@@ -75,3 +79,66 @@ def slapd(tmp_path_factory):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def hook():
+    """A webhook endpoint on 127.0.0.1 that records what it is sent."""
+    with ScriptedServer() as server:
+        yield server
+
+
+def bodies(server) -> list[dict]:
+    return [r.json() for r in server.requests]
+
+
+# --- PostgreSQL ----------------------------------------------------------------
+# Tests get a throwaway database of their own on the local server, created here
+# and dropped at the end; no other database is touched. Without a server they
+# are skipped loudly, unless PROVISIONER_TEST_PG=required (set by .ci/run).
+
+PG_ADMIN = os.environ.get("PROVISIONER_TEST_PG_ADMIN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+
+
+def _pg_admin():
+    import psycopg
+    return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """The SQLAlchemy URL of a database created for this test session."""
+    try:
+        admin = _pg_admin()
+    except Exception as exc:
+        reason = f"no PostgreSQL server reachable ({PG_ADMIN}): {type(exc).__name__}: {exc}"
+        if os.environ.get("PROVISIONER_TEST_PG") == "required":
+            pytest.fail(f"PROVISIONER_TEST_PG=required but {reason}")
+        pytest.skip(f"SKIPPING POSTGRESQL TESTS: {reason}")
+    name = f"provisioner_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    info = admin.info
+    try:
+        yield f"postgresql+psycopg://{info.user}@{info.host}:{info.port}/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def pg_url(pg_database):
+    """The session database, emptied (schema and all) for this test."""
+    import psycopg
+    dsn = pg_database.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    return pg_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A fresh state-DB URL on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return request.getfixturevalue("pg_url")

@@ -1,0 +1,98 @@
+"""Telling people about a scheduled run that needs them: webhooks and e-mail.
+
+A run that failed items, was blocked or waits for review produces one JSON
+summary; every webhook gets it (its `text` field is what Slack and Teams
+show), and the optional SMTP settings send the text as a mail. Delivery is
+best effort: a failure is logged (naming the webhook by its reference, as its
+URL is often a credential) and never fails the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from email.message import EmailMessage
+
+from .errors import TargetError
+from .http import make_client, safe_url, send
+from .secrets import redact, register
+
+log = logging.getLogger(__name__)
+
+_HEADLINE = {
+    "failed": "provisioner: {failed} item(s) FAILED in run {run_id}",
+    "blocked": "provisioner: plan {plan_id} is BLOCKED by the safety policy",
+    "review": "provisioner: plan {plan_id} is waiting for review",
+}
+
+
+def summary(event: str, *, run_id: str, plan, counts: dict[str, int], failures: list[dict],
+            unreadable: dict[str, str] | None = None) -> dict:
+    """The JSON document a notification carries."""
+    blocked = {name: s.block_reason for name, s in plan.targets.items() if s.blocked}
+    doc = {"event": event, "run_id": run_id, "plan_id": plan.plan_id, "plan_status": plan.status,
+           "identities": plan.identities, "counts": counts, "blocked": blocked,
+           "unreadable": unreadable or {}, "failures": failures}
+    lines = [_HEADLINE[event].format(run_id=run_id, plan_id=plan.plan_id, failed=len(failures))]
+    if counts:
+        lines.append("counts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    lines += [f"blocked {name}: {reason}" for name, reason in blocked.items()]
+    lines += [f"cannot read {name}: {why}" for name, why in (unreadable or {}).items()]
+    lines += [f"failed {f['op']} {f['target']} {f['identity']}: {f['error']}" for f in failures[:20]]
+    if len(failures) > 20:
+        lines.append(f"… and {len(failures) - 20} more failures")
+    if event in ("review", "blocked"):
+        lines.append(f"review with: provisioner show {plan.plan_id}; apply with: provisioner apply "
+                     f"{plan.plan_id}" + (" --allow-mass-change" if blocked else ""))
+    doc["text"] = redact("\n".join(lines))
+    return doc
+
+
+def deliver(settings, doc: dict) -> int:
+    """Send `doc` everywhere [notify] says; return how many deliveries failed (logged, not raised)."""
+    failed = 0
+    for number, url in enumerate(settings.webhooks, 1):
+        label = f"notify.webhooks[{number - 1}] ({url.reference})"
+        register(safe_url(url.reveal()))  # retry log lines show the URL without its query
+        try:
+            with make_client(timeout=settings.timeout) as client:
+                response = send(client, "POST", url.reveal(), json=doc, retries=2, backoff=0.5)
+            if response.status_code >= 300:
+                raise TargetError(f"answered HTTP {response.status_code}", response.status_code)
+            log.info("notify: %s delivered", label)
+        except (TargetError, OSError) as exc:
+            failed += 1
+            log.error("notify: %s not delivered: %s", label, _webhook_reason(exc))
+    if settings.smtp is not None:
+        try:
+            send_mail(settings.smtp, subject=doc["text"].splitlines()[0], body=doc["text"])
+            log.info("notify: mail sent to %s", ", ".join(settings.smtp.to))
+        except (smtplib.SMTPException, OSError) as exc:
+            failed += 1
+            log.error("notify: mail via %s:%s not sent: %s", settings.smtp.host, settings.smtp.port,
+                      _reason(exc))
+    return failed
+
+
+def send_mail(smtp, *, subject: str, body: str) -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = smtp.sender, ", ".join(smtp.to), subject
+    message.set_content(body)
+    with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
+        if smtp.starttls:
+            client.starttls(context=ssl.create_default_context())
+        if smtp.username and smtp.password:
+            client.login(smtp.username, smtp.password.reveal())
+        client.send_message(message)
+
+
+def _webhook_reason(exc: Exception) -> str:
+    # never the exception text: it quotes the URL, and part of a URL is not caught by redaction
+    if isinstance(exc, TargetError) and exc.status:
+        return f"HTTP {exc.status}"
+    return type(exc.__cause__ or exc).__name__
+
+
+def _reason(exc: Exception) -> str:
+    return redact(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,130 @@
+"""One run at a time, across processes and machines, held in the state DB.
+
+PostgreSQL: a session advisory lock on a connection kept open for the run;
+the server frees it when that connection dies, so a killed holder never
+blocks the next run. SQLite: a lease row in `locks` with an expiry that a
+heartbeat thread pushes forward while the run lives; a lease whose holder
+was killed simply expires. Both record who holds the lock and since when in
+`locks`, for the message the loser prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from .errors import ProvisionerError
+
+log = logging.getLogger(__name__)
+
+_POLL_SECONDS = 0.5
+RUN_LOCK = "run"   # the one lock reconcile, apply and scheduled cycles share
+
+
+class LockHeld(ProvisionerError):
+    """Another run holds the lock; str() says who and since when."""
+
+    def __init__(self, name: str, holder: str | None, since: str | None):
+        who = f"holder {holder}, since {since}" if holder else "holder unknown"
+        super().__init__(f"another run holds the lock '{name}' ({who})")
+        self.holder, self.since = holder, since
+
+
+def describe_holder(what: str) -> str:
+    return f"{what} pid {os.getpid()} on {socket.gethostname()}"
+
+
+def advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for pg_advisory_lock from the lock's name."""
+    return int.from_bytes(hashlib.sha256(f"provisioner:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def hold(db, name: str, holder: str, wait_seconds: float, lease_seconds: float) -> Iterator[None]:
+    """Hold lock `name` for the block; wait up to `wait_seconds`, then raise LockHeld."""
+    from .state import LockRecord, utcnow
+    table = LockRecord.__table__
+    token = uuid.uuid4().hex
+    postgres = db.engine.dialect.name == "postgresql"
+    deadline = time.monotonic() + max(0.0, wait_seconds)
+    conn = db.engine.connect() if postgres else None
+    try:
+        while True:
+            if postgres:
+                got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                        {"k": advisory_key(name)}).scalar())
+                conn.commit()
+            else:
+                got = _take_lease(db, table, name, token, holder, lease_seconds)
+            if got:
+                break
+            if time.monotonic() >= deadline:
+                with db.engine.connect() as c:
+                    row = c.execute(select(table.c.holder, table.c.since)
+                                    .where(table.c.name == name)).first()
+                raise LockHeld(name, *(row or (None, None)))
+            time.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())) or _POLL_SECONDS)
+        if postgres:  # the advisory lock is the exclusion; the row only says who
+            with db.engine.begin() as c:
+                c.execute(delete(table).where(table.c.name == name))
+                c.execute(insert(table).values(name=name, token=token, holder=holder, since=utcnow(),
+                                               expires=None))
+        stop = threading.Event()
+        beat = None
+        if not postgres:
+            beat = threading.Thread(target=_heartbeat, args=(db, table, name, token, lease_seconds, stop),
+                                    name=f"lock-{name}", daemon=True)
+            beat.start()
+        log.info("lock %s taken by %s", name, holder)
+        try:
+            yield
+        finally:
+            stop.set()
+            if beat is not None:
+                beat.join()
+            with db.engine.begin() as c:
+                c.execute(delete(table).where(table.c.name == name, table.c.token == token))
+            if postgres:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(name)})
+                conn.commit()
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def _take_lease(db, table, name, token, holder, lease_seconds) -> bool:
+    from .state import utcnow
+    now = time.time()
+    values = dict(token=token, holder=holder, since=utcnow(), expires=now + lease_seconds)
+    try:
+        with db.engine.begin() as c:
+            c.execute(insert(table).values(name=name, **values))
+        return True
+    except IntegrityError:
+        pass
+    with db.engine.begin() as c:  # taken over only when the lease ran out
+        taken = c.execute(update(table).where(table.c.name == name, table.c.expires < now)
+                          .values(**values)).rowcount
+    if taken:
+        log.warning("lock %s: the previous holder's lease had expired; taken over", name)
+    return bool(taken)
+
+
+def _heartbeat(db, table, name, token, lease_seconds, stop: threading.Event) -> None:
+    while not stop.wait(lease_seconds / 3):
+        try:
+            with db.engine.begin() as c:
+                c.execute(update(table).where(table.c.name == name, table.c.token == token)
+                          .values(expires=time.time() + lease_seconds))
+        except Exception as exc:  # a busy DB: the next beat tries again well before expiry
+            log.warning("lock %s: could not renew the lease: %s", name, type(exc).__name__)

@@ -1,0 +1,240 @@
+"""Nightly operation through the real CLI: schedule --once, the run lock between processes,
+SIGTERM, notifications, person, JSON logs, and the same on a PostgreSQL state DB."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import select
+
+from conftest import SCIM_TOKEN, bodies
+from ports import closed_port_url
+from provisioner.state import LockRecord, PlanItemRecord, StateDB
+from scripted_server import Reply, ScriptedServer
+from test_end_to_end import ADA, GRACE, Workspace, row
+
+HOOK_SECRET = "T00/B00/hook-secret-9d3e"
+PEOPLE = [row(f"E1{n:03d}", f"Given{n}", f"Family{n}", f"p{n}@example.com") for n in range(8)]
+
+
+def nightly(ws: Workspace, hook=None, auto_apply=False, db_url=None, dead_hook=False,
+            **target_extra) -> Workspace:
+    """Give the workspace a [schedule] and [notify] (with `dead_hook`, a dead webhook before the live one)."""
+    ws.write_config(**target_extra)
+    extra = f"""
+[schedule]
+cron = "0 2 * * *"
+timezone = "Europe/Berlin"
+auto_apply = {"true" if auto_apply else "false"}
+
+[lock]
+wait_seconds = 0
+"""
+    if hook is not None:
+        ws.env["HOOK_URL"] = f"{hook.url}/services/{HOOK_SECRET}"
+        dead = f'"{closed_port_url()}", ' if dead_hook else ""
+        extra += f'\n[notify]\nwebhooks = [{dead}"env:HOOK_URL"]\ntimeout = 2\n'
+    with open(ws.root / "config.toml", "a", encoding="utf-8") as config:
+        config.write(extra)
+    if db_url:
+        ws.env["PROVISIONER_DB"] = db_url
+    return ws
+
+
+def popen(ws: Workspace, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "provisioner", *args], cwd=ws.root, env=ws.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def until(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def ws(tmp_path, scim_server):
+    workspace = Workspace(tmp_path, scim_server)
+    yield workspace
+    workspace.admin.close()
+
+
+def test_once_without_auto_apply_stores_the_plan_and_asks_for_review(ws, hook):
+    nightly(ws, hook, dead_hook=True)
+    ws.people(ADA, GRACE)
+    result = ws.run("schedule", "--once")
+    assert "waiting for review" in result.stdout
+    assert ws.users() == {}
+    [doc] = bodies(hook)  # the dead webhook before it did not stop delivery, nor fail the run
+    assert doc["event"] == "review" and doc["counts"] == {"create": 2}
+    assert doc["text"].startswith(f"provisioner: plan {doc['plan_id']} is waiting for review")
+    assert "notify.webhooks[0]" in result.stderr and "not delivered" in result.stderr
+    runs = json.loads(ws.run("runs", "--json").stdout)
+    assert runs[0]["trigger"] == "schedule" and runs[0]["plan_id"] == doc["plan_id"]
+    status = json.loads(ws.run("status", "--json").stdout)
+    assert status["directory"]["pending_plans"] == [doc["plan_id"]]
+    ws.run("apply", doc["plan_id"], "--yes")
+    assert set(ws.users()) == {"ada@example.com", "grace.hopper@example.com"}
+
+
+def test_once_with_auto_apply_applies_and_a_blocked_plan_waits(ws, hook):
+    nightly(ws, hook, auto_apply=True)
+    ws.people(ADA, GRACE)
+    assert "applied" in ws.run("schedule", "--once").stdout
+    assert len(ws.users()) == 2 and bodies(hook) == []  # nothing needed a person
+    ws.people(ADA)  # disabling 1 of 2 accounts is over the 10 % limit
+    blocked = ws.run("schedule", "--once", check=3)
+    assert "BLOCKED" in blocked.stdout
+    assert all(u["active"] for u in ws.users().values())
+    [doc] = bodies(hook)
+    assert doc["event"] == "blocked" and "directory" in doc["blocked"]
+    status = json.loads(ws.run("status", "--json").stdout)["directory"]
+    assert status["last_successful_run"] is not None and status["pending_plans"] == [doc["plan_id"]]
+
+
+def test_failed_items_of_an_auto_applied_cycle_are_notified(tmp_path, hook):
+    def refuse_creates(request):
+        if request.method == "GET":
+            return Reply(200, {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+                               "totalResults": 0, "startIndex": 1, "itemsPerPage": 0, "Resources": []})
+        return Reply(400, {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "400",
+                           "detail": "department is not allowed"})
+
+    with ScriptedServer(respond=refuse_creates) as target:
+        ws = nightly(Workspace(tmp_path, SimpleNamespace(base_url=target.url)), hook, auto_apply=True)
+        ws.people(ADA, GRACE)
+        result = ws.run("schedule", "--once", check=1)
+    assert "applied with failures" in result.stdout
+    [doc] = bodies(hook)
+    assert doc["event"] == "failed" and doc["counts"] == {"failed": 2}
+    assert {f["identity"] for f in doc["failures"]} == {"E0001", "E0002"}
+    assert all("department is not allowed" in f["error"] for f in doc["failures"])
+    assert doc["text"].startswith("provisioner: 2 item(s) FAILED in run ")
+    ws.admin.close()
+
+
+def lock_holder(db_url: str) -> str | None:
+    db = StateDB(db_url)
+    try:
+        with db.session() as s:
+            record = s.exec(select(LockRecord)).first()
+            return record.holder if record else None
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_reconciles_at_once_one_runs_the_other_waits_or_exits_6(ws, request, backend):
+    db_url = (f"sqlite:///{ws.root / 'state' / 'provisioner.db'}" if backend == "sqlite"
+              else request.getfixturevalue("pg_url"))
+    nightly(ws, db_url=db_url, rate_limit=2)  # 8 creates at 2 requests/s: about 4 s
+    ws.people(*PEOPLE)
+    first = popen(ws, "reconcile", "--yes")
+    holder = until(lambda: lock_holder(db_url))
+    assert holder.startswith("reconcile pid")
+    refused = ws.run("reconcile", "--yes", "--wait", "0", check=6)
+    assert "another run holds the lock" in refused.stderr and "reconcile pid" in refused.stderr
+    waited = ws.run("reconcile", "--yes", "--wait", "60")
+    assert first.wait(60) == 0, first.stderr.read()
+    assert "nothing to apply" in waited.stdout  # it planned after the first had finished
+    assert len(ws.users()) == 8
+
+
+def test_sigterm_lets_the_current_items_finish_and_a_later_apply_resumes(ws):
+    nightly(ws, auto_apply=True, rate_limit=2, concurrency=1)
+    ws.people(*PEOPLE)
+    proc = popen(ws, "schedule", "--once")
+    db = StateDB(f"sqlite:///{ws.root / 'state' / 'provisioner.db'}")
+
+    def done() -> int:
+        with db.session() as s:
+            return len(s.exec(select(PlanItemRecord).where(PlanItemRecord.status == "done")).all())
+    until(lambda: done() >= 1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopped; the rest stays pending" in out and "Traceback" not in err
+    created = len(ws.users())
+    assert 1 <= created < 8
+    with db.session() as s:
+        statuses = [r.status for r in s.exec(select(PlanItemRecord))]
+    assert statuses.count("pending") == 8 - created and "in_flight" not in statuses
+    ws.run("apply", "latest", "--yes")
+    assert len(ws.users()) == 8
+    db.close()
+
+
+def test_the_long_running_scheduler_stops_cleanly_on_sigterm(ws):
+    nightly(ws)
+    ws.people(ADA)
+    proc = popen(ws, "schedule")
+    line = proc.stdout.readline()
+    assert "scheduler: cron '0 2 * * *' (Europe/Berlin), auto_apply off; next run at" in line
+    assert "T02:00:00+01:00" in line or "T02:00:00+02:00" in line
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_person_shows_source_link_account_and_changes(ws):
+    nightly(ws)
+    ws.people(ADA, GRACE)
+    ws.run("reconcile", "--yes")
+    ws.people(row("E0001", "Ada", "Lovelace", "ada@example.com", title="Countess"), GRACE)
+    ws.run("reconcile", "--yes")
+    report = json.loads(ws.run("person", "E0001", "--json").stdout)
+    assert report["source"]["attrs"]["title"] == "Countess"
+    entry = report["targets"]["directory"]
+    account_id = ws.users()["ada@example.com"]["id"]
+    assert entry["link"]["account_id"] == account_id
+    assert entry["account"]["active"] is True and entry["account"]["attrs"]["title"] == "Countess"
+    assert [c["op"] for c in entry["changes"]] == ["create", "update"]
+    assert entry["changes"][-1]["after"] == {"title": "Countess"}
+    text_out = ws.run("person", "e0001").stdout  # the key as typed by a person
+    assert "linked to account" in text_out and "Countess" in text_out
+    unknown = ws.run("person", "E9999", "--json", check=1)
+    assert json.loads(unknown.stdout)["targets"]["directory"]["link"] is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_no_secret_in_json_logs_text_logs_or_the_db(ws, hook, request, backend):
+    db_url = (f"sqlite:///{ws.root / 'state' / 'provisioner.db'}" if backend == "sqlite"
+              else request.getfixturevalue("pg_url"))
+    nightly(ws, hook, db_url=db_url)
+    ws.people(ADA, GRACE)
+    outputs = [ws.run("-v", "--log-format", "json", "schedule", "--once")]
+    plan_id = bodies(hook)[0]["plan_id"]
+    outputs.append(ws.run("-v", "--log-format", "json", "apply", plan_id, "--yes"))
+    json_lines = [json.loads(line) for line in outputs[-1].stderr.splitlines()]
+    items = [line for line in json_lines if line["message"].startswith("apply run=")]
+    assert len(items) == 2
+    assert {(i["target"], i["op"], i["plan_id"]) for i in items} == {("directory", "create", plan_id)}
+    assert {i["identity"] for i in items} == {"E0001", "E0002"} and all(i["run_id"] for i in items)
+    ws.people(ADA)
+    outputs += [ws.run("-v", "schedule", "--once", check=3), ws.run("-v", "person", "E0001")]
+    logs = "".join(p.stdout + p.stderr for p in outputs)
+    assert "apply run=" in logs and "HTTP Request: POST" in logs  # the lines were there to search
+    assert len(bodies(hook)) == 2
+    for secret in (SCIM_TOKEN, HOOK_SECRET):
+        assert secret not in logs
+        if backend == "sqlite":
+            assert secret.encode() not in (ws.root / "state" / "provisioner.db").read_bytes()
+        else:
+            db = StateDB(db_url)
+            with db.engine.connect() as conn:
+                for table in ("runs", "plans", "plan_items", "links", "audit", "locks"):
+                    dump = "".join(map(str, conn.execute(text(f"SELECT * FROM {table}")).all()))
+                    assert secret not in dump, table
+            db.close()
