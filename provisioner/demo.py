@@ -24,6 +24,7 @@ import click
 from . import flow, render
 from .config import load_config
 from .model import APPLICABLE_OPS
+from .sandbox.demo_targets import FACTORIES
 from .sandbox.onecloud import OneCloudEmulator, OneCloudOptions
 from .sandbox.scim_server import start_scim_server
 from .state import StateDB
@@ -143,6 +144,11 @@ def _write_secret(path: Path, value: str) -> None:
     path.write_text(value, encoding="utf-8")
 
 
+def _secret_reference(root: Path, label: str, value: str) -> str:
+    _write_secret(root / "secrets" / label, value)
+    return f"file:secrets/{label}"
+
+
 def _step(title: str) -> None:
     click.echo(f"\n== {title} ==")
 
@@ -167,14 +173,22 @@ def run_demo(directory: str | None = None, keep: bool = False) -> int:
         stack.callback(scim.stop)
         click.echo(f"demo: OneCloud CX emulator at {onecloud.base_url}")
         click.echo(f"demo: scim2-server (generic SCIM directory) at {scim.base_url}")
+        vendor_tables = []
+        for factory in FACTORIES:
+            vendor = factory(lambda label, value: _secret_reference(root, label, value))
+            vendor.emulator.start()
+            stack.callback(vendor.emulator.stop)
+            click.echo(f"demo: {vendor.label} at {vendor.emulator.base_url}")
+            (root / "mappings" / f"{vendor.name}.toml").write_text(vendor.mapping, encoding="utf-8")
+            vendor_tables.append(vendor.config(vendor.emulator.base_url))
         click.echo(f"demo: files in {root}")
 
         write_people(root / "people.csv", PEOPLE)
         (root / "mappings" / "onecloud.toml").write_text(ONECLOUD_MAPPING, encoding="utf-8")
         (root / "mappings" / "directory.toml").write_text(DIRECTORY_MAPPING, encoding="utf-8")
         (root / "config.toml").write_text(CONFIG.format(
-            onecloud_url=onecloud.base_url, tenant=TENANT, client_id=CLIENT_ID, scim_url=scim.base_url),
-            encoding="utf-8")
+            onecloud_url=onecloud.base_url, tenant=TENANT, client_id=CLIENT_ID, scim_url=scim.base_url)
+            + "".join(f"\n{table.strip()}\n" for table in vendor_tables), encoding="utf-8")
         settings = load_config(root / "config.toml")
         state = StateDB(settings.state.url)
         stack.callback(state.close)

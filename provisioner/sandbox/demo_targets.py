@@ -1,0 +1,39 @@
+"""The vendor emulators that `provisioner demo` runs beside OneCloud and the SCIM directory.
+
+A vendor joins the demo by writing a factory in its emulator module and
+listing it in `FACTORIES`:
+
+    def demo_target(secret: SecretWriter) -> DemoTarget: ...
+
+The factory builds its emulator (not started: the demo starts it on a free
+127.0.0.1 port), pre-seeds it as the vendor would hold accounts before the
+first run, and returns the `[targets.NAME]` table (a function of the started
+emulator's base URL) and the mapping text. `secret(label, value)` writes a
+throwaway credential to an owner-only file and returns its `file:` reference
+for the config. The demo's HR export has the columns in `SAMPLE_COLUMNS`;
+scope the mapping to `department eq "Support"` like the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .server import Emulator
+
+SecretWriter = Callable[[str, str], str]
+SAMPLE_COLUMNS = ("employee_id", "given_name", "family_name", "email", "department", "title",
+                  "team", "role", "timezone", "work_phone", "status")
+
+
+@dataclass
+class DemoTarget:
+    name: str                          # the target's name in the demo config, e.g. "ytel"
+    label: str                         # how the demo introduces it, e.g. "Ytel AMS emulator"
+    emulator: Emulator
+    config: Callable[[str], str]       # base_url -> the TOML text of [targets.NAME], mapping included
+    mapping: str                       # written to mappings/NAME.toml
+
+
+FACTORIES: list[Callable[[SecretWriter], DemoTarget]] = [
+]
