@@ -97,10 +97,10 @@ def test_roles_as_strings_or_objects_compare_equal(onecloud_factory):
 
 
 def test_token_expiry_mid_run(onecloud_factory):
-    emulator = onecloud_factory(faults=Faults(token_lifetime=0.3, advertised_lifetime=3600))
+    emulator = onecloud_factory(faults=Faults(token_lifetime=1.5, advertised_lifetime=3600))
     with connect(emulator) as t:
         first = t.create(person("ada"))
-        time.sleep(0.35)
+        time.sleep(1.6)
         second = t.create(person("bob"))
         t.modify(t.get_account(first.id), {"title": "Agent"})
         assert {a.id for a in t.list_accounts()} >= {first.id, second.id}
