@@ -207,3 +207,45 @@ def test_emulator_answers_in_the_documented_shapes(ccs):
     assert (quirk.status_code, quirk.json()) == (500, {"success": True, "reason": "Internal Server Error"})
     options = httpx.get(f"{api}/tenants/{TENANT}/presence_options", headers=auth).json()
     assert [o["name"] for o in options["items"]] == ["Holiday In Bahamas", "Sign Out", "Coffee Break"]
+
+
+def test_sandbox_serve_runs_the_configured_ccs_emulator(tmp_path, monkeypatch):
+    from ports import free_port
+    from provisioner.config import load_config
+    from provisioner.sandbox.serve import start_emulators
+    port = free_port()
+    monkeypatch.setenv("SANDBOX_CCS_TOKEN", TOKEN)
+    (tmp_path / "config.toml").write_text(f"""
+[sandbox.ccs]
+port = {port}
+token = "env:SANDBOX_CCS_TOKEN"
+list_settings = false
+
+[source]
+type = "csv"
+path = "people.csv"
+key = "employee_id"
+
+[targets.ccs]
+type = "ccs"
+base_url = "http://127.0.0.1:{port}"
+token = "env:SANDBOX_CCS_TOKEN"
+tenant_uuid = "{TENANT}"
+mode = "tenant"
+mapping = "{REPO / 'mappings' / 'ccs.toml'}"
+""", encoding="utf-8")
+    settings = load_config(tmp_path / "config.toml")
+    assert (settings.targets["ccs"].mode, settings.targets["ccs"].api_path) == ("tenant", "/6/v2/api")
+    started = start_emulators(settings.sandbox, "config.toml")
+    try:
+        assert [name for name, _ in started] == ["ccs"]
+        (_, emulator), = started
+        emulator.add_extension("Ada", "Lovelace", "2002", is_agent="true")
+        with CcsTarget("ccs", f"http://127.0.0.1:{port}", paths=PATHS, token=Secret(TOKEN, "x"),
+                       tenant_uuid=TENANT) as target:
+            account, = target.list_accounts()
+        # the list as the vendor's example shows it: names and number only
+        assert account.attrs["extension"] == "2002" and account.attrs["max_chats"] is None
+    finally:
+        for _, emulator in started:
+            emulator.stop()

@@ -206,3 +206,49 @@ class CcsEmulator(Emulator):
     def tenants(self, request: Request):
         self._auth(request)
         return self._items([{"uuid": self.options.tenant_uuid, "status": "enable", "name": "Sandbox"}])
+
+
+# -- `provisioner demo` --------------------------------------------------------
+
+# The demo's Support people as CCS holds them before the first run: extensions
+# made by hand, none an agent yet, names written without accents.
+_DEMO_EXTENSIONS = ("Ada Lovelace", "Grace Hopper", "ZOE Otsuka", "Jose Nunez", "Katherine Johnson",
+                    "Edsger Dijkstra", "Barbara Liskov", "Donald Knuth", "Frances Allen",
+                    "Tim Berners-Lee", "Margaret Hamilton", "Linus Torvalds", "Radia Perlman")
+
+DEMO_MAPPING = '''# CCS: the default mapping (mappings/ccs.toml). Extensions are found by the
+# number OneCloud assigned, else by name (ignoring case and accents); CCS cannot
+# create extensions, so a new hire without one is a manual item.
+scope = 'department eq "Support"'
+correlate = ["extension", "fullname"]
+
+[attributes]
+extension = { from = "links.onecloud.extension" }
+fullname = { template = "{given_name} {family_name}", fold_accents = true }
+recording_type = { constant = "On Demand" }
+monitor = { constant = "true" }
+max_chats = { constant = "3" }
+is_multimedia_enabled = { constant = "true" }
+active = { from = "status", equals = "active" }
+'''
+
+
+def demo_target(secret):
+    from .demo_targets import DemoTarget
+    token = secrets_token()
+    options = CcsOptions(token=token, extensions=[
+        dict(firstname=name.split(" ", 1)[0], lastname=name.split(" ", 1)[1], extension=str(101 + n))
+        for n, name in enumerate(_DEMO_EXTENSIONS)])
+    reference = secret("ccs_token", token)
+
+    def config(base_url: str) -> str:
+        return (f'[targets.ccs]\ntype = "ccs"\nbase_url = "{base_url}"\ntoken = "{reference}"\n'
+                f'tenant_uuid = "{options.tenant_uuid}"\nsignout_presence = "Sign Out"\n'
+                'mapping = "mappings/ccs.toml"\n')
+    return DemoTarget(name="ccs", label="CCS emulator", emulator=CcsEmulator(options),
+                      config=config, mapping=DEMO_MAPPING)
+
+
+def secrets_token() -> str:
+    import secrets
+    return secrets.token_hex(16)
