@@ -6,18 +6,15 @@ for the extensions it cannot create."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from pathlib import Path
 
-from conftest import ONECLOUD_SECRET, ONECLOUD_TENANT
-from test_end_to_end import Workspace
+from test_onecloud_cli import OneCloudWorkspace
 from provisioner.sandbox.ccs import CcsEmulator, CcsOptions
 
 REPO = Path(__file__).resolve().parent.parent
 CCS_TOKEN = "test-ccs-cli-token-77aa"
 TENANT = "81bf95ea-53d6-48e2-85cd-f8d6bde10fd9"
-HEADER = "employee_id,given_name,family_name,email,department,title,timezone,work_phone,role,team,status"
 
 
 def row(key, given, family, status="active"):
@@ -25,30 +22,15 @@ def row(key, given, family, status="active"):
                      "Agent", "", status])
 
 
-class TwoTargets(Workspace):
+class TwoTargets(OneCloudWorkspace):
+    """OneCloudWorkspace's OneCloud target and CLI runner, plus a CCS target."""
+
     def __init__(self, root: Path, onecloud, ccs):
-        self.root = root
-        for name in ("onecloud", "ccs"):
-            (root / f"{name}.toml").write_text((REPO / "mappings" / f"{name}.toml").read_text(encoding="utf-8"),
-                                               encoding="utf-8")
-        (root / "config.toml").write_text(f"""
-[state]
-url = "sqlite:///state.db"
-
-[source]
-type = "csv"
-path = "people.csv"
-key = "employee_id"
-
-[targets.onecloud]
-type = "onecloud"
-base_url = "{onecloud.base_url}"
-tenant = "{ONECLOUD_TENANT}"
-client_id = "admin"
-client_secret = "env:E2E_ONECLOUD_SECRET"
-mapping = "onecloud.toml"
-max_disable_percent = 100
-
+        super().__init__(root, onecloud, with_team=False)
+        (root / "ccs.toml").write_text((REPO / "mappings" / "ccs.toml").read_text(encoding="utf-8"),
+                                       encoding="utf-8")
+        with (root / "config.toml").open("a", encoding="utf-8") as config:
+            config.write(f"""
 [targets.ccs]
 type = "ccs"
 base_url = "{ccs.base_url}"
@@ -57,13 +39,8 @@ tenant_uuid = "{TENANT}"
 signout_presence = "Sign Out"
 mapping = "ccs.toml"
 max_disable_percent = 100
-""", encoding="utf-8")
-        self.env = {**os.environ, "E2E_ONECLOUD_SECRET": ONECLOUD_SECRET, "E2E_CCS_TOKEN": CCS_TOKEN,
-                    "COLUMNS": "200"}
-        self.env.pop("PROVISIONER_DB", None)
-
-    def people(self, *rows: str) -> None:
-        (self.root / "people.csv").write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+""")
+        self.env["E2E_CCS_TOKEN"] = CCS_TOKEN
 
     def run(self, *args: str, check: int | None = 0):
         proc = super().run(*args, check=check)
@@ -85,7 +62,7 @@ def test_ccs_follows_onecloud_extensions_and_people(tmp_path, onecloud):
         dict(uuid="jose", firstname="JOSE", lastname="Nunez", extension="113")])).start()
     try:
         ws = TwoTargets(tmp_path, onecloud, ccs)
-        ws.people(row("E1", "Ada", "Lovelace"), row("E2", "José", "Núñez"))
+        ws.people(row("E1", "Ada", "Lovelace"), row("E2", "José", "Núñez"), row("E3", "Grace", "Hopper"))
         plan = ws.plan()
         items = ccs_items(plan)
         # nothing to go on for Ada yet: a manual item; José is found by name (accents, case)
@@ -94,26 +71,23 @@ def test_ccs_follows_onecloud_extensions_and_people(tmp_path, onecloud):
         ws.run("apply", plan["plan_id"], "--yes")
         assert ccs.extensions["jose"]["is_agent"] == "true" and ccs.extensions["jose"]["max_chats"] == "3"
 
-        # OneCloud assigned Ada an extension: CCS now asks for exactly that one...
-        ada = ws.onecloud_extensions()["E1"]
-        plan = ws.plan()
-        assert [(i["op"], i["identity"]) for i in plan["items"]] == [("manual", "E1")]
-        assert f"create extension {ada} for Ada Lovelace" in plan["items"][0]["reason"]
-        # ...and once someone makes it (under another name), finds it by number
-        ccs.add_extension("A.", "Lovelace-King", ada, uuid="ada")
-        plan = ws.plan()
-        assert [(i["op"], i["identity"], i["account_id"]) for i in plan["items"]] == [("enable", "E1", "ada")]
-        ws.run("apply", plan["plan_id"], "--yes")
-
+        # OneCloud assigned extensions, kept with its links. Someone makes Ada's in CCS
+        # (under another name): it is found by number. Grace's is asked for by number.
+        extensions = ws.onecloud_extensions()
+        ccs.add_extension("A.", "Lovelace-King", extensions["E1"], uuid="ada")
         # José leaves: his OneCloud user is disabled, his extension stops being an agent and is signed out
         ccs.extensions["jose"]["agent_state"] = "Ready"
-        ws.people(row("E1", "Ada", "Lovelace"), row("E2", "José", "Núñez", status="terminated"))
+        ws.people(row("E1", "Ada", "Lovelace"), row("E2", "José", "Núñez", status="terminated"),
+                  row("E3", "Grace", "Hopper"))
         plan = ws.plan()
-        assert sorted((i["target"], i["op"], i["identity"]) for i in plan["items"]) == [
-            ("ccs", "disable", "E2"), ("onecloud", "disable", "E2")]
+        assert sorted((i["target"], i["op"], i["identity"], i["account_id"] or "-") for i in plan["items"]
+                      if i["target"] == "ccs") == [
+            ("ccs", "disable", "E2", "jose"), ("ccs", "enable", "E1", "ada"), ("ccs", "manual", "E3", "-")]
+        assert [(i["op"], i["identity"]) for i in plan["items"] if i["target"] == "onecloud"] == [("disable", "E2")]
+        assert f"create extension {extensions['E3']} for Grace Hopper" in ccs_items(plan)["E3"]["reason"]
         ws.run("apply", plan["plan_id"], "--yes")
-        assert ccs.extensions["jose"]["is_agent"] == "false"
-        assert ccs.extensions["jose"]["agent_state"] == "Sign Out"
-        assert ws.plan()["items"] == []
+        assert (ccs.extensions["jose"]["is_agent"], ccs.extensions["jose"]["agent_state"]) == ("false", "Sign Out")
+        assert ccs.extensions["ada"]["is_agent"] == "true"
+        assert [i["op"] for i in ws.plan()["items"]] == ["manual"]
     finally:
         ccs.stop()

@@ -32,9 +32,9 @@ import httpx
 
 from ..auth.header_token import HeaderTokenAuth
 from ..errors import ConfigError, NotFound, TargetError
-from ..http import RateLimiter, make_client, safe_url, send
+from ..http import RateLimiter, error_for, make_client, safe_url, send
 from ..model import ACTIVE, FOLD, Account, normalize
-from ..secrets import Secret, redact
+from ..secrets import Secret
 from .base import DISABLE, ENABLE, UPDATE, Target
 
 log = logging.getLogger(__name__)
@@ -224,18 +224,14 @@ class CcsTarget(Target):
                             retries=self._retries, **kwargs)
         except TargetError as exc:
             raise TargetError(f"{self.name}: {action}: {exc}", exc.status, exc.retryable) from exc
-        status = response.status_code
-        if status == 200:
+        if response.status_code == 200:
             return response
-        reason = _reason(response)
-        if status == 401:
+        if response.status_code == 401:
             raise TargetError(f"{self.name}: authentication refused (401): check the token, "
                               "auth_header and auth_scheme", 401, retryable=False)
-        # a 500 claims success: the status code is what counts
-        verb = "failed" if status >= 500 else "refused"
-        cls = NotFound if status == 404 else TargetError
-        raise cls(f"{self.name}: {action} {verb} ({status}): {reason or response.reason_phrase}",
-                  status, retryable=status in (429, 500, 502, 503, 504))
+        # a 500 claims success: the status code is what counts; a 400's reason is shown as written
+        raise error_for(self.name, action, response,
+                        NotFound if response.status_code == 404 else TargetError)
 
     def _json(self, response: httpx.Response, action: str) -> dict:
         try:
@@ -269,12 +265,3 @@ def _wire(value: Any) -> str:
 def _seg(value: str) -> str:
     return quote(str(value), safe="")
 
-
-def _reason(response: httpx.Response) -> str | None:
-    """CCS's `reason`, as it wrote it (secrets redacted, length bounded)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    reason = body.get("reason") if isinstance(body, dict) else None
-    return redact(str(reason)).strip()[:300] or None if reason is not None else None
