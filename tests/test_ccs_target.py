@@ -249,3 +249,14 @@ mapping = "{REPO / 'mappings' / 'ccs.toml'}"
     finally:
         for _, emulator in started:
             emulator.stop()
+
+
+def test_header_token_auth_alone():
+    from provisioner.auth.header_token import HeaderTokenAuth
+    seen = []
+    transport = httpx.MockTransport(lambda request: seen.append(dict(request.headers)) or httpx.Response(200))
+    with httpx.Client(transport=transport) as client:
+        client.get("http://x/", auth=HeaderTokenAuth(Secret("s3cret", "env:T")))
+        client.get("http://x/", auth=HeaderTokenAuth(Secret("s3cret", "env:T"), "X-Api-Key", ""))
+    assert seen[0]["authorization"] == "Bearer s3cret" and seen[1]["x-api-key"] == "s3cret"
+    assert "s3cret" not in repr(HeaderTokenAuth(Secret("s3cret", "env:T")))

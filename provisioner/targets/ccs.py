@@ -86,23 +86,26 @@ class CcsTarget(Target):
     # -- reading ---------------------------------------------------------
 
     def list_accounts(self) -> list[Account]:
+        # checked once per plan: a wrong name blocks this target with a sentence
         if self.signout_presence:
             self._check_presence()
-        items = self._items(self._get(self._list_path(), "list extensions"), "list extensions")
-        accounts = [self._account(doc) for doc in items
-                    if isinstance(doc, dict) and doc.get("uuid") is not None]
+        accounts = self._read_all()
         log.info("%s: read %d extensions from %s", self.name, len(accounts), safe_url(self.api_url))
         return accounts
 
     def get_account(self, account_id: str) -> Account | None:
         # CCS documents no single-extension read: the list is the only source
-        return next((a for a in self.list_accounts() if a.id == account_id), None)
+        return next((a for a in self._read_all() if a.id == account_id), None)
 
     def find_accounts(self, path: str, value: Any) -> list[Account]:
         if value is None:
             return []
         wanted = normalize(value, FOLD)
-        return [a for a in self.list_accounts() if normalize(a.attrs.get(path), FOLD) == wanted]
+        return [a for a in self._read_all() if normalize(a.attrs.get(path), FOLD) == wanted]
+
+    def _read_all(self) -> list[Account]:
+        items = self._items(self._get(self._list_path(), "list extensions"), "list extensions")
+        return [self._account(doc) for doc in items if isinstance(doc, dict) and doc.get("uuid") is not None]
 
     def _list_path(self) -> str:
         return "/extensions" if self.mode == "tenant" else f"/tenants/{self._tenant()}/extensions"
