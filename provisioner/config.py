@@ -487,6 +487,19 @@ class OneCloudTargetSettings(_TargetSettings):
         return self.tenant or (urlsplit(self.base_url).hostname or "")
 
 
+class CcsTargetSettings(_TargetSettings):
+    type: Literal["ccs"] = "ccs"
+    # base_url is https://{CCS domain}; api_path is added to it
+    api_path: Name = "/6/v2/api"
+    token: SecretRef
+    auth_header: Name = "Authorization"      # the REST auth scheme is not documented: an assumption
+    auth_scheme: str = "Bearer"              # "" sends the bare token
+    tenant_uuid: Name
+    mode: Literal["tenant", "telco"] = "telco"   # list at /extensions or /tenants/{uuid}/extensions
+    signout_presence: Name | None = None     # sign-out presence option set when an agent is disabled
+    credential_keys: ClassVar[str] = "token"
+
+
 class _SandboxSettings(_Settings):
     """Keys every local emulator has (`provisioner sandbox serve`)."""
     port: Annotated[int, _bounded("whole number", 1, 65535)]
@@ -507,14 +520,22 @@ class OneCloudSandboxSettings(_SandboxSettings):
     roles_as_objects: bool = False           # roles answered as {"value": ...} objects
 
 
+class CcsSandboxSettings(_SandboxSettings):
+    port: Annotated[int, _bounded("whole number", 1, 65535)] = 9103
+    token: SecretRef
+    tenant_uuid: Name = "81bf95ea-53d6-48e2-85cd-f8d6bde10fd9"
+    list_settings: bool = True               # false: the list carries only names and numbers
+
+
 class SandboxSettings(_Settings):
     onecloud: OneCloudSandboxSettings | None = None
+    ccs: CcsSandboxSettings | None = None
 
 
 # New kinds join these unions; `type` picks the member.
 SourceSettings = Annotated[Union[CsvSourceSettings, LdapSourceSettings, HrSourceSettings],
                           Field(discriminator="type")]
-TargetSettings = Annotated[Union[ScimTargetSettings, OneCloudTargetSettings],
+TargetSettings = Annotated[Union[ScimTargetSettings, OneCloudTargetSettings, CcsTargetSettings],
                            Field(discriminator="type")]
 
 

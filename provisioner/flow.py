@@ -8,13 +8,13 @@ from __future__ import annotations
 import logging
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable, Iterator
 
 from .errors import ConfigError, ProvisionerError
 from .executor import ApplyResult, apply_plan
 from .mapping import load_mapping
-from .model import APPLICABLE_OPS, Plan, PlanItem
+from .model import APPLICABLE_OPS, Plan, PlanItem, SourceResult
 from .planner import PlanPolicy, TargetInput, make_plan
 from .secrets import redact
 from .sources import read_source
@@ -70,7 +70,7 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
     run_id = new_id()
     state.start_run(run_id, "plan", trigger)
     try:
-        source = read_source(settings, now=now)
+        source = with_link_attrs(read_source(settings, now=now), state, settings.targets)
         inputs, unreadable = [], {}
         for name, handle in handles.items():
             percent, count = settings.targets[name].disable_limits(settings.policy)
@@ -85,6 +85,8 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
                 name=name, mapping=handle.mapping, accounts=accounts, links=state.links(name),
                 capabilities=frozenset(handle.target.capabilities),
                 validate=getattr(handle.target, "validate", None),
+                manual_create=getattr(handle.target, "manual_create", None),
+                read_only=frozenset(getattr(handle.target, "read_only", ())),
                 max_disable_percent=percent, max_disable_count=count, unreadable=why))
         policy = PlanPolicy(missing=settings.policy.missing,
                             min_source_ratio=settings.policy.min_source_ratio)
@@ -101,6 +103,27 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
                      successful=nothing_to_do and plan.status != "blocked" and not only and
                      set(handles) == set(settings.targets))
     return PlanOutcome(plan, unreadable, run_id)
+
+
+LINKS_PREFIX = "links."
+
+
+def with_link_attrs(source: SourceResult, state: StateDB, target_names: Iterable[str]) -> SourceResult:
+    """Each identity's attrs plus what targets remembered with its links, as
+    `links.<target>.<key>` (e.g. the extension OneCloud assigned), so a mapping
+    can take a value another target gave the person."""
+    extra: dict[str, dict[str, Any]] = {}
+    for target in target_names:
+        for identity, data in state.link_data(target).items():
+            for key, value in (data or {}).items():
+                if value is not None:
+                    extra.setdefault(identity.casefold(), {})[f"{LINKS_PREFIX}{target}.{key}"] = value
+    if not extra:
+        return source
+    identities = tuple(
+        replace(i, attrs={**i.attrs, **extra[i.key.casefold()]}) if i.key.casefold() in extra else i
+        for i in source.identities)
+    return replace(source, identities=identities)
 
 
 def run_apply(settings, state: StateDB, handles: dict[str, TargetHandle], plan: Plan, *,

@@ -210,7 +210,8 @@ def error_detail(response: httpx.Response) -> tuple[str | None, str | None]:
         return None, None
     if not isinstance(body, dict):
         return None, None
-    detail = body.get("detail") or body.get("message") or body.get("error_description")
+    detail = (body.get("detail") or body.get("message") or body.get("error_description")
+              or body.get("reason"))
     kind = body.get("scimType") or (body.get("error") if isinstance(body.get("error"), str) else None)
     if isinstance(detail, dict):
         detail = detail.get("message")

@@ -47,6 +47,12 @@ and optionally, applied in this order:
 
 `case_insensitive = true|false` says whether the target compares the value
 ignoring case; by default that is true for `userName` and `emails...` paths.
+`fold_accents = true` compares ignoring case AND accents ("José" matches
+"jose"), e.g. for a name used to correlate.
+
+A source attribute name may contain dots: the flow adds what other targets
+remembered with their links as `links.<target>.<key>` (e.g.
+`extension = { from = "links.onecloud.extension" }`).
 
 The `active` attribute must be boolean: use `equals`, a true/false
 `constant`, or a `lookup` whose values and `default` are all true/false.
@@ -68,14 +74,15 @@ from typing import Any, Callable
 
 from .errors import ConfigError
 from .files import load_toml
-from .model import ACTIVE
+from .model import ACTIVE, FOLD
 from .scope import compile_filter
 
 Render = Callable[[_Map[str, Any]], Any]
 
 TRANSFORMS: dict[str, Callable[[str], str]] = {"lower": str.lower, "trim": str.strip, "upper": str.upper}
 _TOP_KEYS = ("attributes", "correlate", "scope")
-_ENTRY_KEYS = ("case_insensitive", "constant", "default", "equals", "from", "lookup", "template", "transform")
+_ENTRY_KEYS = ("case_insensitive", "constant", "default", "equals", "fold_accents", "from", "lookup",
+               "template", "transform")
 _KINDS = ("from", "template", "constant")
 _FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -91,7 +98,7 @@ class Mapping:
     correlate: tuple[str, ...]
     _render: tuple[tuple[str, Render], ...] = field(repr=False, compare=False)
     _scope: Callable[[_Map[str, Any]], bool] | None = field(repr=False, compare=False)
-    _case: _Map[str, bool] = field(repr=False, compare=False)
+    _case: _Map[str, bool | str] = field(repr=False, compare=False)
     _sources: _Map[str, tuple[str, ...]] = field(repr=False, compare=False)
 
     def in_scope(self, attrs: _Map[str, Any]) -> bool:
@@ -101,7 +108,8 @@ class Mapping:
         """Target path -> value (None when the identity gives it no value)."""
         return {path: compute(attrs) for path, compute in self._render}
 
-    def case_insensitive(self, path: str) -> bool:
+    def case_insensitive(self, path: str) -> bool | str:
+        """False, True, or model.FOLD (case and accents ignored), for model.normalize."""
         explicit = self._case.get(path)
         if explicit is not None:
             return explicit
@@ -129,7 +137,7 @@ def load_mapping(path: Path) -> Mapping:
         fail("attributes", "missing" if entries is None else "must be a non-empty table of target attributes")
 
     render: list[tuple[str, Render]] = []
-    case: dict[str, bool] = {}
+    case: dict[str, bool | str] = {}
     sources: dict[str, tuple[str, ...]] = {}
     for target, spec in entries.items():
         key = f"attributes.{_key(target)}"
@@ -177,7 +185,7 @@ def _unknown(what: str, name: str, known) -> str:
     return f"unknown {what} '{name}'{hint}"
 
 
-def _compile_entry(spec: Any, is_active: bool) -> tuple[Render, tuple[str, ...], bool | None]:
+def _compile_entry(spec: Any, is_active: bool) -> tuple[Render, tuple[str, ...], bool | str | None]:
     """An entry -> (attrs -> value, the source attributes it reads, explicit case rule)."""
     if isinstance(spec, str):
         spec = {"from": spec}
@@ -195,6 +203,13 @@ def _compile_entry(spec: Any, is_active: bool) -> tuple[Render, tuple[str, ...],
     ci = spec.get("case_insensitive")
     if ci is not None and not isinstance(ci, bool):
         raise ValueError("case_insensitive must be true or false")
+    fold = spec.get("fold_accents")
+    if fold is not None and not isinstance(fold, bool):
+        raise ValueError("fold_accents must be true or false")
+    if fold and ci is False:
+        raise ValueError("fold_accents = true ignores case too: drop case_insensitive = false")
+    if fold:
+        ci = FOLD
 
     if kind == "constant":
         value = spec["constant"]

@@ -5,6 +5,8 @@ Every stage takes and returns these; only sources, targets and the state DB do I
 
 from __future__ import annotations
 
+import unicodedata
+
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -22,6 +24,9 @@ RUNNABLE = (PENDING, IN_FLIGHT, FAILED, SKIPPED)
 
 # The target attribute that carries the enabled/disabled state of an account.
 ACTIVE = "active"
+# A comparison rule stronger than case_insensitive=True: case AND accents are
+# ignored ("José" == "jose"); pass it wherever case_insensitive is taken.
+FOLD = "fold"
 
 
 @dataclass(frozen=True)
@@ -181,15 +186,27 @@ class Plan:
         }
 
 
-def normalize(value: Any, case_insensitive: bool = False) -> Any:
-    """The form two values are compared in: blanks are None, strings trimmed."""
+def normalize(value: Any, case_insensitive: bool | str = False) -> Any:
+    """The form two values are compared in: blanks are None, strings trimmed.
+
+    `case_insensitive` is False, True (case folded) or FOLD (case folded and
+    accents stripped: NFKD, combining marks dropped).
+    """
     if value is None:
         return None
     if isinstance(value, str):
         value = value.strip()
         if value == "":
             return None
+        if case_insensitive == FOLD:
+            value = "".join(c for c in unicodedata.normalize("NFKD", value)
+                            if not unicodedata.combining(c))
         return value.casefold() if case_insensitive else value
+    # source values are text: a target's true or 3 equals the source's "true" or "3"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
     if isinstance(value, (list, tuple)):
         items = [normalize(v, case_insensitive) for v in value]
         return tuple(sorted((i for i in items if i is not None), key=repr)) or None
@@ -199,5 +216,5 @@ def normalize(value: Any, case_insensitive: bool = False) -> Any:
     return value
 
 
-def same_value(a: Any, b: Any, case_insensitive: bool = False) -> bool:
+def same_value(a: Any, b: Any, case_insensitive: bool | str = False) -> bool:
     return normalize(a, case_insensitive) == normalize(b, case_insensitive)

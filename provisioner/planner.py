@@ -35,6 +35,11 @@ class TargetInput:
     # the target's own plan-time check of the attributes it would be sent
     # (e.g. a team name it does not know): a sentence makes the item a conflict
     validate: Callable[[Mapping[str, Any]], str | None] | None = None
+    # a target that cannot create accounts may say what a person should make by
+    # hand: (identity key, wanted attributes) -> the manual item's sentence
+    manual_create: Callable[[str, Mapping[str, Any]], str] | None = None
+    # paths the target shows but cannot change (e.g. a name used only to correlate): never diffed
+    read_only: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -247,8 +252,9 @@ def _create_item(target: TargetInput, key: str, want: dict, note: str | None,
                      f"{key} cannot be provisioned: {missing} has no value (from {sources}); "
                      "fill it in the source")
     if CREATE not in target.capabilities:
-        return _item(target, MANUAL, key, None, {},
-                     f"create an account for {key} by hand: this target cannot create accounts")
+        reason = (target.manual_create(key, want) if target.manual_create
+                  else f"create an account for {key} by hand: this target cannot create accounts")
+        return _item(target, MANUAL, key, None, {}, reason)
     changes = {p: Change(None, v) for p, v in want.items() if v is not None}
     reason = f"{key} is in the source and has no account"
     if want.get(ACTIVE, True) is False:
@@ -263,7 +269,7 @@ def _diff_item(target: TargetInput, key: str, want: dict, account: Account,
     mapping = target.mapping
     changes = {}
     for path, value in want.items():
-        if path == ACTIVE:
+        if path == ACTIVE or path in target.read_only:
             continue
         have = account.attrs.get(path)
         if not same_value(have, value, mapping.case_insensitive(path)):

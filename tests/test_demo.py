@@ -28,10 +28,14 @@ def test_demo_runs_the_whole_job(tmp_path):
     assert "OneCloud assigned extensions (kept with the links): E0001 2002" in first
     changes = sorted(re.findall(r"^[-+~] (\w+) +(\w+) +(E\d+)", second, re.M))
     assert changes == [("create", "directory", "E0015"), ("create", "onecloud", "E0015"),
-                       ("disable", "directory", "E0009"), ("disable", "onecloud", "E0009"),
+                       ("disable", "ccs", "E0009"), ("disable", "directory", "E0009"),
+                       ("disable", "onecloud", "E0009"),
                        ("update", "directory", "E0002"), ("update", "onecloud", "E0002")]
     assert 'roles: "Agent" → "Agent, Supervisor"' in second
-    assert "applied (6 done)" in second
+    assert "applied (7 done, 1 skipped)" in second    # the skipped one: CCS's manual item
+    # CCS found its extensions by name (accents and case aside) and asks for the one it cannot make
+    assert len(re.findall(r"^\^ enable +ccs +E\d+", first, re.M)) == 12
+    assert re.search(r"^! manual +ccs +E0015\n +why: E0015 \(Hedy Lamarr\) has no CCS extension", last, re.M)
     assert "nothing to apply: the targets match the source" in last
     # the files are left for a run by hand, secrets only as owner-only files
     config = (tmp_path / "demo" / "config.toml").read_text(encoding="utf-8")

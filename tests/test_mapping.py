@@ -244,7 +244,7 @@ def test_directory_mapping():
      "attributes.title: unknown key 'form'; did you mean 'from'?"),
     ('[attributes]\ntitle = { from = "t", colour = "red" }\n',
      "attributes.title: unknown key 'colour' (known: case_insensitive, constant, default, "
-     "equals, from, lookup, template, transform)"),
+     "equals, fold_accents, from, lookup, template, transform)"),
     ('[attributes]\ntitle = { default = "x" }\n',
      "attributes.title: needs exactly one of 'from', 'template' or 'constant'"),
     ('[attributes]\ntitle = { from = "t", constant = "x" }\n',
@@ -313,3 +313,26 @@ def test_unreadable_and_non_utf8(tmp_path):
     bad.write_bytes('[attributes]\na = "Zo\xeb"\n'.encode("latin-1"))
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_mapping(bad)
+
+
+def test_fold_accents_and_dotted_source_names(tmp_path):
+    from provisioner.model import FOLD, same_value
+    m = attrs_only(tmp_path, '''
+fullname = { template = "{given_name} {family_name}", fold_accents = true }
+extension = { from = "links.onecloud.extension" }
+''')
+    assert m.case_insensitive("fullname") == FOLD
+    out = m.render({"given_name": "Zoë", "family_name": "Ōtsuka", "links.onecloud.extension": "2002"})
+    assert out == {"fullname": "Zoë Ōtsuka", "extension": "2002"}
+    assert same_value(out["fullname"], "ZOE OTSUKA", m.case_insensitive("fullname"))
+    assert not same_value(out["fullname"], "ZOE OTSUKA", True)
+    with pytest.raises(ConfigError, match="fold_accents must be true or false"):
+        attrs_only(tmp_path, 'a = { from = "x", fold_accents = "yes" }\n')
+    with pytest.raises(ConfigError, match="fold_accents = true ignores case too"):
+        attrs_only(tmp_path, 'a = { from = "x", fold_accents = true, case_insensitive = false }\n')
+
+
+def test_text_from_the_source_equals_a_targets_booleans_and_numbers():
+    from provisioner.model import same_value
+    assert same_value("true", True) and same_value("3", 3) and same_value(False, "false")
+    assert not same_value("3", 4) and not same_value("True", True)

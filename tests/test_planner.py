@@ -276,3 +276,25 @@ def test_a_target_check_turns_the_item_into_a_conflict(mapping):
     plan = plan_for(mapping, [ok, bad, leaver], accounts, {"E3": "id-E3"}, validate=validate)
     assert ops(plan) == [("create", "E1"), ("conflict", "E2"), ("disable", "E3")]
     assert plan.items[1].reason == "unknown title 'Wizard'"
+
+
+def test_a_target_may_word_its_manual_create_item(mapping):
+    seen = []
+
+    def manual_create(key, want):
+        seen.append((key, want["title"]))
+        return f"ask the admin to set up {want['userName']} as {want['title']}"
+    plan = plan_for(mapping, [person("E1"), person("E2", status="left")],
+                    capabilities=frozenset({"update", "disable", "enable"}), manual_create=manual_create)
+    # an inactive person needs no account, so nobody is asked to make one
+    assert [(i.op, i.identity, i.reason) for i in plan.items] == [
+        ("manual", "E1", "ask the admin to set up e1@example.com as Agent")]
+    assert seen == [("E1", "Agent")]
+
+
+def test_read_only_paths_correlate_but_are_never_diffed(mapping):
+    ada = person("E1", title="Lead")
+    account = account_for(ada, title="Agent")
+    assert ops(plan_for(mapping, [ada], [account])) == [("update", "E1")]
+    plan = plan_for(mapping, [ada], [account], read_only=frozenset({"title"}))
+    assert ops(plan) == [] and [(l.identity, l.account_id) for l in plan.adopt] == [("E1", "id-E1")]

@@ -11,6 +11,7 @@ import threading
 from typing import Callable
 
 from ..errors import ConfigError
+from .ccs import CcsEmulator, CcsOptions
 from .onecloud import OneCloudEmulator, OneCloudOptions
 from .server import Emulator, Faults
 
@@ -28,7 +29,13 @@ def _onecloud(settings) -> Emulator:
     return OneCloudEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 
-_BUILDERS: dict[str, Callable[..., Emulator]] = {"onecloud": _onecloud}
+def _ccs(settings) -> Emulator:
+    options = CcsOptions(token=settings.token.reveal(), tenant_uuid=settings.tenant_uuid,
+                         list_settings=settings.list_settings)
+    return CcsEmulator(options, faults_of(settings), state_file=settings.state_file)
+
+
+_BUILDERS: dict[str, Callable[..., Emulator]] = {"onecloud": _onecloud, "ccs": _ccs}
 
 
 def start_emulators(sandbox, config_name: str) -> list[tuple[str, Emulator]]:

@@ -41,7 +41,18 @@ def _open_onecloud(name: str, settings, paths) -> Any:
         tls_verify=settings.tls_verify, ca_file=settings.ca_file, rate_limit=settings.rate_limit)
 
 
-_FACTORIES: dict[str, Callable[..., Any]] = {"scim": _open_scim, "onecloud": _open_onecloud}
+def _open_ccs(name: str, settings, paths) -> Any:
+    from .ccs import CcsTarget
+    return CcsTarget(
+        name, settings.base_url, paths=paths, token=settings.token, tenant_uuid=settings.tenant_uuid,
+        mode=settings.mode, api_path=settings.api_path, auth_header=settings.auth_header,
+        auth_scheme=settings.auth_scheme, signout_presence=settings.signout_presence,
+        timeout=settings.timeout, tls_verify=settings.tls_verify, ca_file=settings.ca_file,
+        rate_limit=settings.rate_limit)
+
+
+_FACTORIES: dict[str, Callable[..., Any]] = {"scim": _open_scim, "onecloud": _open_onecloud,
+                                             "ccs": _open_ccs}
 
 
 def open_target(name: str, settings, mapping) -> TargetHandle:
