@@ -82,7 +82,9 @@ def print_plan(plan: Plan, estimates: dict[str, float], *, apply_hint: bool = Tr
         if item.error:
             console.print(f"      [red]error[/]: {escape(item.error)}")
     if not any(i.op in APPLICABLE_OPS for i in plan.items):
-        console.print("nothing to apply: the targets match the source")
+        waiting = sum(1 for i in plan.items if i.op in (MANUAL, CONFLICT))
+        console.print(f"nothing to apply; {waiting} item(s) above need a person" if waiting
+                      else "nothing to apply: the targets match the source")
     elif apply_hint:
         console.print(f"apply with: provisioner apply {plan.plan_id}")
 

@@ -36,7 +36,7 @@ def test_demo_runs_the_whole_job(tmp_path):
     # CCS found its extensions by name (accents and case aside) and asks for the one it cannot make
     assert len(re.findall(r"^\^ enable +ccs +E\d+", first, re.M)) == 12
     assert re.search(r"^! manual +ccs +E0015\n +why: E0015 \(Hedy Lamarr\) has no CCS extension", last, re.M)
-    assert "nothing to apply: the targets match the source" in last
+    assert "nothing to apply; 1 item(s) above need a person" in last
     # the files are left for a run by hand, secrets only as owner-only files
     config = (tmp_path / "demo" / "config.toml").read_text(encoding="utf-8")
     assert 'client_secret = "file:secrets/onecloud_client_secret"' in config
