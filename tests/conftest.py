@@ -142,3 +142,33 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
     return request.getfixturevalue("pg_url")
+
+
+CLIENTTRACK_SUBSCRIPTION = "test-ct-subscription-5b2a"
+CLIENTTRACK_API_KEY = "test-ct-apikey-77c0"
+
+
+@pytest.fixture
+def clienttrack_factory():
+    """start(options=None, **option_overrides) -> a running ClientTrackEmulator on a free 127.0.0.1 port."""
+    from provisioner.sandbox.clienttrack import ClientTrackEmulator, ClientTrackOptions
+    started = []
+
+    def start(options=None, faults=None, **overrides):
+        options = options or ClientTrackOptions(subscription_key=CLIENTTRACK_SUBSCRIPTION,
+                                                api_key=CLIENTTRACK_API_KEY, **overrides)
+        emulator = ClientTrackEmulator(options, faults).start()
+        started.append(emulator)
+        return emulator
+
+    try:
+        yield start
+    finally:
+        for emulator in started:
+            emulator.stop()
+
+
+@pytest.fixture
+def clienttrack(clienttrack_factory):
+    """A fresh, empty ClientTrack emulator accepting the CLIENTTRACK_* keys."""
+    return clienttrack_factory()

@@ -11,6 +11,7 @@ import threading
 from typing import Callable
 
 from ..errors import ConfigError
+from .clienttrack import ClientTrackEmulator, ClientTrackOptions
 from .onecloud import OneCloudEmulator, OneCloudOptions
 from .server import Emulator, Faults
 
@@ -28,7 +29,15 @@ def _onecloud(settings) -> Emulator:
     return OneCloudEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 
-_BUILDERS: dict[str, Callable[..., Emulator]] = {"onecloud": _onecloud}
+def _clienttrack(settings) -> Emulator:
+    options = ClientTrackOptions(subscription_key=settings.subscription_key.reveal(),
+                                 api_key=settings.api_key.reveal(), environment=settings.environment,
+                                 paging_quirk=settings.paging_quirk,
+                                 bad_gateway_rate=settings.bad_gateway_rate)
+    return ClientTrackEmulator(options, faults_of(settings), state_file=settings.state_file)
+
+
+_BUILDERS: dict[str, Callable[..., Emulator]] = {"onecloud": _onecloud, "clienttrack": _clienttrack}
 
 
 def start_emulators(sandbox, config_name: str) -> list[tuple[str, Emulator]]:
