@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from .demo_targets import DemoTarget, SecretWriter
 from .server import Emulator, Faults, HttpError, Request, _Every
 
 MAX_PAGE_SIZE = 500
@@ -35,6 +34,9 @@ _CRQL = re.compile(
     r"(?P<value>'(?:[^']|'')*'|-?\d+(?:\.\d+)?))?\s*\Z", re.IGNORECASE | re.DOTALL)
 _OPS = {"=": lambda c: c == 0, "<>": lambda c: c != 0, ">": lambda c: c > 0,
         "<": lambda c: c < 0, ">=": lambda c: c >= 0, "<=": lambda c: c <= 0}
+if TYPE_CHECKING:
+    from .demo_targets import DemoTarget, SecretWriter
+
 STAFF_COLUMNS = ("UserID", "UserName", "FirstName", "LastName", "Email", "Title", "Phone",
                  "ActiveStatus", "OrgID")
 
@@ -241,3 +243,47 @@ class ClientTrackEmulator(Emulator):
             record = self._record(request)
             record.update(self._values(request))
             return 200, dict(record)
+
+
+DEMO_MAPPING = '''# ClientTrack: the default mapping (mappings/clienttrack.toml).
+scope = 'department eq "Support"'
+correlate = ["UserName"]
+
+[attributes]
+UserName = { from = "email", transform = "lower", case_insensitive = true }
+FirstName = { from = "given_name" }
+LastName = { from = "family_name" }
+Email = { from = "email", transform = "lower", case_insensitive = true }
+Title = { from = "title" }
+Phone = { from = "work_phone" }
+active = { from = "status", equals = "active" }
+'''
+
+
+def demo_target(secret: SecretWriter) -> DemoTarget:
+    """ClientTrack for `provisioner demo`: Ada already has a staff record (matched on
+    UserName and linked, not created twice) and a shared intake login nobody owns."""
+    import secrets as random_secrets
+    from .demo_targets import DemoTarget
+    subscription, api_key = random_secrets.token_hex(16), random_secrets.token_hex(16)
+    emulator = ClientTrackEmulator(ClientTrackOptions(subscription_key=subscription, api_key=api_key,
+                                                      environment="ClientTrack demo"))
+    emulator.insert({"UserName": "ada.lovelace@example.com", "FirstName": "Ada", "LastName": "Lovelace",
+                     "Email": "ada.lovelace@example.com", "Title": "Agent", "Phone": "555-0101",
+                     "ActiveStatus": "Active"})
+    emulator.insert({"UserName": "intake.desk", "FirstName": "Intake", "LastName": "Desk",
+                     "ActiveStatus": "Active"})
+    subscription_ref = secret("clienttrack_subscription_key", subscription)
+    api_key_ref = secret("clienttrack_api_key", api_key)
+
+    def config(base_url: str) -> str:
+        return f'''[targets.clienttrack]
+type = "clienttrack"
+base_url = "{base_url}"
+subscription_key = "{subscription_ref}"
+api_key = "{api_key_ref}"
+mapping = "mappings/clienttrack.toml"
+'''
+
+    return DemoTarget(name="clienttrack", label="ClientTrack CTAPI emulator", emulator=emulator,
+                      config=config, mapping=DEMO_MAPPING)

@@ -35,5 +35,9 @@ class DemoTarget:
     mapping: str                       # written to mappings/NAME.toml
 
 
+# vendor modules import DemoTarget from here only inside their factory, so these imports are not circular
+from . import clienttrack  # noqa: E402
+
 FACTORIES: list[Callable[[SecretWriter], DemoTarget]] = [
+    clienttrack.demo_target,
 ]
