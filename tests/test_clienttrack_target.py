@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
@@ -96,24 +97,17 @@ def test_exact_multiple_of_the_page_size_and_empty_table(clienttrack_factory, pa
         assert len(t.list_accounts()) == 10
 
 
-def test_top_bound_before_paging_is_detected(clienttrack_factory):
-    emulator = clienttrack_factory(paging_quirk="top_first")
-    seed(emulator, 12)
+@pytest.mark.parametrize("quirk,count,error", [
+    ("top_first", 12, 'page 2 was empty although rows after UserID 1005 exist: .* set paging = "keyset"'),
+    ("repeat", 7, 'page 2 repeated page 1: .* set paging = "keyset"')])
+def test_top_paging_that_loses_rows_is_detected_and_keyset_reads_them(clienttrack_factory, quirk, count, error):
+    emulator = clienttrack_factory(paging_quirk=quirk)
+    seed(emulator, count)
     with connect(emulator, page_size=5) as t:
-        with pytest.raises(TargetError, match='page 2 was empty .* set paging = "keyset"'):
+        with pytest.raises(TargetError, match=error):
             t.list_accounts()
     with connect(emulator, page_size=5, paging="keyset") as t:
-        assert len(t.list_accounts()) == 12
-
-
-def test_page_number_ignored_is_detected(clienttrack_factory):
-    emulator = clienttrack_factory(paging_quirk="repeat")
-    seed(emulator, 7)
-    with connect(emulator, page_size=5) as t:
-        with pytest.raises(TargetError, match='page 2 repeated page 1.*paging = "keyset"'):
-            t.list_accounts()
-    with connect(emulator, page_size=5, paging="keyset") as t:
-        assert len(t.list_accounts()) == 7
+        assert len(t.list_accounts()) == count
 
 
 def test_top_quirk_is_harmless_when_everything_fits_one_page(clienttrack_factory):
@@ -196,3 +190,19 @@ def test_secrets_stay_out_of_errors_and_repr(clienttrack):
         with pytest.raises(TargetError) as caught:
             t.check()
         assert "wrong-secret-api-key" not in str(caught.value) + repr(t._auth)
+
+
+def test_configured_write_paths(clienttrack_factory):
+    emulator = clienttrack_factory()
+    # a deployment whose objects live elsewhere: both write paths are configuration
+    emulator._routes += [(m, re.compile(r"/api/v2" + p + r"/?\Z"), h) for m, p, h in [
+        ("POST", r"/cto/(?P<table>[^/]+)", emulator.cto_insert),
+        ("PUT", r"/cto/(?P<table>[^/]+)/(?P<id>[^/]+)", emulator.cto_update)]]
+    with connect(emulator, create_path="/api/v2/cto/{table}", update_path="/api/v2/cto/{table}/{id}") as t:
+        made = t.create(person("ada"))
+        t.modify(made, {"active": False})
+        assert t.get_account(made.id).active is False
+    assert [(m, p) for m, p, _ in emulator.requests] == [
+        ("POST", "/api/v2/cto/Users"), ("PUT", "/api/v2/cto/Users/1001"), ("GET", "/cto/Users/1001")]
+    with pytest.raises(ConfigError, match=r"targets\.ct\.update_path: must start with \"/\" and contain \{id\}"):
+        connect(emulator, update_path="/cto/{table}")

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from conftest import CLIENTTRACK_API_KEY, CLIENTTRACK_SUBSCRIPTION
+from ports import free_port
 from provisioner.sandbox.clienttrack import ClientTrackEmulator, ClientTrackOptions
 
 KEYS = {"Ocp-Apim-Subscription-Key": CLIENTTRACK_SUBSCRIPTION, "Authorization": f"ApiKey {CLIENTTRACK_API_KEY}"}
@@ -111,10 +112,7 @@ def test_state_file_keeps_rows(tmp_path):
 
 
 def test_sandbox_serve_runs_it_and_check_reaches_it(tmp_path):
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     (tmp_path / "people.csv").write_text("id\n", encoding="utf-8")
     (tmp_path / "m.toml").write_text('[attributes]\nUserName = "id"\n', encoding="utf-8")
     (tmp_path / "config.toml").write_text(f"""

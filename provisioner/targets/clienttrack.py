@@ -109,6 +109,7 @@ class ClientTrackTarget(ScimTarget):
         self.table, self.key_column, self.paging = table, key_column, paging
         self.status_field, self.active_value, self.inactive_value = status_field, active_value, inactive_value
         self.create_path = create_path.replace("{table}", quote(table, safe=""))
+        self.read_path = f"/cto/{quote(table, safe='')}/{{id}}"      # published, not assumed
         self.update_path = update_path.replace("{table}", quote(table, safe=""))
         self._select = list(dict.fromkeys([key_column, *self.columns.values(), status_field]))
         longest = self._query(page_size, f"{key_column} > '{'x' * KEY_ROOM}'")
@@ -135,8 +136,11 @@ class ClientTrackTarget(ScimTarget):
             keys = [self._key(r) for r in rows]
             if keys and keys == previous:
                 raise self._paging_error(f"page {page_no} repeated page {page_no - 1}")
+            before = len(found)
             for key, row in zip(keys, rows):
                 found.setdefault(key, row)
+            if rows and len(found) == before:
+                raise self._paging_error(f"page {page_no} brought only rows already read")
             if len(rows) < self.page_size:
                 break
             previous, page_no = keys, page_no + 1
@@ -169,7 +173,7 @@ class ClientTrackTarget(ScimTarget):
             last = keys[-1]
 
     def get_account(self, account_id: str) -> Account | None:
-        response = self._request("GET", self._object_url(self.update_path, account_id), "read account",
+        response = self._request("GET", self._object_url(self.read_path, account_id), "read account",
                                  ok=(200, 404))
         if response.status_code == 404:
             return None
