@@ -33,7 +33,7 @@ DB_ENV = "PROVISIONER_DB"
 DEFAULT_DB_URL = "sqlite:///state/provisioner.db"
 TARGET_NAME = re.compile(r"[A-Za-z0-9_-]+")
 # values of these keys are secrets: never echo what was written there
-SECRET_KEYS = frozenset({"token", "password", "client_secret"})
+SECRET_KEYS = frozenset({"token", "password", "client_secret", "subscription_key", "api_key"})
 
 
 # --- reusable field types ---------------------------------------------------
@@ -500,6 +500,36 @@ class CcsTargetSettings(_TargetSettings):
     credential_keys: ClassVar[str] = "token"
 
 
+def _column(value: Any) -> str:
+    value = _text(value)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise ValueError(f"must be a column or table name (letters, digits and _), got {_show(value)}")
+    return value
+
+
+Column = Annotated[str, BeforeValidator(_column)]
+
+
+class ClientTrackTargetSettings(_TargetSettings):
+    type: Literal["clienttrack"] = "clienttrack"
+    base_url: str = "https://api.clienttrack.net"
+    subscription_key: SecretRef
+    api_key: SecretRef
+    org_id: Name | None = None
+    # which table holds staff and how it marks them inactive is not published: assumptions
+    table: Column = "Users"
+    key_column: Column = "UserID"
+    columns: dict[str, Column] = Field(default_factory=dict)   # mapping attribute -> column
+    status_field: Column = "ActiveStatus"
+    active_value: Name = "Active"
+    inactive_value: Name = "Inactive"
+    paging: Literal["top", "keyset"] = "top"
+    page_size: Annotated[int, _bounded("whole number", 1, 500)] = 100
+    create_path: Name = "/cto/{table}"
+    update_path: Name = "/cto/{table}/{id}"
+    credential_keys: ClassVar[str] = "subscription_key and api_key"
+
+
 class _SandboxSettings(_Settings):
     """Keys every local emulator has (`provisioner sandbox serve`)."""
     port: Annotated[int, _bounded("whole number", 1, 65535)]
@@ -525,17 +555,26 @@ class CcsSandboxSettings(_SandboxSettings):
     token: SecretRef
     tenant_uuid: Name = "81bf95ea-53d6-48e2-85cd-f8d6bde10fd9"
     list_settings: bool = True               # false: the list carries only names and numbers
+class ClientTrackSandboxSettings(_SandboxSettings):
+    port: Annotated[int, _bounded("whole number", 1, 65535)] = 9104
+    subscription_key: SecretRef
+    api_key: SecretRef
+    environment: Name = "ClientTrack sandbox"   # what /auth/test names
+    paging_quirk: Literal["none", "top_first", "repeat"] = "none"
+    bad_gateway_rate: Ratio = 0.0            # share of requests answered 502
 
 
 class SandboxSettings(_Settings):
     onecloud: OneCloudSandboxSettings | None = None
     ccs: CcsSandboxSettings | None = None
+    clienttrack: ClientTrackSandboxSettings | None = None
 
 
 # New kinds join these unions; `type` picks the member.
 SourceSettings = Annotated[Union[CsvSourceSettings, LdapSourceSettings, HrSourceSettings],
                           Field(discriminator="type")]
-TargetSettings = Annotated[Union[ScimTargetSettings, OneCloudTargetSettings, CcsTargetSettings],
+TargetSettings = Annotated[Union[ScimTargetSettings, OneCloudTargetSettings, CcsTargetSettings,
+                                 ClientTrackTargetSettings],
                            Field(discriminator="type")]
 
 

@@ -44,15 +44,13 @@ ONECLOUD_SECRET = "test-onecloud-secret-9d1e"
 ONECLOUD_TENANT = "test.cx.onecloud.com"
 
 
-@pytest.fixture
-def onecloud_factory():
-    """start(options=None, faults=None) -> a running OneCloudEmulator on a free 127.0.0.1 port."""
-    from provisioner.sandbox.onecloud import OneCloudEmulator, OneCloudOptions
+def _emulators(build):
+    """A factory fixture's body: yields start(...) -> build(...) started on a free 127.0.0.1
+    port; every emulator started is stopped at the end."""
     started = []
 
-    def start(options=None, faults=None, **kwargs):
-        options = options or OneCloudOptions(client_secret=ONECLOUD_SECRET, tenant=ONECLOUD_TENANT)
-        emulator = OneCloudEmulator(options, faults, **kwargs).start()
+    def start(*args, **kwargs):
+        emulator = build(*args, **kwargs).start()
         started.append(emulator)
         return emulator
 
@@ -61,6 +59,18 @@ def onecloud_factory():
     finally:
         for emulator in started:
             emulator.stop()
+
+
+@pytest.fixture
+def onecloud_factory():
+    """start(options=None, faults=None) -> a running OneCloudEmulator on a free 127.0.0.1 port."""
+    from provisioner.sandbox.onecloud import OneCloudEmulator, OneCloudOptions
+
+    def build(options=None, faults=None, **kwargs):
+        options = options or OneCloudOptions(client_secret=ONECLOUD_SECRET, tenant=ONECLOUD_TENANT)
+        return OneCloudEmulator(options, faults, **kwargs)
+
+    yield from _emulators(build)
 
 
 @pytest.fixture
@@ -142,3 +152,26 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
     return request.getfixturevalue("pg_url")
+
+
+CLIENTTRACK_SUBSCRIPTION = "test-ct-subscription-5b2a"
+CLIENTTRACK_API_KEY = "test-ct-apikey-77c0"
+
+
+@pytest.fixture
+def clienttrack_factory():
+    """start(options=None, **option_overrides) -> a running ClientTrackEmulator on a free 127.0.0.1 port."""
+    from provisioner.sandbox.clienttrack import ClientTrackEmulator, ClientTrackOptions
+
+    def build(options=None, faults=None, **overrides):
+        options = options or ClientTrackOptions(subscription_key=CLIENTTRACK_SUBSCRIPTION,
+                                                api_key=CLIENTTRACK_API_KEY, **overrides)
+        return ClientTrackEmulator(options, faults)
+
+    yield from _emulators(build)
+
+
+@pytest.fixture
+def clienttrack(clienttrack_factory):
+    """A fresh, empty ClientTrack emulator accepting the CLIENTTRACK_* keys."""
+    return clienttrack_factory()

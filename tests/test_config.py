@@ -329,7 +329,7 @@ def test_source_type_required(tmp_path):
 
 def test_unknown_target_type(tmp_path):
     write(tmp_path, SOURCE, TARGET.replace('"scim"', '"ldap"'))
-    assert error_of() == "config.toml: targets.directory.type: unknown target type 'ldap' (known: scim, onecloud, ccs)"
+    assert error_of() == "config.toml: targets.directory.type: unknown target type 'ldap' (known: scim, onecloud, ccs, clienttrack)"
 
 
 def test_no_targets(tmp_path):
@@ -506,3 +506,48 @@ def test_sandbox_section(tmp_path, env):
                                       'throttle_rate = 2\n')
     assert error_of() == ("config.toml: sandbox.onecloud.throttle_rate: "
                           "must be a number between 0 and 1, got 2")
+
+
+# --- ClientTrack target and sandbox -------------------------------------------
+
+CLIENTTRACK = """
+[targets.ct]
+type = "clienttrack"
+subscription_key = "env:PROV_TEST_SCIM_TOKEN"
+api_key = "env:PROV_TEST_SCIM_TOKEN"
+mapping = "mappings/clienttrack.toml"
+"""
+
+
+def test_clienttrack_target_defaults(tmp_path, env):
+    write(tmp_path, SOURCE, CLIENTTRACK)
+    target = load_config("config.toml").targets["ct"]
+    assert target.base_url == "https://api.clienttrack.net" and target.org_id is None
+    assert (target.table, target.key_column, target.status_field) == ("Users", "UserID", "ActiveStatus")
+    assert (target.active_value, target.inactive_value, target.paging, target.page_size) == (
+        "Active", "Inactive", "top", 100)
+    assert (target.create_path, target.update_path) == ("/cto/{table}", "/cto/{table}/{id}")
+    assert target.api_key.reveal() == env
+
+
+def test_clienttrack_target_mistakes_name_the_key(tmp_path, env):
+    write(tmp_path, SOURCE, CLIENTTRACK, 'page_size = 600\n')
+    assert error_of() == "config.toml: targets.ct.page_size: must be a whole number between 1 and 500, got 600"
+    write(tmp_path, SOURCE, CLIENTTRACK, 'paging = "offset"\n')
+    assert error_of() == "config.toml: targets.ct.paging: must be 'top' or 'keyset', got 'offset'"
+    write(tmp_path, SOURCE, CLIENTTRACK, 'columns = { UserName = "User Name" }\n')
+    assert error_of() == ("config.toml: targets.ct.columns.UserName: must be a column or table name "
+                          "(letters, digits and _), got 'User Name'")
+    write(tmp_path, SOURCE, CLIENTTRACK.replace('"env:PROV_TEST_SCIM_TOKEN"\nmapping', '"plain-api-key"\nmapping'))
+    message = error_of()
+    assert message.startswith("config.toml: targets.ct.api_key: secrets are never written")
+    assert "plain-api-key" not in message
+
+
+def test_clienttrack_sandbox_section(tmp_path, env):
+    keys = 'subscription_key = "env:PROV_TEST_SCIM_TOKEN"\napi_key = "env:PROV_TEST_SCIM_TOKEN"\n'
+    write(tmp_path, SOURCE, CLIENTTRACK, '\n[sandbox.clienttrack]\n' + keys + 'paging_quirk = "top_first"\n')
+    sandbox = load_config("config.toml").sandbox.clienttrack
+    assert (sandbox.port, sandbox.paging_quirk, sandbox.bad_gateway_rate) == (9104, "top_first", 0.0)
+    write(tmp_path, SOURCE, CLIENTTRACK, '\n[sandbox.clienttrack]\n' + keys + 'paging_quirk = "odd"\n')
+    assert error_of().startswith("config.toml: sandbox.clienttrack.paging_quirk: must be")

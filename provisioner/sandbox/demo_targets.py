@@ -1,7 +1,7 @@
 """The vendor emulators that `provisioner demo` runs beside OneCloud and the SCIM directory.
 
 A vendor joins the demo by writing a factory in its emulator module and
-listing it in `FACTORIES`:
+listing the module in `FACTORIES`:
 
     def demo_target(secret: SecretWriter) -> DemoTarget: ...
 
@@ -16,6 +16,7 @@ scope the mapping to `department eq "Support"` like the others.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -35,11 +36,14 @@ class DemoTarget:
     mapping: str                       # written to mappings/NAME.toml
 
 
-def _ccs(secret: SecretWriter) -> DemoTarget:
-    from .ccs import demo_target
-    return demo_target(secret)
+def _vendor(module: str) -> Callable[[SecretWriter], DemoTarget]:
+    """sandbox/<module>.py's demo_target, imported only when the demo runs (it imports this module)."""
+    def factory(secret: SecretWriter) -> DemoTarget:
+        return importlib.import_module(f"{__package__}.{module}").demo_target(secret)
+    return factory
 
 
 FACTORIES: list[Callable[[SecretWriter], DemoTarget]] = [
-    _ccs,
+    _vendor("ccs"),
+    _vendor("clienttrack"),
 ]

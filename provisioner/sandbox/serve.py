@@ -12,6 +12,7 @@ from typing import Callable
 
 from ..errors import ConfigError
 from .ccs import CcsEmulator, CcsOptions
+from .clienttrack import ClientTrackEmulator, ClientTrackOptions
 from .onecloud import OneCloudEmulator, OneCloudOptions
 from .server import Emulator, Faults
 
@@ -35,7 +36,15 @@ def _ccs(settings) -> Emulator:
     return CcsEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 
-_BUILDERS: dict[str, Callable[..., Emulator]] = {"onecloud": _onecloud, "ccs": _ccs}
+def _clienttrack(settings) -> Emulator:
+    options = ClientTrackOptions(subscription_key=settings.subscription_key.reveal(),
+                                 api_key=settings.api_key.reveal(), environment=settings.environment,
+                                 paging_quirk=settings.paging_quirk,
+                                 bad_gateway_rate=settings.bad_gateway_rate)
+    return ClientTrackEmulator(options, faults_of(settings), state_file=settings.state_file)
+
+
+_BUILDERS: dict[str, Callable[..., Emulator]] = {"onecloud": _onecloud, "ccs": _ccs, "clienttrack": _clienttrack}
 
 
 def start_emulators(sandbox, config_name: str) -> list[tuple[str, Emulator]]:

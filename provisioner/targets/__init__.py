@@ -51,8 +51,20 @@ def _open_ccs(name: str, settings, paths) -> Any:
         rate_limit=settings.rate_limit)
 
 
+def _open_clienttrack(name: str, settings, paths) -> Any:
+    from .clienttrack import ClientTrackTarget
+    return ClientTrackTarget(
+        name, settings.base_url, paths=paths, subscription_key=settings.subscription_key,
+        api_key=settings.api_key, org_id=settings.org_id, table=settings.table,
+        key_column=settings.key_column, columns=settings.columns, status_field=settings.status_field,
+        active_value=settings.active_value, inactive_value=settings.inactive_value,
+        paging=settings.paging, page_size=settings.page_size, create_path=settings.create_path,
+        update_path=settings.update_path, timeout=settings.timeout, tls_verify=settings.tls_verify,
+        ca_file=settings.ca_file, rate_limit=settings.rate_limit)
+
+
 _FACTORIES: dict[str, Callable[..., Any]] = {"scim": _open_scim, "onecloud": _open_onecloud,
-                                             "ccs": _open_ccs}
+                                             "ccs": _open_ccs, "clienttrack": _open_clienttrack}
 
 
 def open_target(name: str, settings, mapping) -> TargetHandle:
