@@ -142,3 +142,33 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
     return request.getfixturevalue("pg_url")
+
+
+CCC_SECRET = "test-ccc-secret-4b7a"
+CCC_CLIENT_ID = "4242"
+CCC_USERNAME = "ws-provisioner"
+
+
+@pytest.fixture
+def ccc_factory():
+    """start(options=None, faults=None) -> a running CccEmulator on a free 127.0.0.1 port."""
+    from provisioner.sandbox.ccc import CccEmulator, CccOptions
+    started = []
+
+    def start(options=None, faults=None, **kwargs):
+        options = options or CccOptions(client_id=CCC_CLIENT_ID, username=CCC_USERNAME, secret_key=CCC_SECRET)
+        emulator = CccEmulator(options, faults, **kwargs).start()
+        started.append(emulator)
+        return emulator
+
+    try:
+        yield start
+    finally:
+        for emulator in started:
+            emulator.stop()
+
+
+@pytest.fixture
+def ccc(ccc_factory):
+    """A fresh CCC emulator accepting CCC_CLIENT_ID / CCC_USERNAME / CCC_SECRET."""
+    return ccc_factory()
