@@ -26,12 +26,17 @@ def test_demo_runs_the_whole_job(tmp_path):
     assert len(re.findall(r"^\+ create +onecloud +E\d+", first, re.M)) == 12
     assert len(re.findall(r"^\+ create +directory +E\d+", first, re.M)) == 12
     assert "OneCloud assigned extensions (kept with the links): E0001 2002" in first
+    # the CCC emulator holds Ada already (matched by Username and linked) and an agent HR does not know
+    assert len(re.findall(r"^\+ create +ccc +E\d+", first, re.M)) == 11
+    assert not re.search(r"^\+ create +ccc +E0001", first, re.M)
     changes = sorted(re.findall(r"^[-+~] (\w+) +(\w+) +(E\d+)", second, re.M))
-    assert changes == [("create", "directory", "E0015"), ("create", "onecloud", "E0015"),
+    ccc = [c for c in changes if c[1] == "ccc"]
+    assert ccc == [("create", "ccc", "E0015"), ("disable", "ccc", "E0009")]
+    assert [c for c in changes if c[1] != "ccc"] == [("create", "directory", "E0015"), ("create", "onecloud", "E0015"),
                        ("disable", "directory", "E0009"), ("disable", "onecloud", "E0009"),
                        ("update", "directory", "E0002"), ("update", "onecloud", "E0002")]
     assert 'roles: "Agent" → "Agent, Supervisor"' in second
-    assert "applied (6 done)" in second
+    assert "applied (8 done)" in second    # 6, and 2 on CCC
     assert "nothing to apply: the targets match the source" in last
     # the files are left for a run by hand, secrets only as owner-only files
     config = (tmp_path / "demo" / "config.toml").read_text(encoding="utf-8")

@@ -194,3 +194,48 @@ class CccEmulator(Emulator):
         with self.lock:
             return next((dict(a) for a in self.agents.values()
                          if str(a.get(self.options.unique_field) or "").casefold() == value.casefold()), None)
+
+
+DEMO_CLIENT_ID = "1001"
+DEMO_USERNAME = "demo-ws"
+
+
+def demo_target(secret: SecretWriter) -> DemoTarget:
+    """The CCC emulator for `provisioner demo`, holding two agents from before the first run:
+    Ada (matched to her HR row by Username and linked) and a supervisor HR does not know (left alone)."""
+    import secrets as random_secrets
+
+    key = random_secrets.token_hex(16)
+    emulator = CccEmulator(CccOptions(client_id=DEMO_CLIENT_ID, username=DEMO_USERNAME, secret_key=key))
+    for username, first, last in (("ada.lovelace@example.com", "Ada", "Lovelace"),
+                                  ("floor.supervisor@example.com", "Floor", "Supervisor")):
+        emulator.agent_add({"Username": username, "FirstName": first, "LastName": last, "Email": username})
+    reference = secret("ccc_secret_key", key)
+
+    def config(base_url: str) -> str:
+        return f'''
+[targets.ccc]
+type = "ccc"
+base_url = "{base_url}"
+client_id = "{DEMO_CLIENT_ID}"
+username = "{DEMO_USERNAME}"
+secret_key = "{reference}"
+mapping = "mappings/ccc.toml"
+'''
+
+    return DemoTarget(name="ccc", label="CCC WebServices emulator", emulator=emulator, config=config,
+                      mapping=DEMO_MAPPING)
+
+
+DEMO_MAPPING = '''# CCC WebServices: the default mapping (mappings/ccc.toml). The agent field
+# names are assumptions (CCC does not document its agent actions).
+scope = 'department eq "Support"'
+correlate = ["Username"]
+
+[attributes]
+Username = { from = "email", transform = "lower", case_insensitive = true }
+FirstName = { from = "given_name" }
+LastName = { from = "family_name" }
+Email = { from = "email", transform = "lower", case_insensitive = true }
+active = { from = "status", equals = "active" }
+'''

@@ -35,5 +35,11 @@ class DemoTarget:
     mapping: str                       # written to mappings/NAME.toml
 
 
+def _ccc(secret: SecretWriter) -> DemoTarget:
+    from .ccc import demo_target
+    return demo_target(secret)
+
+
 FACTORIES: list[Callable[[SecretWriter], DemoTarget]] = [
+    _ccc,
 ]
