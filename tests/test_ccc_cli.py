@@ -105,3 +105,45 @@ def test_check_reconcile_and_leaver_through_the_cli(tmp_path, ccc_factory):
     assert 401 not in emulator.statuses()
     assert [s for m, p, s in emulator.requests if p != "/ws/Agent/List"] == [200, 200, 200, 200, 200]
     assert CCC_SECRET not in checked.stdout + checked.stderr and CCC_SECRET not in (tmp_path / "state.db").read_bytes().decode("latin-1")
+
+
+def test_sandbox_section_starts_the_emulator_the_target_config_reaches(tmp_path, secret_env):
+    from provisioner.sandbox.serve import start_emulators
+    from provisioner.targets import open_target
+    from provisioner.mapping import load_mapping
+    from test_sandbox_onecloud import _free_port
+
+    port = _free_port()
+    (tmp_path / "ccc.toml").write_text((REPO / "mappings" / "ccc.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    sandbox = f"""
+[sandbox.ccc]
+port = {port}
+client_id = {CCC_CLIENT_ID}
+username = "{CCC_USERNAME}"
+secret_key = "env:E2E_CCC_SECRET"
+timezone = "{ZONE}"
+window = 30
+body_format_ignored = 1
+"""
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(f"http://127.0.0.1:{port}") + sandbox, encoding="utf-8")
+    with pytest.raises(ConfigError, match="sandbox.ccc: unknown key 'body_format_ignored'"):
+        load_config(path)
+    sandbox = sandbox.replace("body_format_ignored = 1\n", f'state_file = "ccc.json"\n'
+                              '[sandbox.ccc.actions]\nlist = "Agent/Search"\n')
+    path.write_text(config_text(f"http://127.0.0.1:{port}", 'body_format = "form"\n[targets.ccc.actions]\n'
+                                'list = "Agent/Search"\n') + sandbox, encoding="utf-8")
+    settings = load_config(path)
+    for round in (1, 2):
+        [(name, emulator)] = start_emulators(settings.sandbox, str(path))
+        try:
+            mapping = load_mapping(tmp_path / "ccc.toml")
+            with open_target("ccc", settings.targets["ccc"], mapping).target as target:
+                assert "Ping accepted" in target.check()
+                if round == 1:
+                    target.create({"Username": "kept@example.com", "active": True})
+                else:   # the state file kept the agent
+                    assert [a.attrs["Username"] for a in target.list_accounts()] == ["kept@example.com"]
+            assert emulator.options.window == 30 and emulator.statuses("/ws/Agent/Search") == [200] * (round - 1)
+        finally:
+            emulator.stop()

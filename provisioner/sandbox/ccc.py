@@ -32,7 +32,7 @@ from .server import Emulator, Faults, HttpError, Request
 class CccOptions:
     client_id: str = "1001"
     username: str = "sandbox"
-    secret_key: str = "sandbox-secret"
+    secret_key: str = field(default="sandbox-secret", repr=False)
     time_zone: str = "UTC"                  # the zone RequestDateTime is read in
     window: float = 300.0                   # seconds RequestDateTime may differ from now
     actions: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ACTIONS))
