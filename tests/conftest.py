@@ -48,11 +48,16 @@ ONECLOUD_TENANT = "test.cx.onecloud.com"
 def onecloud_factory():
     """start(options=None, faults=None) -> a running OneCloudEmulator on a free 127.0.0.1 port."""
     from provisioner.sandbox.onecloud import OneCloudEmulator, OneCloudOptions
+    yield from emulators(OneCloudEmulator,
+                         lambda: OneCloudOptions(client_secret=ONECLOUD_SECRET, tenant=ONECLOUD_TENANT))
+
+
+def emulators(cls, default_options):
+    """A fixture body: yields start(options=None, faults=None, **kwargs); stops all it started."""
     started = []
 
     def start(options=None, faults=None, **kwargs):
-        options = options or OneCloudOptions(client_secret=ONECLOUD_SECRET, tenant=ONECLOUD_TENANT)
-        emulator = OneCloudEmulator(options, faults, **kwargs).start()
+        emulator = cls(options or default_options(), faults, **kwargs).start()
         started.append(emulator)
         return emulator
 
@@ -153,19 +158,8 @@ CCC_USERNAME = "ws-provisioner"
 def ccc_factory():
     """start(options=None, faults=None) -> a running CccEmulator on a free 127.0.0.1 port."""
     from provisioner.sandbox.ccc import CccEmulator, CccOptions
-    started = []
-
-    def start(options=None, faults=None, **kwargs):
-        options = options or CccOptions(client_id=CCC_CLIENT_ID, username=CCC_USERNAME, secret_key=CCC_SECRET)
-        emulator = CccEmulator(options, faults, **kwargs).start()
-        started.append(emulator)
-        return emulator
-
-    try:
-        yield start
-    finally:
-        for emulator in started:
-            emulator.stop()
+    yield from emulators(CccEmulator, lambda: CccOptions(client_id=CCC_CLIENT_ID, username=CCC_USERNAME,
+                                                         secret_key=CCC_SECRET))
 
 
 @pytest.fixture

@@ -41,6 +41,17 @@ max_disable_percent = 100
 {extra}"""
 
 
+class CccWorkspace(Workspace):
+    """Workspace's CLI runner, with a CCC target and the shipped mapping."""
+
+    def __init__(self, root: Path, emulator):
+        self.root = root
+        (root / "ccc.toml").write_text((REPO / "mappings" / "ccc.toml").read_text(encoding="utf-8"), encoding="utf-8")
+        (root / "config.toml").write_text(config_text(emulator.base_url), encoding="utf-8")
+        self.env = {**os.environ, "E2E_CCC_SECRET": CCC_SECRET, "COLUMNS": "200"}
+        self.env.pop("PROVISIONER_DB", None)
+
+
 @pytest.fixture
 def secret_env(monkeypatch):
     monkeypatch.setenv("E2E_CCC_SECRET", CCC_SECRET)
@@ -75,12 +86,7 @@ def test_config_defaults_and_mistakes(tmp_path, secret_env):
 def test_check_reconcile_and_leaver_through_the_cli(tmp_path, ccc_factory):
     emulator = ccc_factory(CccOptions(client_id=CCC_CLIENT_ID, username=CCC_USERNAME, secret_key=CCC_SECRET,
                                       time_zone=ZONE))
-    ws = Workspace.__new__(Workspace)
-    ws.root = tmp_path
-    (tmp_path / "ccc.toml").write_text((REPO / "mappings" / "ccc.toml").read_text(encoding="utf-8"), encoding="utf-8")
-    (tmp_path / "config.toml").write_text(config_text(emulator.base_url), encoding="utf-8")
-    ws.env = {**os.environ, "E2E_CCC_SECRET": CCC_SECRET, "COLUMNS": "200"}
-    ws.env.pop("PROVISIONER_DB", None)
+    ws = CccWorkspace(tmp_path, emulator)
 
     def people(*rows):
         (tmp_path / "people.csv").write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
@@ -129,7 +135,7 @@ body_format_ignored = 1
     path.write_text(config_text(f"http://127.0.0.1:{port}") + sandbox, encoding="utf-8")
     with pytest.raises(ConfigError, match="sandbox.ccc: unknown key 'body_format_ignored'"):
         load_config(path)
-    sandbox = sandbox.replace("body_format_ignored = 1\n", f'state_file = "ccc.json"\n'
+    sandbox = sandbox.replace("body_format_ignored = 1\n", 'state_file = "ccc.json"\n'
                               '[sandbox.ccc.actions]\nlist = "Agent/Search"\n')
     path.write_text(config_text(f"http://127.0.0.1:{port}", 'body_format = "form"\n[targets.ccc.actions]\n'
                                 'list = "Agent/Search"\n') + sandbox, encoding="utf-8")

@@ -163,7 +163,7 @@ class CccTarget(Target):
 
     def check(self) -> str:
         data = self._call("ping", {}, "check")
-        detail = f": {json.dumps(data)[:80]}" if data not in (None, "", {}, []) else ""
+        detail = f": {redact(json.dumps(data))[:80]}" if data not in (None, "", {}, []) else ""
         return (f"CCC WebServices at {safe_url(self.base_url)}: {self.actions['ping']} accepted "
                 f"the signed request as {self._auth.username!r}{detail}")
 
