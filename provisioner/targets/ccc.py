@@ -25,7 +25,7 @@ import httpx
 
 from ..auth.ccc_signed import CccSignedAuth
 from ..errors import AlreadyExists, ConfigError, NotFound, TargetError
-from ..http import RETRY_STATUSES, RateLimiter, make_client, safe_url, send
+from ..http import RETRY_STATUSES, RateLimiter, error_detail, make_client, safe_url, send
 from ..model import ACTIVE, Account, normalize
 from ..secrets import Secret, redact
 from .base import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
@@ -190,7 +190,7 @@ class CccTarget(Target):
         code, text = answer_code_text(body)
         status = response.status_code
         said = f"ResponseCode {code}: {text or 'no text given'}" if code is not None \
-            else (text or response.reason_phrase or "no detail given")
+            else (text or error_detail(response)[0] or response.reason_phrase or "no detail given")
         if status == 401:
             raise TargetError(f"{self.name}: {what} ({route}): authentication refused (401, {said}): check "
                               "client_id, username, secret_key and timezone (RequestDateTime must be the "
