@@ -33,7 +33,8 @@ DB_ENV = "PROVISIONER_DB"
 DEFAULT_DB_URL = "sqlite:///state/provisioner.db"
 TARGET_NAME = re.compile(r"[A-Za-z0-9_-]+")
 # values of these keys are secrets: never echo what was written there
-SECRET_KEYS = frozenset({"token", "password", "client_secret", "subscription_key", "api_key"})
+SECRET_KEYS = frozenset({"token", "password", "client_secret", "subscription_key", "api_key",
+                         "secret_key"})
 
 
 # --- reusable field types ---------------------------------------------------
@@ -530,6 +531,62 @@ class ClientTrackTargetSettings(_TargetSettings):
     credential_keys: ClassVar[str] = "subscription_key and api_key"
 
 
+def _client_number(value: Any) -> str:
+    """CCC's ClientID is numeric: written as a number or as text, it is kept as text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _text(value)
+
+
+def _ws_route(value: Any) -> str:
+    value = _text(value).strip("/")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", value):
+        raise ValueError(f"must be a Resource or Resource/Action such as 'Agent/List', got {_show(value)}")
+    return value
+
+
+ClientNumber = Annotated[str, BeforeValidator(_client_number)]
+WsRoute = Annotated[str, BeforeValidator(_ws_route)]
+
+
+class CccActionSettings(_Settings):
+    """The CCC WebServices routes of the agent actions: ASSUMED names, CCC does not document them."""
+    list: WsRoute = "Agent/List"
+    add: WsRoute = "Agent/Add"
+    update: WsRoute = "Agent/Update"
+    disable: WsRoute = "Agent/Disable"
+    enable: WsRoute = "Agent/Enable"
+    ping: WsRoute = "Ping"
+
+
+class _CccNames(_Settings):
+    """The undocumented names a CCC account and its emulator must agree on."""
+    actions: CccActionSettings = Field(default_factory=CccActionSettings)
+    id_field: Name = "AgentID"
+    active_field: Name = "Active"
+    list_key: Name = "Agents"
+
+
+class CccTargetSettings(_TargetSettings, _CccNames):
+    type: Literal["ccc"] = "ccc"
+    # base_url is the WebServices host, e.g. https://api.ccc.uno; /ws/{Resource}/{Action} is added
+    client_id: ClientNumber
+    username: Name                      # the AuthUsername
+    secret_key: SecretRef
+    timezone: TimeZone = "UTC"          # the zone RequestDateTime is written in
+    body_format: Literal["text", "form"] = "text"
+    success_codes: list[Annotated[int, _bounded("whole number", 100, 999)]] = Field(
+        default_factory=lambda: [200, 201])
+    credential_keys: ClassVar[str] = "client_id, username and secret_key"
+
+    @field_validator("success_codes")
+    @classmethod
+    def _some_code(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("must list at least one ResponseCode, e.g. [200, 201]")
+        return value
+
+
 class _SandboxSettings(_Settings):
     """Keys every local emulator has (`provisioner sandbox serve`)."""
     port: Annotated[int, _bounded("whole number", 1, 65535)]
@@ -555,6 +612,8 @@ class CcsSandboxSettings(_SandboxSettings):
     token: SecretRef
     tenant_uuid: Name = "81bf95ea-53d6-48e2-85cd-f8d6bde10fd9"
     list_settings: bool = True               # false: the list carries only names and numbers
+
+
 class ClientTrackSandboxSettings(_SandboxSettings):
     port: Annotated[int, _bounded("whole number", 1, 65535)] = 9104
     subscription_key: SecretRef
@@ -564,17 +623,28 @@ class ClientTrackSandboxSettings(_SandboxSettings):
     bad_gateway_rate: Ratio = 0.0            # share of requests answered 502
 
 
+class CccSandboxSettings(_SandboxSettings, _CccNames):
+    port: Annotated[int, _bounded("whole number", 1, 65535)] = 9105
+    client_id: ClientNumber = "1001"
+    username: Name = "sandbox"
+    secret_key: SecretRef
+    timezone: TimeZone = "UTC"
+    window: Positive = 300.0                 # seconds RequestDateTime may be off
+    soft_errors: bool = False                # refusals as HTTP 200 with the code in ResponseCode
+
+
 class SandboxSettings(_Settings):
     onecloud: OneCloudSandboxSettings | None = None
     ccs: CcsSandboxSettings | None = None
     clienttrack: ClientTrackSandboxSettings | None = None
+    ccc: CccSandboxSettings | None = None
 
 
 # New kinds join these unions; `type` picks the member.
 SourceSettings = Annotated[Union[CsvSourceSettings, LdapSourceSettings, HrSourceSettings],
                           Field(discriminator="type")]
 TargetSettings = Annotated[Union[ScimTargetSettings, OneCloudTargetSettings, CcsTargetSettings,
-                                 ClientTrackTargetSettings],
+                                 ClientTrackTargetSettings, CccTargetSettings],
                            Field(discriminator="type")]
 
 

@@ -175,3 +175,26 @@ def clienttrack_factory():
 def clienttrack(clienttrack_factory):
     """A fresh, empty ClientTrack emulator accepting the CLIENTTRACK_* keys."""
     return clienttrack_factory()
+
+
+CCC_SECRET = "test-ccc-secret-4b7a"
+CCC_CLIENT_ID = "4242"
+CCC_USERNAME = "ws-provisioner"
+
+
+@pytest.fixture
+def ccc_factory():
+    """start(options=None, faults=None) -> a running CccEmulator on a free 127.0.0.1 port."""
+    from provisioner.sandbox.ccc import CccEmulator, CccOptions
+
+    def build(options=None, faults=None, **kwargs):
+        options = options or CccOptions(client_id=CCC_CLIENT_ID, username=CCC_USERNAME, secret_key=CCC_SECRET)
+        return CccEmulator(options, faults, **kwargs)
+
+    yield from _emulators(build)
+
+
+@pytest.fixture
+def ccc(ccc_factory):
+    """A fresh CCC emulator accepting CCC_CLIENT_ID / CCC_USERNAME / CCC_SECRET."""
+    return ccc_factory()

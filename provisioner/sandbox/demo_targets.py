@@ -46,4 +46,5 @@ def _vendor(module: str) -> Callable[[SecretWriter], DemoTarget]:
 FACTORIES: list[Callable[[SecretWriter], DemoTarget]] = [
     _vendor("ccs"),
     _vendor("clienttrack"),
+    _vendor("ccc"),
 ]

@@ -44,7 +44,18 @@ def _clienttrack(settings) -> Emulator:
     return ClientTrackEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 
-_BUILDERS: dict[str, Callable[..., Emulator]] = {"onecloud": _onecloud, "ccs": _ccs, "clienttrack": _clienttrack}
+def _ccc(settings) -> Emulator:
+    from .ccc import CccEmulator, CccOptions
+    options = CccOptions(client_id=settings.client_id, username=settings.username,
+                         secret_key=settings.secret_key.reveal(), time_zone=settings.timezone,
+                         window=settings.window, actions=settings.actions.model_dump(),
+                         id_field=settings.id_field, active_field=settings.active_field,
+                         list_key=settings.list_key, soft_errors=settings.soft_errors)
+    return CccEmulator(options, faults_of(settings), state_file=settings.state_file)
+
+
+_BUILDERS: dict[str, Callable[..., Emulator]] = {"onecloud": _onecloud, "ccs": _ccs, "clienttrack": _clienttrack,
+                                                 "ccc": _ccc}
 
 
 def start_emulators(sandbox, config_name: str) -> list[tuple[str, Emulator]]:

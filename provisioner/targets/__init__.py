@@ -63,8 +63,20 @@ def _open_clienttrack(name: str, settings, paths) -> Any:
         ca_file=settings.ca_file, rate_limit=settings.rate_limit)
 
 
+def _open_ccc(name: str, settings, paths) -> Any:
+    from .ccc import CccTarget
+    return CccTarget(
+        name, settings.base_url, paths=paths, client_id=settings.client_id, username=settings.username,
+        secret_key=settings.secret_key, time_zone=settings.timezone, body_format=settings.body_format,
+        actions=settings.actions.model_dump(), id_field=settings.id_field,
+        active_field=settings.active_field, list_key=settings.list_key,
+        success_codes=settings.success_codes, timeout=settings.timeout, tls_verify=settings.tls_verify,
+        ca_file=settings.ca_file, rate_limit=settings.rate_limit)
+
+
 _FACTORIES: dict[str, Callable[..., Any]] = {"scim": _open_scim, "onecloud": _open_onecloud,
-                                             "ccs": _open_ccs, "clienttrack": _open_clienttrack}
+                                             "ccs": _open_ccs, "clienttrack": _open_clienttrack,
+                                             "ccc": _open_ccc}
 
 
 def open_target(name: str, settings, mapping) -> TargetHandle:
