@@ -85,6 +85,8 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
                 name=name, mapping=handle.mapping, accounts=accounts, links=state.links(name),
                 capabilities=frozenset(handle.target.capabilities),
                 validate=getattr(handle.target, "validate", None),
+                immutable=frozenset(getattr(handle.target, "immutable", ())),
+                rename=getattr(handle.target, "rename", "manual"),
                 max_disable_percent=percent, max_disable_count=count, unreadable=why))
         policy = PlanPolicy(missing=settings.policy.missing,
                             min_source_ratio=settings.policy.min_source_ratio)
