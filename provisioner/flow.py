@@ -86,7 +86,7 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
                 capabilities=frozenset(handle.target.capabilities),
                 validate=getattr(handle.target, "validate", None),
                 immutable=frozenset(getattr(handle.target, "immutable", ())),
-                rename=getattr(handle.target, "rename", "manual"),
+                rename=settings.targets[name].rename_mode(settings.policy),
                 max_disable_percent=percent, max_disable_count=count, unreadable=why))
         policy = PlanPolicy(missing=settings.policy.missing,
                             min_source_ratio=settings.policy.min_source_ratio)

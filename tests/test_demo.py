@@ -25,13 +25,17 @@ def test_demo_runs_the_whole_job(tmp_path):
     # both targets in one reconcile: 12 active Support people each
     assert len(re.findall(r"^\+ create +onecloud +E\d+", first, re.M)) == 12
     assert len(re.findall(r"^\+ create +directory +E\d+", first, re.M)) == 12
+    assert len(re.findall(r"^\+ create +ytel +E\d+", first, re.M)) == 12
     assert "OneCloud assigned extensions (kept with the links): E0001 2002" in first
     changes = sorted(re.findall(r"^[-+~] (\w+) +(\w+) +(E\d+)", second, re.M))
     assert changes == [("create", "directory", "E0015"), ("create", "onecloud", "E0015"),
+                       ("create", "ytel", "E0015"),
                        ("disable", "directory", "E0009"), ("disable", "onecloud", "E0009"),
-                       ("update", "directory", "E0002"), ("update", "onecloud", "E0002")]
+                       ("disable", "ytel", "E0009"),
+                       ("update", "directory", "E0002"), ("update", "onecloud", "E0002"),
+                       ("update", "ytel", "E0002")]
     assert 'roles: "Agent" → "Agent, Supervisor"' in second
-    assert "applied (6 done)" in second
+    assert "applied (9 done)" in second
     assert "nothing to apply: the targets match the source" in last
     # the files are left for a run by hand, secrets only as owner-only files
     config = (tmp_path / "demo" / "config.toml").read_text(encoding="utf-8")

@@ -35,5 +35,11 @@ class DemoTarget:
     mapping: str                       # written to mappings/NAME.toml
 
 
+def _ytel(secret: SecretWriter) -> DemoTarget:
+    from .ytel import demo_target
+    return demo_target(secret)
+
+
 FACTORIES: list[Callable[[SecretWriter], DemoTarget]] = [
+    _ytel,
 ]

@@ -13,6 +13,7 @@ from typing import Callable
 from ..errors import ConfigError
 from .onecloud import OneCloudEmulator, OneCloudOptions
 from .server import Emulator, Faults
+from .ytel import YtelEmulator, YtelOptions
 
 
 def faults_of(settings) -> Faults:
@@ -28,7 +29,14 @@ def _onecloud(settings) -> Emulator:
     return OneCloudEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 
-_BUILDERS: dict[str, Callable[..., Emulator]] = {"onecloud": _onecloud}
+def _ytel(settings) -> Emulator:
+    options = YtelOptions(username=settings.username, password=settings.password.reveal(),
+                          account_id=settings.account_id, rate_limit=settings.rate_limit,
+                          token_rate_limit=settings.token_rate_limit, sso=settings.sso)
+    return YtelEmulator(options, faults_of(settings), state_file=settings.state_file)
+
+
+_BUILDERS: dict[str, Callable[..., Emulator]] = {"onecloud": _onecloud, "ytel": _ytel}
 
 
 def start_emulators(sandbox, config_name: str) -> list[tuple[str, Emulator]]:

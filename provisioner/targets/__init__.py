@@ -41,7 +41,18 @@ def _open_onecloud(name: str, settings, paths) -> Any:
         tls_verify=settings.tls_verify, ca_file=settings.ca_file, rate_limit=settings.rate_limit)
 
 
-_FACTORIES: dict[str, Callable[..., Any]] = {"scim": _open_scim, "onecloud": _open_onecloud}
+def _open_ytel(name: str, settings, paths) -> Any:
+    from .ytel import YtelTarget
+    return YtelTarget(
+        name, settings.base_url, paths=paths, username=settings.username, password=settings.password,
+        account_id=settings.account_id, password_mode=settings.password_mode,
+        token_minutes=settings.token_minutes,
+        timeout=settings.timeout, tls_verify=settings.tls_verify, ca_file=settings.ca_file,
+        rate_limit=settings.rate_limit)
+
+
+_FACTORIES: dict[str, Callable[..., Any]] = {"scim": _open_scim, "onecloud": _open_onecloud,
+                                             "ytel": _open_ytel}
 
 
 def open_target(name: str, settings, mapping) -> TargetHandle:
