@@ -80,8 +80,8 @@ class YtelTarget(Target):
     def list_accounts(self) -> list[Account]:
         users = self._call("GET", USERS + "/", "list accounts")
         accounts = [self._account(u) for u in users if u.get("clientId")]
-        if ROLES in self.paths:
-            self._roles = self._fetch_roles()
+        if ROLES in self.paths and self._roles is None:
+            self._roles = self._fetch_roles()   # rarely changes: once per run
         log.info("%s: read %d accounts from %s", self.name, len(accounts), safe_url(self.base_url))
         return accounts
 
