@@ -265,3 +265,66 @@ def test_unknown_role_in_the_source_is_a_conflict_item(ytel, tmp_path):
     assert [(i.op, i.identity) for i in plan.items] == [("conflict", "E1"), ("create", "E2")]
     assert "role 'Astronaut' does not exist in Ytel" in plan.items[0].reason
     assert len(ytel.users) == 1
+
+
+# -- configuration and `sandbox serve` ------------------------------------------
+
+def _config(tmp_path, target_extra="", policy=""):
+    (tmp_path / "mappings").mkdir(exist_ok=True)
+    (tmp_path / "mappings" / "ytel.toml").write_text(
+        (REPO / "mappings" / "ytel.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "people.csv").write_text("employee_id,email\n", encoding="utf-8")
+    (tmp_path / "ytel_password").write_text(API_PASSWORD, encoding="utf-8")
+    path = tmp_path / "config.toml"
+    path.write_text(f'''
+[source]
+type = "csv"
+path = "people.csv"
+key = "employee_id"
+{policy}
+[targets.ytel]
+type = "ytel"
+base_url = "http://127.0.0.1:{{port}}"
+mapping = "mappings/ytel.toml"
+username = "{API_USER}"
+password = "file:ytel_password"
+{target_extra}
+[sandbox.ytel]
+port = {{port}}
+username = "{API_USER}"
+password = "file:ytel_password"
+state_file = "ytel.json"
+''', encoding="utf-8")
+    return path
+
+
+def test_config_sandbox_serve_and_the_target_meet(tmp_path):
+    from provisioner.config import load_config
+    from provisioner.flow import open_targets
+    from provisioner.sandbox.serve import start_emulators
+    from ports import free_port
+    port = free_port()
+    path = _config(tmp_path, 'account_id = "173c6f7f-c911-f823-fb2d-a13e4780c300"\nrename = "recreate"',
+                   "[policy]\nytel_rename = \"manual\"")
+    path.write_text(path.read_text().replace("{port}", str(port)))
+    settings = load_config(path)
+    assert settings.targets["ytel"].rename_mode(settings.policy) == "recreate"
+    started = start_emulators(settings.sandbox, path.name)
+    try:
+        with open_targets(settings) as handles:
+            target = handles["ytel"].target
+            assert "0 users" in target.check()
+            target.create(user("ada@example.com"))
+    finally:
+        for _, emulator in started:
+            emulator.stop()
+    assert "ada@example.com" in (tmp_path / "ytel.json").read_text()
+    assert API_PASSWORD not in (tmp_path / "ytel.json").read_text()
+
+
+def test_config_without_account_id_names_the_key(tmp_path):
+    from provisioner.config import load_config
+    from provisioner.errors import ConfigError
+    path = _config(tmp_path)
+    with pytest.raises(ConfigError, match="account_id"):
+        load_config(path)

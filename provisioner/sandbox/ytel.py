@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from .server import Emulator, Faults, HttpError, Request
+from .server import Emulator, Faults, HttpError, Request, UserStore
 
 USERS = "/ams/v3/users"
 ROLES = (("webrtc-agent", "WebRTC Agent"), ("agent", "Agent"), ("supervisor", "Supervisor"),
@@ -63,7 +63,7 @@ def refusal(code: int, message: str, more: str = "", http: int = 200) -> HttpErr
     return HttpError(http, message, body)
 
 
-class YtelEmulator(Emulator):
+class YtelEmulator(UserStore, Emulator):
     name = "ytel"
 
     def __init__(self, options: YtelOptions | None = None, faults: Faults | None = None, **kwargs):
@@ -90,14 +90,6 @@ class YtelEmulator(Emulator):
         ]
 
     # -- state -----------------------------------------------------------------
-
-    def snapshot(self) -> Any:
-        with self.lock:
-            return {"users": self.users}
-
-    def restore(self, data: Any) -> None:
-        with self.lock:
-            self.users = dict(data.get("users") or {})
 
     def add_user(self, username: str, first: str = "", last: str = "", *, roles=("agent",),
                  status: str = "active", **extra: Any) -> dict:
