@@ -143,7 +143,6 @@ class YtelTarget(Target):
             register(password)
             body["password"] = password
         users = self._call("POST", USERS, "create", body)
-        del body
         if users and users[0].get("clientId"):
             return self._account(users[0])
         found = self.find_accounts(USERNAME, attrs.get(USERNAME))
