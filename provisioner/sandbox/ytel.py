@@ -26,9 +26,12 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .server import Emulator, Faults, HttpError, Request, UserStore
+
+if TYPE_CHECKING:
+    from .demo_targets import DemoTarget, SecretWriter
 
 USERS = "/ams/v3/users"
 ROLES = (("webrtc-agent", "WebRTC Agent"), ("agent", "Agent"), ("supervisor", "Supervisor"),
@@ -271,7 +274,7 @@ active = { from = "status", equals = "active" }
 '''
 
 
-def demo_target(secret) -> "DemoTarget":
+def demo_target(secret: "SecretWriter") -> "DemoTarget":
     """The Ytel AMS emulator for `provisioner demo`: one user made by hand before the first run."""
     from .demo_targets import DemoTarget
     options = YtelOptions(username="demo-api@example.com", password=secrets.token_hex(16))

@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
-import httpx
-
 from ..auth.ytel_token import YtelTokenAuth
 from ..errors import AlreadyExists, ConfigError, NotFound, TargetError
 from ..http import RETRY_STATUSES, HeaderRateLimiter, make_client, safe_url, send
