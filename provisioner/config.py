@@ -339,6 +339,7 @@ class PolicySettings(_Settings):
     prehire_active: bool = False
     lookahead_days: Count = 14
     timezone: TimeZone = "UTC"
+    ytel_rename: Literal["manual", "recreate"] = "manual"   # default of a Ytel target's `rename`
 
 
 class MergeSettings(BaseModel):
@@ -450,6 +451,10 @@ class _TargetSettings(_Settings):
         percent = policy.max_disable_percent if self.max_disable_percent is None else self.max_disable_percent
         count = policy.max_disable_count if self.max_disable_count is None else self.max_disable_count
         return percent, count
+
+    def rename_mode(self, policy: PolicySettings) -> str:
+        """What a change of an immutable attribute becomes: "manual" or "recreate"."""
+        return "manual"
 
 
 class ScimTargetSettings(_TargetSettings):
@@ -587,6 +592,21 @@ class CccTargetSettings(_TargetSettings, _CccNames):
         return value
 
 
+class YtelTargetSettings(_TargetSettings):
+    type: Literal["ytel"] = "ytel"
+    # base_url is the API host, https://api.ytel.com; /auth/v3 and /ams/v3 are added to it
+    username: Name                      # an API user's e-mail (a UI token does not work)
+    password: SecretRef
+    account_id: Name                    # belongAcctId of the users created
+    password_mode: Literal["generate", "none"] = "generate"   # none: SSO accounts, no password sent
+    rename: Literal["manual", "recreate"] | None = None       # default: policy.ytel_rename
+    token_minutes: Annotated[float, _bounded("number", 1, 1440)] = 120.0   # refreshDurationMinutes
+    credential_keys: ClassVar[str] = "username and password"
+
+    def rename_mode(self, policy: PolicySettings) -> str:
+        return self.rename or policy.ytel_rename
+
+
 class _SandboxSettings(_Settings):
     """Keys every local emulator has (`provisioner sandbox serve`)."""
     port: Annotated[int, _bounded("whole number", 1, 65535)]
@@ -633,18 +653,30 @@ class CccSandboxSettings(_SandboxSettings, _CccNames):
     soft_errors: bool = False                # refusals as HTTP 200 with the code in ResponseCode
 
 
+class YtelSandboxSettings(_SandboxSettings):
+    port: Annotated[int, _bounded("whole number", 1, 65535)] = 9102
+    username: Name = "api@sandbox.ytel.test"
+    password: SecretRef
+    account_id: Name = "173c6f7f-c911-f823-fb2d-a13e4780c300"
+    rate_limit: Annotated[int, _bounded("whole number", 1, 100000)] = 150      # requests/s
+    token_rate_limit: Annotated[int, _bounded("whole number", 1, 100000)] = 25  # on /auth/v3/token
+    token_lifetime: Positive = 7200.0
+    sso: bool = False                        # accept creates without a password
+
+
 class SandboxSettings(_Settings):
     onecloud: OneCloudSandboxSettings | None = None
     ccs: CcsSandboxSettings | None = None
     clienttrack: ClientTrackSandboxSettings | None = None
     ccc: CccSandboxSettings | None = None
+    ytel: YtelSandboxSettings | None = None
 
 
 # New kinds join these unions; `type` picks the member.
 SourceSettings = Annotated[Union[CsvSourceSettings, LdapSourceSettings, HrSourceSettings],
                           Field(discriminator="type")]
 TargetSettings = Annotated[Union[ScimTargetSettings, OneCloudTargetSettings, CcsTargetSettings,
-                                 ClientTrackTargetSettings, CccTargetSettings],
+                                 ClientTrackTargetSettings, CccTargetSettings, YtelTargetSettings],
                            Field(discriminator="type")]
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 
 from .errors import AlreadyExists, ProvisionerError
 from .model import (
-    ACTIVE, APPLICABLE_OPS, CREATE, DONE, FAILED, IN_FLIGHT, PENDING, RUNNABLE, SKIPPED, STALE,
+    ACTIVE, APPLICABLE_OPS, CREATE, DISABLE, DONE, FAILED, IN_FLIGHT, PENDING, RUNNABLE, SKIPPED, STALE,
     Account, Plan, PlanItem, same_value,
 )
 from .secrets import redact
@@ -135,7 +135,7 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
 
 def _record(plan: Plan, item: PlanItem, outcome: Outcome, state: StateDB, run_id: str) -> None:
     account_id = outcome.account_id or item.account_id
-    if outcome.status == DONE and item.identity and account_id:
+    if outcome.status == DONE and item.identity and account_id and not _replaced(item, account_id, state):
         state.save_link(item.target, item.identity, account_id, outcome.link_data)
     state.set_item_status(plan.plan_id, item.id, outcome.status, outcome.error, account_id=account_id)
     if outcome.status == DONE and outcome.after:
@@ -149,6 +149,15 @@ def _record(plan: Plan, item: PlanItem, outcome: Outcome, state: StateDB, run_id
              f" error={outcome.error}" if outcome.error else "",
              extra={"run_id": run_id, "plan_id": plan.plan_id, "target": item.target, "op": item.op,
                     "identity": item.identity, "account_id": account_id, "status": outcome.status})
+
+
+def _replaced(item: PlanItem, account_id: str, state: StateDB) -> bool:
+    """A disable of an old account must not take the link from the new one that replaced it
+    (rename = "recreate": both items are in one plan and may finish in either order)."""
+    if item.op != DISABLE:
+        return False
+    link = state.link(item.target, item.identity)
+    return link is not None and link.account_id != account_id
 
 
 def _count(result: ApplyResult, status: str, item: PlanItem, on_item) -> None:

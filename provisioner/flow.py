@@ -87,6 +87,8 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
                 validate=getattr(handle.target, "validate", None),
                 manual_create=getattr(handle.target, "manual_create", None),
                 read_only=frozenset(getattr(handle.target, "read_only", ())),
+                immutable=frozenset(getattr(handle.target, "immutable", ())),
+                rename=settings.targets[name].rename_mode(settings.policy),
                 max_disable_percent=percent, max_disable_count=count, unreadable=why))
         policy = PlanPolicy(missing=settings.policy.missing,
                             min_source_ratio=settings.policy.min_source_ratio)

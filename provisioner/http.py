@@ -119,6 +119,45 @@ class RateLimiter:
         if slot > now:
             self._sleep(slot - now)
 
+    def observe(self, response: httpx.Response) -> None:
+        """Called by `send` with every answer; a limiter that learns from headers overrides it."""
+
+
+class HeaderRateLimiter(RateLimiter):
+    """A RateLimiter that paces to the per-second limit the server announces.
+
+    The limit comes from `X-RateLimit-Limit-Second` (or `RateLimit-Limit`) of
+    each answer and is used at `share` of it, so that clock skew between the
+    server's windows and our slots does not end in a 429; `rate`, when given,
+    is a ceiling. When `RateLimit-Remaining` reaches 0, or a 429 arrives, no
+    request starts before `RateLimit-Reset` seconds have passed.
+    """
+
+    def __init__(self, rate: float | None = None, *, share: float = 0.95, **kwargs: Any):
+        super().__init__(rate, **kwargs)
+        self.ceiling, self.share = rate, share
+
+    def observe(self, response: httpx.Response) -> None:
+        headers = response.headers
+        limit = _header_number(headers, "X-RateLimit-Limit-Second", "RateLimit-Limit")
+        remaining = _header_number(headers, "X-RateLimit-Remaining-Second", "RateLimit-Remaining")
+        reset = _header_number(headers, "RateLimit-Reset")
+        with self._lock:
+            if limit and limit > 0:
+                rate = limit * self.share
+                self.rate = min(rate, self.ceiling) if self.ceiling else rate
+            if reset and (response.status_code == 429 or (remaining is not None and remaining <= 0)):
+                self._next = max(self._next, self._clock() + reset)
+
+
+def _header_number(headers: httpx.Headers, *names: str) -> float | None:
+    for name in names:
+        try:
+            return float(headers[name])
+        except (KeyError, ValueError):
+            continue
+    return None
+
 
 def safe_url(url: httpx.URL | str) -> str:
     """scheme://host[:port]/path: no user info, query or fragment (they may hold secrets)."""
@@ -172,6 +211,8 @@ def send(client: httpx.Client, method: str, url: str, *, limiter: RateLimiter | 
             limiter.acquire()
         try:
             response = client.request(method, url, **kwargs)
+            if limiter is not None:
+                limiter.observe(response)
         except httpx.TransportError as exc:
             where = f"{method} {safe_url(_request_url(exc, url))}"
             if attempt >= retries:

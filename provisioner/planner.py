@@ -40,6 +40,11 @@ class TargetInput:
     manual_create: Callable[[str, Mapping[str, Any]], str] | None = None
     # paths the target shows but cannot change (e.g. a name used only to correlate): never diffed
     read_only: frozenset[str] = frozenset()
+    # target paths that can never change on an existing account (Ytel's username):
+    # a diff on one is a manual item, or with rename = "recreate" a create of a
+    # new account plus a disable of the old one
+    immutable: frozenset[str] = frozenset()
+    rename: str = "manual"            # "manual" | "recreate"
 
 
 @dataclass
@@ -187,6 +192,9 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
             tp.items.append(_item(target, CONFLICT, key, None, {}, conflicts[key]))
             continue
         account = found.get(key)
+        if account is not None and _immutable_changes(target, want, account):
+            tp.items.extend(_rename_items(target, key, want, account))
+            continue
         if account is None:
             item = _create_item(target, key, want, notes.get(key), key in create_inactive)
         else:
@@ -287,6 +295,36 @@ def _diff_item(target: TargetInput, key: str, want: dict, account: Account,
     if UPDATE not in target.capabilities:
         return _item(target, MANUAL, key, account.id, changes, f"update by hand: {reason}")
     return _item(target, UPDATE, key, account.id, changes, reason)
+
+
+def _immutable_changes(target: TargetInput, want: dict, account: Account) -> dict[str, Change]:
+    """Immutable paths the source wants changed on an account that stays active."""
+    if want.get(ACTIVE, True) is False:
+        return {}  # a leaver's account is disabled, not renamed
+    ci = target.mapping.case_insensitive
+    return {p: Change(account.attrs.get(p), want.get(p)) for p in target.immutable
+            if p in want and not same_value(account.attrs.get(p), want.get(p), ci(p))}
+
+
+def _rename_items(target: TargetInput, key: str, want: dict, account: Account) -> list[PlanItem]:
+    """A manual item, or (rename = "recreate") a create of the new account and a disable of the old."""
+    moved = _immutable_changes(target, want, account)
+    what = "; ".join(f"{key}'s {p} changed from {c.before!r} to {c.after!r}" for p, c in moved.items())
+    if target.rename != "recreate":
+        return [_item(target, MANUAL, key, account.id, moved,
+                      f"{', '.join(moved)} cannot change on {target.name}: {what}; create the new "
+                      f"account by hand, or set rename = \"recreate\" for target {target.name} "
+                      "to create it and disable the old one")]
+    create = _create_item(target, key, want, f"replaces account {account.id}: {what}")
+    problem = target.validate(want) if target.validate and create and create.op == CREATE else None
+    if problem:
+        create = _item(target, CONFLICT, key, None, create.changes, problem)
+    items = [create] if create is not None else []
+    # the old account is disabled only together with a create that can go ahead
+    if account.active and create is not None and create.op == CREATE:
+        items.append(_state_item(target, DISABLE, key, account, {},
+                                 f"replaced by a new account for {key}: {what}"))
+    return items
 
 
 def _state_item(target: TargetInput, op: str, key: str, account: Account,

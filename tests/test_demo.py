@@ -27,11 +27,14 @@ def test_demo_runs_the_whole_job(tmp_path):
     assert len(re.findall(r"^\+ create +directory +E\d+", first, re.M)) == 12
     # ClientTrack already held Ada's staff record: matched on UserName and linked, not created
     assert len(re.findall(r"^\+ create +clienttrack +E\d+", first, re.M)) == 11
+    assert len(re.findall(r"^\+ create +ytel +E\d+", first, re.M)) == 12
     assert "OneCloud assigned extensions (kept with the links): E0001 2002" in first
     # the CCC emulator holds Ada already (matched by Username and linked) and an agent HR does not know
     assert len(re.findall(r"^\+ create +ccc +E\d+", first, re.M)) == 11
     assert not re.search(r"^\+ create +ccc +E0001", first, re.M)
     changes = sorted(re.findall(r"^[-+~] (\w+) +(\w+) +(E\d+)", second, re.M))
+    assert [c for c in changes if c[1] == "ytel"] == [
+        ("create", "ytel", "E0015"), ("disable", "ytel", "E0009"), ("update", "ytel", "E0002")]
     assert [c for c in changes if c[1] == "ccc"] == [("create", "ccc", "E0015"), ("disable", "ccc", "E0009")]
     assert [c for c in changes if c[1] == "clienttrack"] == [
         ("create", "clienttrack", "E0015"), ("disable", "clienttrack", "E0009"), ("update", "clienttrack", "E0002")]

@@ -333,3 +333,23 @@ def test_tls_verify_off_accepts_any_certificate(tls_server):
 def test_safe_url():
     assert H.safe_url("https://u:p@h.example:8443/a/b?x=1#f") == "https://h.example:8443/a/b"
     assert H.safe_url("http://h/v2/Users") == "http://h/v2/Users"
+
+
+def test_header_rate_limiter_paces_to_the_announced_limit_and_waits_out_a_reset():
+    from provisioner.http import HeaderRateLimiter
+    now, slept = [100.0], []
+    limiter = HeaderRateLimiter(None, share=0.9, clock=lambda: now[0], sleep=slept.append)
+
+    def answer(status=200, **headers):
+        limiter.observe(httpx.Response(status, headers=headers))
+
+    answer(**{"X-RateLimit-Limit-Second": "20", "RateLimit-Remaining": "19", "RateLimit-Reset": "1"})
+    assert limiter.rate == pytest.approx(18)
+    limiter.acquire(); limiter.acquire()
+    assert slept == [pytest.approx(1 / 18)]
+    answer(**{"RateLimit-Limit": "20", "RateLimit-Remaining": "0", "RateLimit-Reset": "1"})
+    limiter.acquire()
+    assert slept[-1] == pytest.approx(1.0)      # nothing starts before the window resets
+    capped = HeaderRateLimiter(5, clock=lambda: now[0], sleep=slept.append)
+    capped.observe(httpx.Response(200, headers={"X-RateLimit-Limit-Second": "150"}))
+    assert capped.rate == 5                     # the configured rate_limit stays a ceiling

@@ -298,3 +298,48 @@ def test_read_only_paths_correlate_but_are_never_diffed(mapping):
     assert ops(plan_for(mapping, [ada], [account])) == [("update", "E1")]
     plan = plan_for(mapping, [ada], [account], read_only=frozenset({"title"}))
     assert ops(plan) == [] and [(l.identity, l.account_id) for l in plan.adopt] == [("E1", "id-E1")]
+
+
+# -- immutable paths (Ytel's username) ---------------------------------------
+
+def test_change_of_an_immutable_path_is_a_manual_item_that_says_why(mapping):
+    ada = person("E1", email="new@example.com", title="Lead")
+    old = account_for(person("E1", email="old@example.com"), "acct-1")
+    plan = plan_for(mapping, [ada], [old], {"E1": "acct-1"}, immutable=frozenset({"userName"}))
+    assert ops(plan) == [("manual", "E1")]
+    item = plan.items[0]
+    assert item.account_id == "acct-1" and set(item.changes) == {"userName"}
+    assert "userName cannot change on dir" in item.reason
+    assert "'old@example.com' to 'new@example.com'" in item.reason and 'rename = "recreate"' in item.reason
+
+
+def test_change_of_an_immutable_path_with_recreate_creates_new_and_disables_old(mapping):
+    ada = person("E1", email="new@example.com")
+    old = account_for(person("E1", email="old@example.com"), "acct-1")
+    plan = plan_for(mapping, [ada], [old], {"E1": "acct-1"}, immutable=frozenset({"userName"}),
+                    rename="recreate")
+    assert ops(plan) == [("create", "E1"), ("disable", "E1")]
+    create, disable = plan.items
+    assert create.attrs["userName"] == "new@example.com" and create.account_id is None
+    assert create.lookup == (("userName", "new@example.com"),)   # not the old account's value
+    assert "replaces account acct-1" in create.reason
+    assert disable.account_id == "acct-1" and disable.changes["active"].after is False
+
+
+def test_recreate_keeps_the_old_account_when_the_new_one_is_a_conflict(mapping):
+    ada = person("E1", email="new@example.com")
+    old = account_for(person("E1", email="old@example.com"), "acct-1")
+    plan = plan_for(mapping, [ada], [old], {"E1": "acct-1"}, immutable=frozenset({"userName"}),
+                    rename="recreate", validate=lambda want: "role 'x' is unknown")
+    assert ops(plan) == [("conflict", "E1")]
+
+
+def test_immutable_paths_do_not_stop_a_leaver_being_disabled_or_other_updates(mapping):
+    gone = person("E1", email="new@example.com", status="terminated")
+    old = account_for(person("E1", email="old@example.com"), "acct-1")
+    plan = plan_for(mapping, [gone], [old], {"E1": "acct-1"}, immutable=frozenset({"userName"}))
+    assert ops(plan) == [("disable", "E1")]
+    same = person("E2", title="Lead")
+    plan = plan_for(mapping, [same], [account_for(person("E2"), "acct-2")], {"E2": "acct-2"},
+                    immutable=frozenset({"userName"}))
+    assert ops(plan) == [("update", "E2")]

@@ -47,4 +47,5 @@ FACTORIES: list[Callable[[SecretWriter], DemoTarget]] = [
     _vendor("ccs"),
     _vendor("clienttrack"),
     _vendor("ccc"),
+    _vendor("ytel"),
 ]

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import paths as P
-from .server import Emulator, Faults, HttpError, Request
+from .server import Emulator, Faults, HttpError, Request, UserStore
 
 API = "/configapi/v2"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -72,7 +72,7 @@ def _primary(entries: Any) -> dict:
     return next((e for e in entries if e.get("primary") is True), entries[0] if entries else {})
 
 
-class OneCloudEmulator(Emulator):
+class OneCloudEmulator(UserStore, Emulator):
     name = "onecloud"
 
     def __init__(self, options: OneCloudOptions | None = None, faults: Faults | None = None, **kwargs):
@@ -105,14 +105,6 @@ class OneCloudEmulator(Emulator):
         ]
 
     # -- state -----------------------------------------------------------------
-
-    def snapshot(self) -> Any:
-        with self.lock:
-            return {"users": self.users}
-
-    def restore(self, data: Any) -> None:
-        with self.lock:
-            self.users = dict(data.get("users") or {})
 
     def _insert(self, record: dict) -> dict:
         record = {"id": str(uuid.uuid4()).upper(), "disabled": False, "changePassword": False,

@@ -15,6 +15,7 @@ from .ccs import CcsEmulator, CcsOptions
 from .clienttrack import ClientTrackEmulator, ClientTrackOptions
 from .onecloud import OneCloudEmulator, OneCloudOptions
 from .server import Emulator, Faults
+from .ytel import YtelEmulator, YtelOptions
 
 
 def faults_of(settings) -> Faults:
@@ -54,8 +55,15 @@ def _ccc(settings) -> Emulator:
     return CccEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 
+def _ytel(settings) -> Emulator:
+    options = YtelOptions(username=settings.username, password=settings.password.reveal(),
+                          account_id=settings.account_id, rate_limit=settings.rate_limit,
+                          token_rate_limit=settings.token_rate_limit, sso=settings.sso)
+    return YtelEmulator(options, faults_of(settings), state_file=settings.state_file)
+
+
 _BUILDERS: dict[str, Callable[..., Emulator]] = {"onecloud": _onecloud, "ccs": _ccs, "clienttrack": _clienttrack,
-                                                 "ccc": _ccc}
+                                                 "ccc": _ccc, "ytel": _ytel}
 
 
 def start_emulators(sandbox, config_name: str) -> list[tuple[str, Emulator]]:

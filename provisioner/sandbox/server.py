@@ -99,6 +99,21 @@ class HttpError(Exception):
 Handler = Callable[[Request], tuple]   # -> (status, body) or (status, body, headers)
 
 
+class UserStore:
+    """State-file support for an emulator whose whole state is `self.users` (mix in before Emulator)."""
+
+    users: dict
+    lock: Any
+
+    def snapshot(self) -> Any:
+        with self.lock:
+            return {"users": self.users}
+
+    def restore(self, data: Any) -> None:
+        with self.lock:
+            self.users = dict(data.get("users") or {})
+
+
 class Emulator:
     """A vendor API in memory. Subclasses give `routes()` and the handlers."""
 

@@ -51,6 +51,16 @@ def _open_ccs(name: str, settings, paths) -> Any:
         rate_limit=settings.rate_limit)
 
 
+def _open_ytel(name: str, settings, paths) -> Any:
+    from .ytel import YtelTarget
+    return YtelTarget(
+        name, settings.base_url, paths=paths, username=settings.username, password=settings.password,
+        account_id=settings.account_id, password_mode=settings.password_mode,
+        token_minutes=settings.token_minutes,
+        timeout=settings.timeout, tls_verify=settings.tls_verify, ca_file=settings.ca_file,
+        rate_limit=settings.rate_limit)
+
+
 def _open_clienttrack(name: str, settings, paths) -> Any:
     from .clienttrack import ClientTrackTarget
     return ClientTrackTarget(
@@ -76,7 +86,8 @@ def _open_ccc(name: str, settings, paths) -> Any:
 
 _FACTORIES: dict[str, Callable[..., Any]] = {"scim": _open_scim, "onecloud": _open_onecloud,
                                              "ccs": _open_ccs, "clienttrack": _open_clienttrack,
-                                             "ccc": _open_ccc}
+                                             "ccc": _open_ccc,
+                                             "ytel": _open_ytel}
 
 
 def open_target(name: str, settings, mapping) -> TargetHandle:

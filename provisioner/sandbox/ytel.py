@@ -1,0 +1,291 @@
+"""A local Ytel AMS account: the token endpoint (credentials and refresh_token
+grants), users, their status endpoint and roles, answering in Ytel's envelope
+`{status, count, page, payload, error}` (shared api-notes §2, seed 002).
+
+What it holds to, as the vendor documents it:
+- every answer is an envelope; a refused request may still be HTTP 200 with
+  `status: false` (a duplicate username, an unknown role, a username change);
+- a fixed one-second window per route group, announced in
+  X-RateLimit-Limit-Second / RateLimit-Limit / RateLimit-Remaining /
+  RateLimit-Reset: 25/s on the token endpoint, `rate_limit`/s elsewhere,
+  429 with Retry-After beyond it;
+- access tokens expire after `Faults.token_lifetime`; an expired one is
+  answered "Bad token" (401, or 403 with `bad_token_status = 403`);
+- usernames are e-mails and never change; PUT must carry the full `roles`
+  and cannot change `password` or `status`; status has its own endpoint.
+
+Passwords sent on create are kept in memory only (`passwords`, for tests to
+prove they never leak); the state file never holds them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .server import Emulator, Faults, HttpError, Request, UserStore
+
+if TYPE_CHECKING:
+    from .demo_targets import DemoTarget, SecretWriter
+
+USERS = "/ams/v3/users"
+ROLES = (("webrtc-agent", "WebRTC Agent"), ("agent", "Agent"), ("supervisor", "Supervisor"),
+         ("contact-admin", "Contacts"), ("account-admin", "Account Administrator"))
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+_EDITABLE = ("firstName", "lastName", "phone", "emailAddress", "displayName", "roles",
+             "webrtcNumber", "ucaasExtension")
+
+
+@dataclass
+class YtelOptions:
+    username: str = "api@sandbox.ytel.test"
+    password: str = "sandbox-password"
+    account_id: str = "173c6f7f-c911-f823-fb2d-a13e4780c300"
+    rate_limit: int = 150                 # requests per second, every route but the token's
+    token_rate_limit: int = 25
+    bad_token_status: int = 401
+    sso: bool = False                     # true: a create without a password is accepted
+    roles: tuple[tuple[str, str], ...] = ROLES
+
+
+def envelope(payload: list | None = None, *, status: bool = True, errors: list | None = None) -> dict:
+    payload = payload or []
+    return {"status": status, "count": len(payload), "page": 1, "payload": payload,
+            "error": errors or []}
+
+
+def refusal(code: int, message: str, more: str = "", http: int = 200) -> HttpError:
+    """Ytel's failure: `status: false` with an error entry, under HTTP 200 unless `http` says."""
+    body = envelope(status=False, errors=[{"code": str(code), "message": message,
+                                            "moreInfo": more or message}])
+    return HttpError(http, message, body)
+
+
+class YtelEmulator(UserStore, Emulator):
+    name = "ytel"
+
+    def __init__(self, options: YtelOptions | None = None, faults: Faults | None = None, **kwargs):
+        self.options = options or YtelOptions()
+        self.users: dict[str, dict] = {}         # clientId -> user
+        self.passwords: dict[str, str] = {}      # clientId -> password sent on create (memory only)
+        self.grants: list[str] = []              # grant types asked for, in order
+        self._refresh_tokens: set[str] = set()
+        self._windows: dict[str, tuple[int, int]] = {}   # route group -> (second, requests in it)
+        self.throttled = 0
+        super().__init__(faults, **kwargs)
+
+    def routes(self):
+        user = USERS + r"/(?P<id>[^/]+)"
+        return [
+            ("POST", "/auth/v3/token", self.token),
+            ("GET", USERS, self.list_users),
+            ("POST", USERS, self.create_user),
+            ("GET", USERS + r"/usernames/(?P<username>[^/]+)", self.get_by_username),
+            ("PUT", USERS + r"/status/(?P<id>[^/]+)", self.set_status),
+            ("GET", user, self.get_user),
+            ("PUT", user, self.update_user),
+            ("GET", "/ams/v2/roles/all", self.list_roles),
+        ]
+
+    # -- state -----------------------------------------------------------------
+
+    def add_user(self, username: str, first: str = "", last: str = "", *, roles=("agent",),
+                 status: str = "active", **extra: Any) -> dict:
+        """Put a user in the account as if made by hand (for seeding and tests)."""
+        user = {"clientId": str(uuid.uuid4()), "username": username, "firstName": first,
+                "lastName": last, "displayName": f"{first} {last}".strip(), "emailAddress": username,
+                "phone": None, "roles": list(roles), "userStatus": status,
+                "belongAcctId": self.options.account_id, "parentAcctId": self.options.account_id,
+                "source": "ams", "webrtcNumber": None, "ucaasExtension": None,
+                "twoFactorEnabled": False, **extra}
+        with self.lock:
+            self.users[user["clientId"]] = user
+        return user
+
+    # -- rate limit ------------------------------------------------------------
+
+    def _dispatch(self, request: Request) -> tuple[int, Any, dict[str, str]]:
+        group = "token" if request.path.startswith("/auth/") else "api"
+        limit = self.options.token_rate_limit if group == "token" else self.options.rate_limit
+        now = time.time()
+        second = int(now)
+        with self.lock:
+            start, used = self._windows.get(group, (second, 0))
+            used = used + 1 if start == second else 1
+            self._windows[group] = (second, used)
+        reset = str(max(1, math.ceil(second + 1 - now)))
+        headers = {"X-RateLimit-Limit-Second": str(limit), "RateLimit-Limit": str(limit),
+                   "X-RateLimit-Remaining-Second": str(max(0, limit - used)),
+                   "RateLimit-Remaining": str(max(0, limit - used)), "RateLimit-Reset": reset}
+        if used > limit:
+            with self.lock:
+                self.throttled += 1
+            body = envelope(status=False, errors=[{"code": "429", "message": "API rate limit exceeded",
+                                                   "moreInfo": "API rate limit exceeded"}])
+            return 429, body, {**headers, "Retry-After": reset}
+        status, body, extra = super()._dispatch(request)
+        return status, body, {**extra, **headers}
+
+    # -- tokens ----------------------------------------------------------------
+
+    def token(self, request: Request):
+        body = request.json() or {}
+        grant = body.get("grantType")
+        with self.lock:
+            self.grants.append(str(grant))
+        if grant == "resource_owner_credentials":
+            if (body.get("username") != self.options.username
+                    or body.get("password") != self.options.password):
+                raise refusal(401, "Invalid username or password", http=401)
+        elif grant == "refresh_token":
+            with self.lock:
+                known = body.get("refreshToken") in self._refresh_tokens
+            if not known:
+                raise refusal(401, "Invalid refresh token", http=401)
+        else:
+            raise refusal(400, f"unknown grantType {grant!r}", http=400)
+        access, _ = self.issue_token()
+        refresh = secrets.token_urlsafe(32)
+        with self.lock:
+            self._refresh_tokens.add(refresh)
+        return 200, envelope([{"accessToken": access, "refreshToken": refresh, "tokenType": "Bearer"}])
+
+    def _authorized(self, request: Request) -> None:
+        try:
+            self.require_token(request)
+        except HttpError:
+            raise refusal(self.options.bad_token_status, "Bad token",
+                          http=self.options.bad_token_status) from None
+
+    # -- users -----------------------------------------------------------------
+
+    def list_users(self, request: Request):
+        self._authorized(request)
+        with self.lock:
+            return 200, envelope([dict(u) for u in self.users.values()])
+
+    def get_user(self, request: Request):
+        self._authorized(request)
+        return 200, envelope([dict(self._user(request.params["id"]))])
+
+    def get_by_username(self, request: Request):
+        self._authorized(request)
+        wanted = request.params["username"].casefold()
+        with self.lock:
+            found = [dict(u) for u in self.users.values() if u["username"].casefold() == wanted]
+        if not found:
+            raise refusal(404, "User not found", http=404)
+        return 200, envelope(found)
+
+    def create_user(self, request: Request):
+        self._authorized(request)
+        body = request.json()
+        if not isinstance(body, dict):
+            raise refusal(400, "the body must be a JSON object")
+        username = str(body.get("username") or "")
+        if not _EMAIL.match(username):
+            raise refusal(400, "username must be an e-mail address", f"got {username!r}")
+        if body.get("belongAcctId") != self.options.account_id:
+            raise refusal(403, "belongAcctId is not this account")
+        password = body.get("password")
+        if not password and not self.options.sso:
+            raise refusal(400, "password is required")
+        if password and (len(password) < 8 or password.isalnum()):
+            raise refusal(400, "password is too weak")
+        self._check_roles(body.get("roles"))
+        if body.get("status", "active") not in ("active", "inactive"):
+            raise refusal(400, "status must be active or inactive")
+        with self.lock:
+            if any(u["username"].casefold() == username.casefold() for u in self.users.values()):
+                raise refusal(409, "User already exists", f"username {username} is taken")
+            fields = {k: body[k] for k in _EDITABLE if k in body}
+            user = self.add_user(username, status=body.get("status", "active"), **fields)
+            if password:
+                self.passwords[user["clientId"]] = password
+        return 200, envelope([dict(user)])
+
+    def update_user(self, request: Request):
+        self._authorized(request)
+        body = request.json()
+        if not isinstance(body, dict):
+            raise refusal(400, "the body must be a JSON object")
+        if "roles" not in body:
+            raise refusal(400, "roles are required", "send the full set of roles with every update")
+        for key in ("password", "status", "userStatus"):
+            if key in body:
+                raise refusal(400, f"{key} cannot be changed here")
+        self._check_roles(body["roles"])
+        with self.lock:
+            user = self._user(request.params["id"])
+            if "username" in body and str(body["username"]).casefold() != user["username"].casefold():
+                raise refusal(400, "username cannot be changed")
+            for key in _EDITABLE:
+                if key in body:
+                    user[key] = body[key]
+            return 200, envelope([dict(user)])
+
+    def set_status(self, request: Request):
+        self._authorized(request)
+        status = (request.json() or {}).get("status")
+        if status not in ("active", "inactive"):
+            raise refusal(400, "status must be active or inactive")
+        with self.lock:
+            user = self._user(request.params["id"])
+            user["userStatus"] = status
+            return 200, envelope([dict(user)])
+
+    def list_roles(self, request: Request):
+        self._authorized(request)
+        return 200, envelope([{"name": n, "displayName": d, "privileges": []} for n, d in self.options.roles])
+
+    def _user(self, client_id: str) -> dict:
+        with self.lock:
+            user = self.users.get(client_id)
+        if user is None:
+            raise refusal(404, "User not found", http=404)
+        return user
+
+    def _check_roles(self, roles: Any) -> None:
+        if not isinstance(roles, list):
+            raise refusal(400, "roles must be a list of role names")
+        known = {n for n, _ in self.options.roles}
+        unknown = [r for r in roles if r not in known]
+        if unknown:
+            raise refusal(400, f"Role {unknown[0]} does not exist")
+
+
+DEMO_MAPPING = '''# Ytel AMS: the default mapping (mappings/ytel.toml) without its comments.
+scope = 'department eq "Support"'
+correlate = ["username"]
+
+[attributes]
+username = { from = "email", transform = "lower", case_insensitive = true }
+firstName = { from = "given_name" }
+lastName = { from = "family_name" }
+emailAddress = { from = "email", transform = "lower", case_insensitive = true }
+phone = { from = "work_phone" }
+roles = { from = "role", lookup = { Agent = "webrtc-agent", Supervisor = "supervisor", "Agent, Supervisor" = "supervisor, webrtc-agent" } }
+active = { from = "status", equals = "active" }
+'''
+
+
+def demo_target(secret: "SecretWriter") -> "DemoTarget":
+    """The Ytel AMS emulator for `provisioner demo`: one user made by hand before the first run."""
+    from .demo_targets import DemoTarget
+    options = YtelOptions(username="demo-api@example.com", password=secrets.token_hex(16))
+    emulator = YtelEmulator(options)
+    emulator.add_user("it.admin@example.com", "IT", "Admin", roles=("account-admin",))
+    reference = secret("ytel_password", options.password)
+
+    def config(base_url: str) -> str:
+        return (f'[targets.ytel]\ntype = "ytel"\nbase_url = "{base_url}"\n'
+                f'mapping = "mappings/ytel.toml"\nusername = "{options.username}"\n'
+                f'password = "{reference}"\naccount_id = "{options.account_id}"\n')
+
+    return DemoTarget(name="ytel", label="Ytel AMS emulator", emulator=emulator, config=config,
+                      mapping=DEMO_MAPPING)
