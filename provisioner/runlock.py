@@ -11,6 +11,7 @@ was killed simply expires. Both record who holds the lock and since when in
 from __future__ import annotations
 
 import hashlib
+import re
 import logging
 import os
 import socket
@@ -112,12 +113,34 @@ def _take_lease(db, table, name, token, holder, lease_seconds) -> bool:
         return True
     except IntegrityError:
         pass
-    with db.engine.begin() as c:  # taken over only when the lease ran out
-        taken = c.execute(update(table).where(table.c.name == name, table.c.expires < now)
-                          .values(**values)).rowcount
+    with db.engine.begin() as c:
+        row = c.execute(select(table.c.token, table.c.holder).where(table.c.name == name)).first()
+        if row is not None and _holder_is_dead(row.holder):
+            # killed on this very host: no need to wait for its lease to run out
+            taken = c.execute(update(table).where(table.c.name == name, table.c.token == row.token)
+                              .values(**values)).rowcount
+            why = f"its holder ({row.holder}) is no longer running"
+        else:  # otherwise taken over only when the lease ran out
+            taken = c.execute(update(table).where(table.c.name == name, table.c.expires < now)
+                              .values(**values)).rowcount
+            why = "the previous holder's lease had expired"
     if taken:
-        log.warning("lock %s: the previous holder's lease had expired; taken over", name)
+        log.warning("lock %s: %s; taken over", name, why)
     return bool(taken)
+
+
+def _holder_is_dead(holder: str) -> bool:
+    """True only for a holder on this host whose process is gone (see describe_holder)."""
+    found = re.search(r" pid (\d+) on (\S+)$", holder or "")
+    if not found or found.group(2) != socket.gethostname():
+        return False
+    try:
+        os.kill(int(found.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False
 
 
 def _heartbeat(db, table, name, token, lease_seconds, stop: threading.Event) -> None:

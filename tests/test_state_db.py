@@ -140,10 +140,11 @@ def test_a_db_made_before_migrations_is_adopted_without_losing_rows(db_url):
 
 HOLDER = textwrap.dedent("""
     import sys, time
+    from provisioner.runlock import describe_holder
     from provisioner.state import StateDB
     url, lease, hold = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
     db = StateDB(url)
-    with db.lock("run", "holder-process", 0, lease):
+    with db.lock("run", describe_holder("holder-process"), 0, lease):
         print("locked", flush=True)
         time.sleep(hold)
     print("released", flush=True)
@@ -187,6 +188,28 @@ def test_a_killed_holders_lock_is_freed(db, db_url):
     with db.lock("run", "me", wait_seconds=20):
         pass
     assert time.monotonic() - started < 10
+
+
+def test_a_lease_of_a_dead_process_on_this_host_is_taken_at_once(tmp_path):
+    # SQLite only: PostgreSQL's advisory lock dies with its connection anyway
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    db = StateDB(url)
+    holder = start_holder(url, lease=600, hold=600)   # a lease that would outlive the test
+    holder.kill()
+    holder.wait()
+    started = time.monotonic()
+    with db.lock("run", "me", wait_seconds=0):
+        pass
+    assert time.monotonic() - started < 2
+    live = start_holder(url, lease=600, hold=600)   # a live one on this host still holds
+    try:
+        with pytest.raises(LockHeld):
+            with db.lock("run", "me", wait_seconds=0):
+                pass
+    finally:
+        live.kill()
+        live.wait()
+    db.close()
 
 
 def test_a_live_holders_lease_is_renewed_past_its_length(db, db_url):
