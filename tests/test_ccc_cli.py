@@ -117,9 +117,9 @@ def test_sandbox_section_starts_the_emulator_the_target_config_reaches(tmp_path,
     from provisioner.sandbox.serve import start_emulators
     from provisioner.targets import open_target
     from provisioner.mapping import load_mapping
-    from test_sandbox_onecloud import _free_port
+    from ports import free_port
 
-    port = _free_port()
+    port = free_port()
     (tmp_path / "ccc.toml").write_text((REPO / "mappings" / "ccc.toml").read_text(encoding="utf-8"), encoding="utf-8")
     sandbox = f"""
 [sandbox.ccc]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from ldap3 import Connection, Server
 
 from conftest import SCIM_TOKEN
+from ports import free_port
 from provisioner.config import LdapSourceSettings, load_config
 from provisioner.errors import ConfigError
 from provisioner.sandbox.slapd import READER_DN, READER_PASSWORD, SIZE_LIMIT, SUFFIX, ad_guid
@@ -34,11 +34,6 @@ def settings(server, **overrides) -> LdapSourceSettings:
     values.update(overrides)
     return LdapSourceSettings(**values)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_paged_search_reads_more_entries_than_the_size_limit(slapd, caplog):

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from conftest import ONECLOUD_SECRET, ONECLOUD_TENANT
+from ports import free_port
 from provisioner.sandbox.onecloud import TEAMS, OneCloudEmulator, OneCloudOptions
 from provisioner.sandbox.server import Faults
 
@@ -310,7 +311,7 @@ def test_state_file_keeps_users_between_runs(tmp_path):
 
 
 def test_sandbox_serve_command(tmp_path):
-    port = _free_port()
+    port = free_port()
     (tmp_path / "people.csv").write_text("id\n", encoding="utf-8")
     (tmp_path / "m.toml").write_text('[attributes]\nuserName = "id"\n', encoding="utf-8")
     (tmp_path / "config.toml").write_text(f"""
@@ -343,9 +344,3 @@ client_secret = "env:SANDBOX_SECRET"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
 
-
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import atexit
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from .ports import free_port
 
 # Runs in the helper process. One request per line: "PORT TOKEN LOGFILE [TENANT]";
 # the answer is the forked server's pid.
@@ -128,11 +129,6 @@ def _forkserver() -> subprocess.Popen:
     return _helper
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _launch(token: str, tenant: str | None) -> ScimServer:
     for word in (token, tenant or "-"):
@@ -140,7 +136,7 @@ def _launch(token: str, tenant: str | None) -> ScimServer:
             raise ValueError("the token and the tenant must be non-empty words")
     fd, log_name = tempfile.mkstemp(prefix="scim2-server-", suffix=".log")
     os.close(fd)
-    port = _free_port()
+    port = free_port()
     with _lock:
         helper = _forkserver()
         helper.stdin.write(f"{port} {token} {log_name} {tenant or ''}".rstrip() + "\n")

@@ -33,6 +33,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from .ports import free_port
+
 SUFFIX = "dc=example,dc=org"
 ROOT_DN = f"cn=admin,{SUFFIX}"
 ROOT_PASSWORD = "root-secret-4f7a"
@@ -89,7 +91,7 @@ def start_slapd(directory: Path, people: int = 0, ad_people: int = 0) -> Slapd:
     with ldif.open("w") as out:
         _write_entries(out, people, ad_people)
     _run([_bin("slapadd"), "-q", "-f", str(conf), "-l", str(ldif)])
-    port, ldaps_port = _free_port(), _free_port()
+    port, ldaps_port = free_port(), free_port()
     log = (directory / "slapd.log").open("w")
     process = subprocess.Popen(
         [_bin("slapd"), "-d", "0", "-f", str(conf),
@@ -118,11 +120,6 @@ def _run(argv: list[str]) -> None:
     if done.returncode:
         raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr[-2000:]}")
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _config(directory: Path, ca_file: Path, cert: Path, key: Path) -> str:
