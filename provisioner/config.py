@@ -601,7 +601,19 @@ class YtelTargetSettings(_TargetSettings):
     password_mode: Literal["generate", "none"] = "generate"   # none: SSO accounts, no password sent
     rename: Literal["manual", "recreate"] | None = None       # default: policy.ytel_rename
     token_minutes: Annotated[float, _bounded("number", 1, 1440)] = 120.0   # refreshDurationMinutes
+    # the work groups a mapping's `workgroups` may add people to and remove them from
+    workgroups: list[Name] = Field(default_factory=list)
+    # the account's confirmed call for removing users from a work group (the seed's is ambiguous)
+    workgroup_remove_path: str | None = None
     credential_keys: ClassVar[str] = "username and password"
+
+    @field_validator("workgroup_remove_path")
+    @classmethod
+    def _api_path(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("/") or "://" in value or "?" in value):
+            raise ValueError("must be a path on the API host starting with /, e.g. "
+                             "\"/ams/v3/workgroup/remove\"")
+        return value
 
     def rename_mode(self, policy: PolicySettings) -> str:
         return self.rename or policy.ytel_rename
@@ -662,6 +674,7 @@ class YtelSandboxSettings(_SandboxSettings):
     token_rate_limit: Annotated[int, _bounded("whole number", 1, 100000)] = 25  # on /auth/v3/token
     token_lifetime: Positive = 7200.0
     sso: bool = False                        # accept creates without a password
+    workgroups: list[Name] = Field(default_factory=list)   # work groups the account starts with
 
 
 class SandboxSettings(_Settings):

@@ -88,6 +88,7 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
                 manual_create=getattr(handle.target, "manual_create", None),
                 read_only=frozenset(getattr(handle.target, "read_only", ())),
                 immutable=frozenset(getattr(handle.target, "immutable", ())),
+                partial_change=getattr(handle.target, "partial_change", None),
                 rename=settings.targets[name].rename_mode(settings.policy),
                 max_disable_percent=percent, max_disable_count=count, unreadable=why))
         policy = PlanPolicy(missing=settings.policy.missing,

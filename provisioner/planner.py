@@ -45,6 +45,10 @@ class TargetInput:
     # new account plus a disable of the old one
     immutable: frozenset[str] = frozenset()
     rename: str = "manual"            # "manual" | "recreate"
+    # a change the target can make only in part (Ytel adds people to work groups
+    # but has no documented call that removes them): (path, have, want) -> (the
+    # value it can reach, a sentence telling a person what is left), or None
+    partial_change: Callable[[str, Any, Any], tuple[Any, str] | None] | None = None
 
 
 @dataclass
@@ -205,7 +209,10 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
             problem = target.validate(want)
             if problem:
                 item = _item(target, CONFLICT, key, item.account_id, item.changes, problem)
-        if item is not None:
+        if item is not None and target.partial_change and item.op in (UPDATE, ENABLE):
+            item, manual = _split_partial(target, item)
+            tp.items.extend(i for i in (item, manual) if i is not None)
+        elif item is not None:
             tp.items.append(item)
 
     # Linked accounts whose person left the source or the target's scope.
@@ -295,6 +302,33 @@ def _diff_item(target: TargetInput, key: str, want: dict, account: Account,
     if UPDATE not in target.capabilities:
         return _item(target, MANUAL, key, account.id, changes, f"update by hand: {reason}")
     return _item(target, UPDATE, key, account.id, changes, reason)
+
+
+def _split_partial(target: TargetInput, item: PlanItem) -> tuple[PlanItem | None, PlanItem | None]:
+    """The part of an item the target can apply, and a manual item for the rest."""
+    changes, left, sentences = dict(item.changes), {}, []
+    for path, change in item.changes.items():
+        if path == ACTIVE:
+            continue
+        split = target.partial_change(path, change.before, change.after)
+        if split is None:
+            continue
+        reach, sentence = split
+        left[path] = change
+        sentences.append(sentence)
+        if same_value(reach, change.before, target.mapping.case_insensitive(path)):
+            del changes[path]
+        else:
+            changes[path] = Change(change.before, reach)
+    if not left:
+        return item, None
+    manual = _item(target, MANUAL, item.identity, item.account_id, left, "; ".join(sentences))
+    if item.op == UPDATE and not changes:
+        return None, manual
+    reason = item.reason
+    if item.op == UPDATE:   # the note before "attributes differ" stays; the list is the new one
+        reason = reason.partition("attributes differ: ")[0] + "attributes differ: " + ", ".join(changes)
+    return PlanItem(**{**item.__dict__, "changes": changes, "reason": reason}), manual
 
 
 def _immutable_changes(target: TargetInput, want: dict, account: Account) -> dict[str, Change]:

@@ -343,3 +343,36 @@ def test_immutable_paths_do_not_stop_a_leaver_being_disabled_or_other_updates(ma
     plan = plan_for(mapping, [same], [account_for(person("E2"), "acct-2")], {"E2": "acct-2"},
                     immutable=frozenset({"userName"}))
     assert ops(plan) == [("update", "E2")]
+
+
+# -- changes a target can make only in part (Ytel's work-group removals) ------
+
+def _titles_only_grow(path, have, want):
+    """A stand-in target that can add to `title` but never take away from it."""
+    if path != "title" or not have or (want or "").startswith(have):
+        return None
+    return f"{have}+{want}", f"take {have!r} off by hand"
+
+
+def test_a_partial_change_splits_into_what_the_target_can_do_and_a_manual_item(mapping):
+    ada, bob = person("E1", title="Lead"), person("E2", title="Agent", given="Robert")
+    accounts = [account_for(person("E1", title="Agent")),
+                account_for(person("E2", title="Clerk"), active=False)]
+    plan = plan_for(mapping, [ada, bob], accounts, {"E1": "id-E1", "E2": "id-E2"},
+                    partial_change=_titles_only_grow)
+    assert [(i.op, i.identity) for i in plan.items] == \
+        [("update", "E1"), ("manual", "E1"), ("enable", "E2"), ("manual", "E2")]
+    update, manual, enable, manual2 = plan.items
+    assert update.changes["title"].after == "Agent+Lead" and update.reason == "attributes differ: title"
+    assert (manual.changes["title"].before, manual.changes["title"].after) == ("Agent", "Lead")
+    assert manual.reason == "take 'Agent' off by hand" and manual.account_id == "id-E1"
+    # an enable keeps its other changes and its own reason
+    assert enable.changes["title"].after == "Clerk+Agent" and enable.changes["name.givenName"].after == "Robert"
+    assert enable.reason == "E2 is active in the source again" and manual2.reason == "take 'Clerk' off by hand"
+
+
+def test_an_update_the_target_can_make_none_of_is_only_a_manual_item(mapping):
+    ada = person("E1", title="Lead")
+    plan = plan_for(mapping, [ada], [account_for(person("E1", title="Agent"))], {"E1": "id-E1"},
+                    partial_change=lambda path, have, want: (have, "by hand") if path == "title" else None)
+    assert [(i.op, i.reason) for i in plan.items] == [("manual", "by hand")]

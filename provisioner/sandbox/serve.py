@@ -58,7 +58,8 @@ def _ccc(settings) -> Emulator:
 def _ytel(settings) -> Emulator:
     options = YtelOptions(username=settings.username, password=settings.password.reveal(),
                           account_id=settings.account_id, rate_limit=settings.rate_limit,
-                          token_rate_limit=settings.token_rate_limit, sso=settings.sso)
+                          token_rate_limit=settings.token_rate_limit, sso=settings.sso,
+                          workgroups=tuple(settings.workgroups))
     return YtelEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 

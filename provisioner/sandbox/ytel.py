@@ -12,7 +12,11 @@ What it holds to, as the vendor documents it:
 - access tokens expire after `Faults.token_lifetime`; an expired one is
   answered "Bad token" (401, or 403 with `bad_token_status = 403`);
 - usernames are e-mails and never change; PUT must carry the full `roles`
-  and cannot change `password` or `status`; status has its own endpoint.
+  and cannot change `password` or `status`; status has its own endpoint;
+- work groups (`/ams/v3/workgroup`): listed with their `userIds`; a POST adds
+  users to an existing group or creates a new one. The seed's "remove users"
+  is the same POST, so the emulator takes removals at its own stand-in,
+  `POST /ams/v3/workgroup/remove` (what `workgroup_remove_path` is tested with).
 
 Passwords sent on create are kept in memory only (`passwords`, for tests to
 prove they never leak); the state file never holds them.
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
     from .demo_targets import DemoTarget, SecretWriter
 
 USERS = "/ams/v3/users"
+WORKGROUP = "/ams/v3/workgroup"
 ROLES = (("webrtc-agent", "WebRTC Agent"), ("agent", "Agent"), ("supervisor", "Supervisor"),
          ("contact-admin", "Contacts"), ("account-admin", "Account Administrator"))
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z")
@@ -51,6 +56,7 @@ class YtelOptions:
     bad_token_status: int = 401
     sso: bool = False                     # true: a create without a password is accepted
     roles: tuple[tuple[str, str], ...] = ROLES
+    workgroups: tuple[str, ...] = ()      # work groups the account holds from the start
 
 
 def envelope(payload: list | None = None, *, status: bool = True, errors: list | None = None) -> dict:
@@ -77,7 +83,10 @@ class YtelEmulator(UserStore, Emulator):
         self._refresh_tokens: set[str] = set()
         self._windows: dict[str, tuple[int, int]] = {}   # route group -> (second, requests in it)
         self.throttled = 0
+        self.workgroups: dict[str, dict] = {}    # groupName -> group (userIds included)
         super().__init__(faults, **kwargs)
+        for name in self.options.workgroups:
+            self.add_workgroup(name)
 
     def routes(self):
         user = USERS + r"/(?P<id>[^/]+)"
@@ -90,6 +99,12 @@ class YtelEmulator(UserStore, Emulator):
             ("GET", user, self.get_user),
             ("PUT", user, self.update_user),
             ("GET", "/ams/v2/roles/all", self.list_roles),
+            ("GET", WORKGROUP, self.list_workgroups),
+            ("POST", WORKGROUP + "/remove", self.remove_from_workgroup),
+            ("GET", WORKGROUP + r"/(?P<name>[^/]+)", self.get_workgroup),
+            ("POST", WORKGROUP, self.post_workgroup),
+            ("PUT", WORKGROUP, self.update_workgroup),
+            ("DELETE", WORKGROUP + r"/(?P<name>[^/]+)", self.delete_workgroup),
         ]
 
     # -- state -----------------------------------------------------------------
@@ -106,6 +121,23 @@ class YtelEmulator(UserStore, Emulator):
         with self.lock:
             self.users[user["clientId"]] = user
         return user
+
+    def add_workgroup(self, name: str, *user_ids: str, description: str = "") -> dict:
+        group = {"groupName": name, "description": description, "metadata": {}, "details": {},
+                 "userIds": list(user_ids)}
+        with self.lock:
+            self.workgroups[name] = group
+        return group
+
+    def snapshot(self) -> Any:
+        with self.lock:
+            return {"users": self.users, "workgroups": self.workgroups}
+
+    def restore(self, data: Any) -> None:
+        with self.lock:
+            self.users = dict(data.get("users") or {})
+            # a state file from before work groups keeps the groups the options seeded
+            self.workgroups = dict(data.get("workgroups", self.workgroups))
 
     # -- rate limit ------------------------------------------------------------
 
@@ -243,6 +275,77 @@ class YtelEmulator(UserStore, Emulator):
         self._authorized(request)
         return 200, envelope([{"name": n, "displayName": d, "privileges": []} for n, d in self.options.roles])
 
+    # -- work groups -------------------------------------------------------------
+
+    def list_workgroups(self, request: Request):
+        self._authorized(request)
+        with self.lock:
+            return 200, envelope([_copy(g) for g in self.workgroups.values()])
+
+    def get_workgroup(self, request: Request):
+        self._authorized(request)
+        return 200, envelope([_copy(self._workgroup(request.params["name"]))])
+
+    def post_workgroup(self, request: Request):
+        """Create a group, or (the group exists) add `userIds` to it."""
+        self._authorized(request)
+        body = self._group_body(request)
+        with self.lock:
+            group = self.workgroups.get(body["groupName"])
+            if group is None:
+                group = self.add_workgroup(body["groupName"], description=str(body.get("description") or ""))
+                group.update({k: body[k] for k in ("metadata", "details") if isinstance(body.get(k), dict)})
+            for user_id in self._user_ids(body):
+                if user_id not in group["userIds"]:
+                    group["userIds"].append(user_id)
+            return 200, envelope([_copy(group)])
+
+    def remove_from_workgroup(self, request: Request):
+        self._authorized(request)
+        body = self._group_body(request)
+        with self.lock:
+            group = self._workgroup(body["groupName"])
+            gone = set(self._user_ids(body))
+            group["userIds"] = [u for u in group["userIds"] if u not in gone]
+            return 200, envelope([_copy(group)])
+
+    def update_workgroup(self, request: Request):
+        self._authorized(request)
+        body = self._group_body(request)
+        with self.lock:
+            group = self._workgroup(body["groupName"])
+            group.update({k: body[k] for k in ("description", "metadata", "details") if k in body})
+            return 200, envelope([_copy(group)])
+
+    def delete_workgroup(self, request: Request):
+        self._authorized(request)
+        with self.lock:
+            self._workgroup(request.params["name"])
+            del self.workgroups[request.params["name"]]
+        return 200, envelope()
+
+    def _group_body(self, request: Request) -> dict:
+        body = request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("groupName"), str) or not body["groupName"]:
+            raise refusal(400, "groupName is required")
+        return body
+
+    def _user_ids(self, body: dict) -> list[str]:
+        ids = body.get("userIds") or []
+        if not isinstance(ids, list):
+            raise refusal(400, "userIds must be a list of clientIds")
+        unknown = [str(i) for i in ids if str(i) not in self.users]
+        if unknown:
+            raise refusal(404, f"User {unknown[0]} not found")
+        return [str(i) for i in ids]
+
+    def _workgroup(self, name: str) -> dict:
+        with self.lock:
+            group = self.workgroups.get(name)
+        if group is None:
+            raise refusal(404, f"Work group {name} not found", http=404)
+        return group
+
     def _user(self, client_id: str) -> dict:
         with self.lock:
             user = self.users.get(client_id)
@@ -259,11 +362,17 @@ class YtelEmulator(UserStore, Emulator):
             raise refusal(400, f"Role {unknown[0]} does not exist")
 
 
-DEMO_MAPPING = '''# Ytel AMS: the default mapping (mappings/ytel.toml) without its comments.
+def _copy(group: dict) -> dict:
+    return {**group, "userIds": list(group["userIds"])}
+
+
+DEMO_MAPPING = '''# Ytel AMS: the default mapping (mappings/ytel.toml) without its comments,
+# plus work-group membership from the HR team (groups listed in the target's `workgroups`).
 scope = 'department eq "Support"'
 correlate = ["username"]
 
 [attributes]
+workgroups = { from = "team" }
 username = { from = "email", transform = "lower", case_insensitive = true }
 firstName = { from = "given_name" }
 lastName = { from = "family_name" }
@@ -277,7 +386,9 @@ active = { from = "status", equals = "active" }
 def demo_target(secret: "SecretWriter") -> "DemoTarget":
     """The Ytel AMS emulator for `provisioner demo`: one user made by hand before the first run."""
     from .demo_targets import DemoTarget
-    options = YtelOptions(username="demo-api@example.com", password=secrets.token_hex(16))
+    teams = ("Customer Service", "Contact Center Support")
+    options = YtelOptions(username="demo-api@example.com", password=secrets.token_hex(16),
+                          workgroups=teams)
     emulator = YtelEmulator(options)
     emulator.add_user("it.admin@example.com", "IT", "Admin", roles=("account-admin",))
     reference = secret("ytel_password", options.password)
@@ -285,7 +396,8 @@ def demo_target(secret: "SecretWriter") -> "DemoTarget":
     def config(base_url: str) -> str:
         return (f'[targets.ytel]\ntype = "ytel"\nbase_url = "{base_url}"\n'
                 f'mapping = "mappings/ytel.toml"\nusername = "{options.username}"\n'
-                f'password = "{reference}"\naccount_id = "{options.account_id}"\n')
+                f'password = "{reference}"\naccount_id = "{options.account_id}"\n'
+                f'workgroups = [{", ".join(f"{t!r}" for t in teams)}]\n')
 
     return DemoTarget(name="ytel", label="Ytel AMS emulator", emulator=emulator, config=config,
                       mapping=DEMO_MAPPING)

@@ -56,7 +56,8 @@ def _open_ytel(name: str, settings, paths) -> Any:
     return YtelTarget(
         name, settings.base_url, paths=paths, username=settings.username, password=settings.password,
         account_id=settings.account_id, password_mode=settings.password_mode,
-        token_minutes=settings.token_minutes,
+        token_minutes=settings.token_minutes, workgroups=settings.workgroups,
+        workgroup_remove_path=settings.workgroup_remove_path,
         timeout=settings.timeout, tls_verify=settings.tls_verify, ca_file=settings.ca_file,
         rate_limit=settings.rate_limit)
 

@@ -16,6 +16,7 @@ Vendor facts this module owns:
   for accounts that sign in through SSO).
 - The account state is `userStatus` ("active"/"inactive"), changed only through
   PUT /ams/v3/users/status/{clientId}. Nothing is ever deleted.
+- Work-group membership is the optional `workgroups` attribute (ytel_workgroups.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ..secrets import Secret, register
 from . import ytel_envelope as envelope
 from .base import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
 from .onecloud import roles_list, roles_text
+from .ytel_workgroups import WORKGROUPS, WorkGroups
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,8 @@ class YtelTarget(Target):
                  password: Secret, account_id: str, password_mode: str = "generate",
                  token_minutes: float = 120, timeout: float = 30,
                  tls_verify: bool = True, ca_file: Path | None = None,
-                 rate_limit: float | None = None):
+                 rate_limit: float | None = None, workgroups: Sequence[str] = (),
+                 workgroup_remove_path: str | None = None):
         if password_mode not in PASSWORD_MODES:
             raise ConfigError(f"{name}: password_mode must be one of {', '.join(PASSWORD_MODES)}, "
                               f"not {password_mode!r}")
@@ -72,11 +75,15 @@ class YtelTarget(Target):
                                   minutes=token_minutes, client=self._client,
                                   limiter=HeaderRateLimiter(rate_limit))
         self._roles: list[str] | None = None
+        self._groups = (WorkGroups(name, workgroups, workgroup_remove_path, self._call)
+                        if WORKGROUPS in self.paths else None)
 
     # -- reading ---------------------------------------------------------
 
     def list_accounts(self) -> list[Account]:
         users = self._call("GET", USERS + "/", "list accounts")
+        if self._groups is not None:
+            self._groups.read()
         accounts = [self._account(u) for u in users if u.get("clientId")]
         if ROLES in self.paths and self._roles is None:
             self._roles = self._fetch_roles()   # rarely changes: once per run
@@ -111,13 +118,19 @@ class YtelTarget(Target):
         attrs = flatten(user, self.paths)
         if ROLES in attrs:
             attrs[ROLES] = roles_text(user.get(ROLES))
+        if self._groups is not None:
+            attrs[WORKGROUPS] = self._groups.of(str(user["clientId"]))
         attrs[ACTIVE] = str(user.get("userStatus") or user.get("status") or "active").lower() == "active"
         return Account(id=str(user["clientId"]), attrs=attrs, raw=dict(user))
 
     # -- plan-time checks -------------------------------------------------
 
     def validate(self, want: Mapping[str, Any]) -> str | None:
-        """A sentence when a wanted role does not exist in the account (a conflict in the plan)."""
+        """A sentence when a wanted role or work group cannot be given (a conflict in the plan)."""
+        if self._groups is not None:
+            problem = self._groups.problem(want.get(WORKGROUPS))
+            if problem:
+                return problem
         if self._roles is None or want.get(ROLES) is None:
             return None
         unknown = [r for r in roles_list(want[ROLES]) if r not in self._roles]
@@ -127,6 +140,12 @@ class YtelTarget(Target):
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return (f"role {', '.join(map(repr, unknown))} does not exist in Ytel{hint}: correct the "
                 "role in the source or the mapping (known roles: GET /ams/v2/roles/all)")
+
+    def partial_change(self, path: str, have: Any, want: Any) -> tuple[Any, str] | None:
+        """A work-group removal Ytel has no call for is left to a person (planner hook)."""
+        if path != WORKGROUPS or self._groups is None:
+            return None
+        return self._groups.partial(have, want)
 
     # -- writing ---------------------------------------------------------
 
@@ -142,14 +161,26 @@ class YtelTarget(Target):
             body["password"] = password
         users = self._call("POST", USERS, "create", body)
         if users and users[0].get("clientId"):
-            return self._account(users[0])
-        found = self.find_accounts(USERNAME, attrs.get(USERNAME))
-        if len(found) != 1:
-            raise TargetError(f"{self.name}: create answered without the new user's clientId")
-        return found[0]
+            account = self._account(users[0])
+        else:
+            found = self.find_accounts(USERNAME, attrs.get(USERNAME))
+            if len(found) != 1:
+                raise TargetError(f"{self.name}: create answered without the new user's clientId")
+            account = found[0]
+        if self._groups is not None and attrs.get(WORKGROUPS):
+            try:
+                self._groups.change(account.id, None, attrs[WORKGROUPS])
+            except TargetError as exc:
+                # the user exists now: a retry would find it (the executor's lookup) and the
+                # next plan adds the missing membership
+                raise TargetError(f"{exc} (user {account.id} was created; the next run adds the "
+                                  "work group)", exc.status, exc.retryable) from exc
+            account.attrs[WORKGROUPS] = self._groups.of(account.id)
+        return account
 
     def modify(self, account: Account, changes: Mapping[str, Any]) -> None:
-        fields = self._fields({p: v for p, v in changes.items() if p != ACTIVE}, keep_none=True)
+        fields = self._fields({p: v for p, v in changes.items() if p not in (ACTIVE, WORKGROUPS)},
+                              keep_none=True)
         current = account.raw.get(USERNAME) or account.attrs.get(USERNAME)
         if USERNAME in fields and normalize(fields[USERNAME], True) != normalize(current, True):
             raise TargetError(f"{self.name}: Ytel usernames cannot change ({current!r} to "
@@ -159,6 +190,8 @@ class YtelTarget(Target):
             # fields given replace, others keep; roles must be sent every time, in full
             body = {USERNAME: current, ROLES: roles_list(account.raw.get(ROLES) or []), **fields}
             self._call("PUT", url, "update", body)
+        if WORKGROUPS in changes and self._groups is not None:
+            self._groups.change(account.id, account.attrs.get(WORKGROUPS), changes[WORKGROUPS])
         if ACTIVE in changes:
             status = "inactive" if changes[ACTIVE] is False else "active"
             self._call("PUT", f"{USERS}/status/{quote(account.id, safe='')}",
