@@ -174,3 +174,44 @@ workgroup_remove_path = "https://api.ytel.com/ams/v3/workgroup/remove"
 ''')
     with pytest.raises(ConfigError, match="workgroup_remove_path.*must be a path on the API host"):
         load_config(tmp_path / "config.toml")
+
+
+def test_sandbox_serve_seeds_work_groups_and_keeps_membership_in_its_state_file(tmp_path, mapping):
+    from provisioner.config import load_config
+    from provisioner.sandbox.serve import start_emulators
+    from ports import free_port
+    (tmp_path / "pw").write_text(API_PASSWORD)
+    (tmp_path / "m.toml").write_text('correlate = ["username"]\n[attributes]\nusername = { from = "email" }\n')
+    port = free_port()
+    (tmp_path / "config.toml").write_text(f'''
+[source]
+type = "csv"
+path = "people.csv"
+key = "employee_id"
+[targets.ytel]
+type = "ytel"
+base_url = "http://127.0.0.1:{port}"
+mapping = "m.toml"
+username = "{API_USER}"
+password = "file:pw"
+account_id = "acct"
+[sandbox.ytel]
+port = {port}
+username = "{API_USER}"
+password = "file:pw"
+workgroups = ["Support", "Sales"]
+state_file = "ytel.json"
+''')
+    settings = load_config(tmp_path / "config.toml")
+    for round_ in range(2):
+        [(_, ytel)] = start_emulators(settings.sandbox, "config.toml")
+        try:
+            with connect(ytel, mapping, managed=("Support",)) as target:
+                if round_ == 0:
+                    target.create({"username": "ada@example.com", "roles": "agent",
+                                   "workgroups": "Support", "active": True})
+                [ada] = target.list_accounts()
+        finally:
+            ytel.stop()
+        assert sorted(ytel.workgroups) == ["Sales", "Support"]
+        assert ada.attrs["workgroups"] == "Support"
