@@ -19,6 +19,7 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,25 +35,30 @@ from provisioner.state import StateDB  # noqa: E402
 from provisioner.targets import TargetHandle  # noqa: E402
 from provisioner.targets.ytel import YtelTarget  # noqa: E402
 
+SHM = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--creates", type=int, default=500)
-    parser.add_argument("--limit", type=int, default=25)
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--state-dir", type=Path,
-                        default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None)
-    args = parser.parse_args()
 
+@dataclass
+class Pacing:
+    counts: dict          # items by outcome
+    failed: int
+    throttled: int        # 429s the emulator answered
+    requests: int
+    elapsed: float        # seconds the apply took
+
+
+def run(creates: int = 500, limit: int = 25, concurrency: int = 4,
+        state_dir: Path | None = None) -> Pacing:
+    """Plan and apply `creates` Ytel creates against an emulator allowing `limit` requests/s."""
     mapping = load_mapping(REPO / "mappings" / "ytel.toml")
     paths = list(dict.fromkeys([*mapping.attributes, *mapping.correlate]))
     people = tuple(Identity(f"E{n:05d}", {"employee_id": f"E{n:05d}", "given_name": "Ada",
                                           "family_name": f"N{n}", "email": f"user{n}@example.com",
                                           "department": "Support", "role": "Agent", "status": "active"})
-                   for n in range(args.creates))
+                   for n in range(creates))
     options = YtelOptions(username="bench@example.com", password="bench-password",
-                          rate_limit=args.limit, token_rate_limit=args.limit)
-    with tempfile.TemporaryDirectory(dir=args.state_dir) as tmp, \
+                          rate_limit=limit, token_rate_limit=limit)
+    with tempfile.TemporaryDirectory(dir=state_dir) as tmp, \
             YtelEmulator(options).start() as emulator, \
             YtelTarget("ytel", emulator.base_url, paths=paths, username=options.username,
                        password=Secret(options.password, "env:BENCH"),
@@ -64,20 +70,31 @@ def main() -> int:
             capabilities=target.capabilities, validate=target.validate, immutable=target.immutable)],
             PlanPolicy(), plan_id="bench", created_at="2026-01-01T00:00:00+00:00")
         state.save_plan(plan)
-        handle = TargetHandle("ytel", target, mapping, concurrency=args.concurrency, rate_limit=None)
+        handle = TargetHandle("ytel", target, mapping, concurrency=concurrency, rate_limit=None)
         before = len(emulator.requests)
         started = time.monotonic()
         result = apply_plan(plan, {"ytel": handle}, state, run_id="bench")
         elapsed = time.monotonic() - started
-        requests = len(emulator.requests) - before
         state.close()
-        achieved = requests / elapsed
-        print(f"{args.creates} creates, limit {args.limit} req/s, concurrency {args.concurrency}, "
-              f"state DB in {args.state_dir or 'the default temp dir'}")
-        print(f"items: {result.counts}; 429 answers: {emulator.throttled}")
-        print(f"{requests} requests in {elapsed:.1f} s: {achieved:.2f} req/s = "
-              f"{achieved / args.limit:.2f} of the limit")
-        return 0 if result.failed == 0 and emulator.throttled == 0 else 1
+        return Pacing(dict(result.counts), result.failed, emulator.throttled,
+                      len(emulator.requests) - before, elapsed)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--creates", type=int, default=500)
+    parser.add_argument("--limit", type=int, default=25)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--state-dir", type=Path, default=SHM)
+    args = parser.parse_args()
+    got = run(args.creates, args.limit, args.concurrency, args.state_dir)
+    achieved = got.requests / got.elapsed
+    print(f"{args.creates} creates, limit {args.limit} req/s, concurrency {args.concurrency}, "
+          f"state DB in {args.state_dir or 'the default temp dir'}")
+    print(f"items: {got.counts}; 429 answers: {got.throttled}")
+    print(f"{got.requests} requests in {got.elapsed:.1f} s: {achieved:.2f} req/s = "
+          f"{achieved / args.limit:.2f} of the limit")
+    return 0 if got.failed == 0 and got.throttled == 0 else 1
 
 
 if __name__ == "__main__":

@@ -328,3 +328,13 @@ def test_config_without_account_id_names_the_key(tmp_path):
     path = _config(tmp_path)
     with pytest.raises(ConfigError, match="account_id"):
         load_config(path)
+
+
+def test_an_apply_of_500_creates_at_25_per_second_loses_nothing():
+    """The issue's load: no failed item and no 429 (the achieved rate is bench/ytel_pacing.py's)."""
+    import sys
+    sys.path.insert(0, str(REPO / "bench"))
+    from ytel_pacing import SHM, run
+    got = run(creates=500, limit=25, state_dir=SHM)
+    assert got.counts == {"done": 500} and got.failed == 0
+    assert got.throttled == 0
