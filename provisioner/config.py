@@ -34,7 +34,7 @@ DEFAULT_DB_URL = "sqlite:///state/provisioner.db"
 TARGET_NAME = re.compile(r"[A-Za-z0-9_-]+")
 # values of these keys are secrets: never echo what was written there
 SECRET_KEYS = frozenset({"token", "password", "client_secret", "subscription_key", "api_key",
-                         "secret_key"})
+                         "secret_key", "admin_password"})
 
 
 # --- reusable field types ---------------------------------------------------
@@ -592,6 +592,23 @@ class CccTargetSettings(_TargetSettings, _CccNames):
         return value
 
 
+class YccTargetSettings(_TargetSettings):
+    type: Literal["ytel_ycc"] = "ytel_ycc"
+    base_url: str = "https://ycc-api.ytel.com"   # the YCC host; /api/v2/... is added to it
+    token_url: str = "https://api.ytel.com/auth/v3/token"   # YCC takes the CPaaS token
+    username: Name                      # an API user's e-mail, as for the AMS target
+    password: SecretRef
+    template_agent: Name                # the agent every new agent is cloned from
+    admin_password: SecretRef | None = None   # lets e-mail changes through (`pass`); unset: manual items
+    token_minutes: Annotated[float, _bounded("number", 1, 1440)] = 120.0   # refreshDurationMinutes
+    credential_keys: ClassVar[str] = "username and password"
+
+    @field_validator("token_url")
+    @classmethod
+    def _token_url(cls, value: str) -> str:
+        return _service_url(value, ("http", "https"), f"use {cls.credential_keys}")[0]
+
+
 class YtelTargetSettings(_TargetSettings):
     type: Literal["ytel"] = "ytel"
     # base_url is the API host, https://api.ytel.com; /auth/v3 and /ams/v3 are added to it
@@ -677,19 +694,29 @@ class YtelSandboxSettings(_SandboxSettings):
     workgroups: list[Name] = Field(default_factory=list)   # work groups the account starts with
 
 
+class YccSandboxSettings(YtelSandboxSettings):
+    """The YCC emulator is the AMS one plus the agent API: it takes the AMS keys too."""
+    port: Annotated[int, _bounded("whole number", 1, 65535)] = 9106
+    template_agent: Name = "9999"            # seeded, inactive
+    admin_password: SecretRef | None = None  # the `pass` an e-mail change needs; unset: `password`
+    soft_errors: bool = False                # refusals as HTTP 200 with status false
+
+
 class SandboxSettings(_Settings):
     onecloud: OneCloudSandboxSettings | None = None
     ccs: CcsSandboxSettings | None = None
     clienttrack: ClientTrackSandboxSettings | None = None
     ccc: CccSandboxSettings | None = None
     ytel: YtelSandboxSettings | None = None
+    ytel_ycc: YccSandboxSettings | None = None
 
 
 # New kinds join these unions; `type` picks the member.
 SourceSettings = Annotated[Union[CsvSourceSettings, LdapSourceSettings, HrSourceSettings],
                           Field(discriminator="type")]
 TargetSettings = Annotated[Union[ScimTargetSettings, OneCloudTargetSettings, CcsTargetSettings,
-                                 ClientTrackTargetSettings, CccTargetSettings, YtelTargetSettings],
+                                 ClientTrackTargetSettings, CccTargetSettings, YtelTargetSettings,
+                                 YccTargetSettings],
                            Field(discriminator="type")]
 
 

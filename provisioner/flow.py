@@ -89,6 +89,7 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
                 read_only=frozenset(getattr(handle.target, "read_only", ())),
                 immutable=frozenset(getattr(handle.target, "immutable", ())),
                 partial_change=getattr(handle.target, "partial_change", None),
+                rename_hint=getattr(handle.target, "rename_hint", None),
                 rename=settings.targets[name].rename_mode(settings.policy),
                 max_disable_percent=percent, max_disable_count=count, unreadable=why))
         policy = PlanPolicy(missing=settings.policy.missing,

@@ -45,6 +45,9 @@ class TargetInput:
     # new account plus a disable of the old one
     immutable: frozenset[str] = frozenset()
     rename: str = "manual"            # "manual" | "recreate"
+    # what a person can do about such a change instead, where the target has
+    # its own way (None: suggest rename = "recreate")
+    rename_hint: str | None = None
     # a change the target can make only in part (Ytel adds people to work groups
     # but has no documented call that removes them): (path, have, want) -> (the
     # value it can reach, a sentence telling a person what is left), or None
@@ -345,10 +348,11 @@ def _rename_items(target: TargetInput, key: str, want: dict, account: Account) -
     moved = _immutable_changes(target, want, account)
     what = "; ".join(f"{key}'s {p} changed from {c.before!r} to {c.after!r}" for p, c in moved.items())
     if target.rename != "recreate":
+        hint = target.rename_hint or (f"create the new account by hand, or set rename = "
+                                      f"\"recreate\" for target {target.name} to create it and "
+                                      "disable the old one")
         return [_item(target, MANUAL, key, account.id, moved,
-                      f"{', '.join(moved)} cannot change on {target.name}: {what}; create the new "
-                      f"account by hand, or set rename = \"recreate\" for target {target.name} "
-                      "to create it and disable the old one")]
+                      f"{', '.join(moved)} cannot change on {target.name}: {what}; {hint}")]
     create = _create_item(target, key, want, f"replaces account {account.id}: {what}")
     problem = target.validate(want) if target.validate and create and create.op == CREATE else None
     if problem:

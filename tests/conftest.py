@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -198,3 +199,32 @@ def ccc_factory():
 def ccc(ccc_factory):
     """A fresh CCC emulator accepting CCC_CLIENT_ID / CCC_USERNAME / CCC_SECRET."""
     return ccc_factory()
+
+
+def assert_nowhere(secrets, *, db_file, log_text: str, plan) -> None:
+    """None of `secrets` (e.g. the passwords an emulator was sent) is in the log text, the plan
+    (its document and the create items' attributes) or the bytes of the state DB file."""
+    stored = Path(db_file).read_bytes()
+    text = log_text + repr(plan.to_dict()) + repr([i.attrs for i in plan.items])
+    for secret in secrets:
+        assert secret not in text and secret.encode() not in stored
+
+
+YCC_USER, YCC_PASSWORD = "api@test.ytel", "test-ycc-password-8e3d"
+
+
+@pytest.fixture
+def ycc_factory():
+    """start(faults=None, **options) -> a running Ytel YCC emulator (AMS token endpoint included)
+    accepting YCC_USER / YCC_PASSWORD, seeded with its template agent "9999"."""
+    from provisioner.sandbox.ytel_ycc import YccEmulator, YccOptions
+
+    def build(faults=None, **options):
+        return YccEmulator(YccOptions(username=YCC_USER, password=YCC_PASSWORD, **options), faults)
+
+    yield from _emulators(build)
+
+
+@pytest.fixture
+def ycc(ycc_factory):
+    return ycc_factory()

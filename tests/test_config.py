@@ -329,7 +329,7 @@ def test_source_type_required(tmp_path):
 
 def test_unknown_target_type(tmp_path):
     write(tmp_path, SOURCE, TARGET.replace('"scim"', '"ldap"'))
-    assert error_of() == "config.toml: targets.directory.type: unknown target type 'ldap' (known: scim, onecloud, ccs, clienttrack, ccc, ytel)"
+    assert error_of() == "config.toml: targets.directory.type: unknown target type 'ldap' (known: scim, onecloud, ccs, clienttrack, ccc, ytel, ytel_ycc)"
 
 
 def test_no_targets(tmp_path):

@@ -28,6 +28,9 @@ def test_demo_runs_the_whole_job(tmp_path):
     # ClientTrack already held Ada's staff record: matched on UserName and linked, not created
     assert len(re.findall(r"^\+ create +clienttrack +E\d+", first, re.M)) == 11
     assert len(re.findall(r"^\+ create +ytel +E\d+", first, re.M)) == 12
+    # YCC holds Ada's agent made by hand under user id 1001: found by e-mail and linked, not cloned
+    assert len(re.findall(r"^\+ create +ytel_ycc +E\d+", first, re.M)) == 11
+    assert not re.search(r"^\+ create +ytel_ycc +E0001", first, re.M)
     assert "OneCloud assigned extensions (kept with the links): E0001 2002" in first
     # the CCC emulator holds Ada already (matched by Username and linked) and an agent HR does not know
     assert len(re.findall(r"^\+ create +ccc +E\d+", first, re.M)) == 11
@@ -35,6 +38,9 @@ def test_demo_runs_the_whole_job(tmp_path):
     changes = sorted(re.findall(r"^[-+~] (\w+) +(\w+) +(E\d+)", second, re.M))
     assert [c for c in changes if c[1] == "ytel"] == [
         ("create", "ytel", "E0015"), ("disable", "ytel", "E0009"), ("update", "ytel", "E0002")]
+    assert [c for c in changes if c[1] == "ytel_ycc"] == [
+        ("create", "ytel_ycc", "E0015"), ("disable", "ytel_ycc", "E0009"), ("update", "ytel_ycc", "E0002")]
+    assert 'user_group: "AGENTS" → "SUPERVISORS"' in second
     assert [c for c in changes if c[1] == "ccc"] == [("create", "ccc", "E0015"), ("disable", "ccc", "E0009")]
     assert [c for c in changes if c[1] == "clienttrack"] == [
         ("create", "clienttrack", "E0015"), ("disable", "clienttrack", "E0009"), ("update", "clienttrack", "E0002")]

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conftest import assert_nowhere
 from provisioner.auth.ytel_token import YtelTokenAuth
 from provisioner.errors import AlreadyExists, TargetError
 from provisioner.executor import apply_plan
@@ -228,10 +229,7 @@ def test_passwords_never_reach_the_log_the_plan_or_the_state_db(ytel, tmp_path, 
     passwords = list(ytel.passwords.values())
     assert len(passwords) == 2 and all(len(p) >= 20 for p in passwords)
     state.close()
-    stored = (tmp_path / "state.db").read_bytes()
-    text = caplog.text + repr(plan.to_dict()) + repr([i.attrs for i in plan.items])
-    for password in passwords:
-        assert password not in text and password.encode() not in stored
+    assert_nowhere(passwords, db_file=tmp_path / "state.db", log_text=caplog.text, plan=plan)
 
 
 def test_rename_is_manual_by_default_and_recreate_when_asked(ytel, tmp_path):

@@ -48,4 +48,5 @@ FACTORIES: list[Callable[[SecretWriter], DemoTarget]] = [
     _vendor("clienttrack"),
     _vendor("ccc"),
     _vendor("ytel"),
+    _vendor("ytel_ycc"),
 ]

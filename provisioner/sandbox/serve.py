@@ -55,16 +55,27 @@ def _ccc(settings) -> Emulator:
     return CccEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 
+def _ytel_options(settings, kind: type = YtelOptions, **extra) -> YtelOptions:
+    return kind(username=settings.username, password=settings.password.reveal(),
+                account_id=settings.account_id, rate_limit=settings.rate_limit,
+                token_rate_limit=settings.token_rate_limit, sso=settings.sso,
+                workgroups=tuple(settings.workgroups), **extra)
+
+
 def _ytel(settings) -> Emulator:
-    options = YtelOptions(username=settings.username, password=settings.password.reveal(),
-                          account_id=settings.account_id, rate_limit=settings.rate_limit,
-                          token_rate_limit=settings.token_rate_limit, sso=settings.sso,
-                          workgroups=tuple(settings.workgroups))
-    return YtelEmulator(options, faults_of(settings), state_file=settings.state_file)
+    return YtelEmulator(_ytel_options(settings), faults_of(settings), state_file=settings.state_file)
+
+
+def _ytel_ycc(settings) -> Emulator:
+    from .ytel_ycc import YccEmulator, YccOptions
+    admin = settings.admin_password.reveal() if settings.admin_password else None
+    options = _ytel_options(settings, YccOptions, template_agent=settings.template_agent,
+                            admin_password=admin, soft_errors=settings.soft_errors)
+    return YccEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 
 _BUILDERS: dict[str, Callable[..., Emulator]] = {"onecloud": _onecloud, "ccs": _ccs, "clienttrack": _clienttrack,
-                                                 "ccc": _ccc, "ytel": _ytel}
+                                                 "ccc": _ccc, "ytel": _ytel, "ytel_ycc": _ytel_ycc}
 
 
 def start_emulators(sandbox, config_name: str) -> list[tuple[str, Emulator]]:

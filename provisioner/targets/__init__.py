@@ -62,6 +62,16 @@ def _open_ytel(name: str, settings, paths) -> Any:
         rate_limit=settings.rate_limit)
 
 
+def _open_ytel_ycc(name: str, settings, paths) -> Any:
+    from .ytel_ycc import YccTarget
+    return YccTarget(
+        name, settings.base_url, paths=paths, token_url=settings.token_url, username=settings.username,
+        password=settings.password, template_agent=settings.template_agent,
+        admin_password=settings.admin_password, token_minutes=settings.token_minutes,
+        concurrency=settings.concurrency, timeout=settings.timeout, tls_verify=settings.tls_verify,
+        ca_file=settings.ca_file, rate_limit=settings.rate_limit)
+
+
 def _open_clienttrack(name: str, settings, paths) -> Any:
     from .clienttrack import ClientTrackTarget
     return ClientTrackTarget(
@@ -88,7 +98,7 @@ def _open_ccc(name: str, settings, paths) -> Any:
 _FACTORIES: dict[str, Callable[..., Any]] = {"scim": _open_scim, "onecloud": _open_onecloud,
                                              "ccs": _open_ccs, "clienttrack": _open_clienttrack,
                                              "ccc": _open_ccc,
-                                             "ytel": _open_ytel}
+                                             "ytel": _open_ytel, "ytel_ycc": _open_ytel_ycc}
 
 
 def open_target(name: str, settings, mapping) -> TargetHandle:
