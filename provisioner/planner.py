@@ -213,7 +213,7 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
             if problem:
                 item = _item(target, CONFLICT, key, item.account_id, item.changes, problem)
         if item is not None and target.partial_change and item.op in (UPDATE, ENABLE):
-            item, manual = _split_partial(target, item)
+            item, manual = _split_partial(target, item, notes.get(key))
             tp.items.extend(i for i in (item, manual) if i is not None)
         elif item is not None:
             tp.items.append(item)
@@ -299,15 +299,19 @@ def _diff_item(target: TargetInput, key: str, want: dict, account: Account,
         return _state_item(target, ENABLE, key, account, changes, f"{key} is active in the source again")
     if not account.active or not changes:
         return None
-    reason = "attributes differ: " + ", ".join(changes)
-    if note:
-        reason = f"{note}; {reason}"
+    reason = _differ_reason(changes, note)
     if UPDATE not in target.capabilities:
         return _item(target, MANUAL, key, account.id, changes, f"update by hand: {reason}")
     return _item(target, UPDATE, key, account.id, changes, reason)
 
 
-def _split_partial(target: TargetInput, item: PlanItem) -> tuple[PlanItem | None, PlanItem | None]:
+def _differ_reason(changes: Mapping[str, Change], note: str | None) -> str:
+    reason = "attributes differ: " + ", ".join(changes)
+    return f"{note}; {reason}" if note else reason
+
+
+def _split_partial(target: TargetInput, item: PlanItem,
+                   note: str | None) -> tuple[PlanItem | None, PlanItem | None]:
     """The part of an item the target can apply, and a manual item for the rest."""
     changes, left, sentences = dict(item.changes), {}, []
     for path, change in item.changes.items():
@@ -328,9 +332,7 @@ def _split_partial(target: TargetInput, item: PlanItem) -> tuple[PlanItem | None
     manual = _item(target, MANUAL, item.identity, item.account_id, left, "; ".join(sentences))
     if item.op == UPDATE and not changes:
         return None, manual
-    reason = item.reason
-    if item.op == UPDATE:   # the note before "attributes differ" stays; the list is the new one
-        reason = reason.partition("attributes differ: ")[0] + "attributes differ: " + ", ".join(changes)
+    reason = _differ_reason(changes, note) if item.op == UPDATE else item.reason
     return PlanItem(**{**item.__dict__, "changes": changes, "reason": reason}), manual
 
 

@@ -153,48 +153,41 @@ def test_a_mapped_workgroups_attribute_needs_the_managed_list(ytel, mapping):
         connect(ytel, mapping, managed=())
 
 
-def test_workgroup_remove_path_must_be_a_path(tmp_path):
-    from provisioner.config import load_config
-    (tmp_path / "m.toml").write_text('correlate = ["username"]\n[attributes]\n'
-                                     'username = { from = "email" }\n')
-    (tmp_path / "config.toml").write_text(f'''
+def write_config(tmp_path, base_url, rest):
+    """config.toml with a CSV source and a Ytel target at `base_url`, `rest` after it."""
+    (tmp_path / "pw").write_text(API_PASSWORD)
+    (tmp_path / "m.toml").write_text('correlate = ["username"]\n[attributes]\nusername = { from = "email" }\n')
+    path = tmp_path / "config.toml"
+    path.write_text(f'''
 [source]
 type = "csv"
 path = "people.csv"
 key = "employee_id"
 [targets.ytel]
 type = "ytel"
-base_url = "https://api.ytel.com"
+base_url = "{base_url}"
 mapping = "m.toml"
 username = "{API_USER}"
-password = "env:YTEL_PASSWORD"
+password = "file:pw"
 account_id = "acct"
-workgroups = ["Support"]
-workgroup_remove_path = "https://api.ytel.com/ams/v3/workgroup/remove"
-''')
+{rest}''')
+    return path
+
+
+def test_workgroup_remove_path_must_be_a_path(tmp_path):
+    from provisioner.config import load_config
+    path = write_config(tmp_path, "https://api.ytel.com", 'workgroups = ["Support"]\n'
+                        'workgroup_remove_path = "https://api.ytel.com/ams/v3/workgroup/remove"\n')
     with pytest.raises(ConfigError, match="workgroup_remove_path.*must be a path on the API host"):
-        load_config(tmp_path / "config.toml")
+        load_config(path)
 
 
 def test_sandbox_serve_seeds_work_groups_and_keeps_membership_in_its_state_file(tmp_path, mapping):
     from provisioner.config import load_config
     from provisioner.sandbox.serve import start_emulators
     from ports import free_port
-    (tmp_path / "pw").write_text(API_PASSWORD)
-    (tmp_path / "m.toml").write_text('correlate = ["username"]\n[attributes]\nusername = { from = "email" }\n')
     port = free_port()
-    (tmp_path / "config.toml").write_text(f'''
-[source]
-type = "csv"
-path = "people.csv"
-key = "employee_id"
-[targets.ytel]
-type = "ytel"
-base_url = "http://127.0.0.1:{port}"
-mapping = "m.toml"
-username = "{API_USER}"
-password = "file:pw"
-account_id = "acct"
+    path = write_config(tmp_path, f"http://127.0.0.1:{port}", f'''
 [sandbox.ytel]
 port = {port}
 username = "{API_USER}"
@@ -202,7 +195,7 @@ password = "file:pw"
 workgroups = ["Support", "Sales"]
 state_file = "ytel.json"
 ''')
-    settings = load_config(tmp_path / "config.toml")
+    settings = load_config(path)
     for round_ in range(2):
         [(_, ytel)] = start_emulators(settings.sandbox, "config.toml")
         try:

@@ -340,18 +340,17 @@ class YtelEmulator(UserStore, Emulator):
         return [str(i) for i in ids]
 
     def _workgroup(self, name: str) -> dict:
-        with self.lock:
-            group = self.workgroups.get(name)
-        if group is None:
-            raise refusal(404, f"Work group {name} not found", http=404)
-        return group
+        return self._found(self.workgroups, name, f"Work group {name}")
 
     def _user(self, client_id: str) -> dict:
+        return self._found(self.users, client_id, "User")
+
+    def _found(self, store: dict, key: str, what: str) -> dict:
         with self.lock:
-            user = self.users.get(client_id)
-        if user is None:
-            raise refusal(404, "User not found", http=404)
-        return user
+            found = store.get(key)
+        if found is None:
+            raise refusal(404, f"{what} not found", http=404)
+        return found
 
     def _check_roles(self, roles: Any) -> None:
         if not isinstance(roles, list):

@@ -85,11 +85,11 @@ class WorkGroups:
 
     def partial(self, have: Any, want: Any) -> tuple[Any, str] | None:
         """Without a removal call, only the additions of a change can be made."""
-        gone = sorted(set(roles_list(have or [])) - set(roles_list(want or [])))
+        before, after = set(roles_list(have or [])), set(roles_list(want or []))
+        gone = sorted(before - after)
         if self.remove_path or not gone:
             return None
-        reach = roles_text(sorted(set(roles_list(have or [])) | set(roles_list(want or []))))
-        return reach, (f"remove the user from Ytel work group {', '.join(map(repr, gone))} by "
+        return roles_text(before | after), (f"remove the user from Ytel work group {', '.join(map(repr, gone))} by "
                        "hand: the Ytel API documents no call that removes users from a work group "
                        f"(set workgroup_remove_path for target {self.target} once Ytel confirms one)")
 
