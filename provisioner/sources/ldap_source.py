@@ -27,6 +27,7 @@ import math
 import re
 import ssl
 import uuid
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from ldap3 import BASE, LEVEL, NONE, SUBTREE, Connection, Server, Tls
@@ -34,7 +35,7 @@ from ldap3.core.exceptions import LDAPException, LDAPInvalidFilterError
 
 from provisioner.config import LdapSourceSettings
 from provisioner.errors import ConfigError
-from provisioner.model import Rejected, SourceResult
+from provisioner.model import SourceResult
 from provisioner.secrets import redact
 from provisioner.sources.rows import validate_rows
 
@@ -100,8 +101,10 @@ def read_ldap(settings: LdapSourceSettings) -> SourceResult:
             yield number, attrs
 
     result = validate_rows(records(), key_attr, settings.required, settings.emails, unit="entry")
-    rejected = tuple(Rejected(r.row, r.key, f"{dns.get(r.row, '?')}: {r.reason}") for r in result.rejected)
-    return SourceResult(identities=result.identities, rejected=rejected)
+    rejected = tuple(replace(r, reason=f"{dns.get(r.row, '?')}: {r.reason}") for r in result.rejected)
+    # an entryUUID or objectGUID key tells a person nothing: plans name the entry by its DN
+    identities = tuple(replace(i, label=dns.get(i.row)) for i in result.identities)
+    return SourceResult(identities=identities, rejected=rejected)
 
 
 def key_attribute(settings: LdapSourceSettings) -> str:
