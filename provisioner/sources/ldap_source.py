@@ -21,6 +21,7 @@ bind password never appears in it.
 
 from __future__ import annotations
 
+import ast
 import base64
 import logging
 import math
@@ -167,6 +168,8 @@ def _paged_search(conn: Connection, settings: LdapSourceSettings, search_filter:
             what = result.get("description")
             if what == "noSuchObject":
                 raise ConfigError(f"{where}.base_dn: {settings.base_dn!r} does not exist on {settings.url}")
+            read = len(entries) + sum(1 for e in conn.response or () if e.get("type") == "searchResEntry")
+            _raise_for_limit(settings, what, result.get("message"), read)
             raise ConfigError(f"{where}: the search under {settings.base_dn!r} failed: {what} "
                               f"{result.get('message') or ''}".rstrip())
         pages += 1
@@ -181,6 +184,22 @@ def _paged_search(conn: Connection, settings: LdapSourceSettings, search_filter:
     return entries
 
 
+def _raise_for_limit(settings: LdapSourceSettings, what: str | None, message: str | None, read: int) -> None:
+    """A server limit stopping a paged search, as the setting to change on either side."""
+    who = settings.bind_dn or "anonymous binds"
+    under = f"under {settings.base_dn!r}"
+    detail = f"{what}: {message}" if message else what
+    if what == "adminLimitExceeded":
+        raise ConfigError(f"{_where(settings)}: the server refused pages of {settings.page_size} entries "
+                          f"{under} ({detail}): lower page_size, or raise the server's page limit for "
+                          f"{who} (OpenLDAP: size.pr in its limits)")
+    if what == "sizeLimitExceeded":
+        raise ConfigError(f"{_where(settings)}: the server stopped the search {under} at its size limit "
+                          f"after {read} entries ({detail}): raise the limit for {who} on the server "
+                          "(OpenLDAP: size.prtotal, or size.hard when that is unset), or narrow base_dn "
+                          "or filter")
+
+
 def _text(name: str, value: bytes) -> str | None:
     if name.lower() == "objectguid" and len(value) == 16:
         return str(uuid.UUID(bytes_le=value))
@@ -193,6 +212,9 @@ def _text(name: str, value: bytes) -> str | None:
 
 def _reason(exc: Exception) -> str:
     text = str(exc).strip() or type(exc).__name__
+    mismatch = _HOST_MISMATCH.search(text)
+    if mismatch:
+        return _host_mismatch(mismatch)
     ssl_error = re.search(r"\[SSL[^\]]*\] ([^(']+)", text)
     if ssl_error:
         return (f"TLS failed: {ssl_error.group(1).strip()} (set ca_file to the CA that signed "
@@ -200,6 +222,22 @@ def _reason(exc: Exception) -> str:
     if "refused" in text.lower() or "invalid server address" in text.lower():
         return f"connection refused or unreachable ({text.splitlines()[0]})"
     return text.splitlines()[0]
+
+
+# ldap3's own host-name check: "certificate {<the peer certificate dict>} doesn't match any name in [...]"
+_HOST_MISMATCH = re.compile(r"certificate (\{.*\}) doesn't match any name in (\[.*\])")
+
+
+def _host_mismatch(match: re.Match) -> str:
+    try:
+        cert, asked = ast.literal_eval(match.group(1)), ast.literal_eval(match.group(2))
+        names = [v for _, v in cert.get("subjectAltName", ())] or [
+            v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"]
+        host = asked[0]
+    except (ValueError, SyntaxError, TypeError, IndexError, AttributeError):
+        return "TLS failed: the server's certificate does not name the host in url"
+    return (f"TLS failed: the server's certificate is for {', '.join(names) or 'no host name'}, not {host} "
+            f"(use one of those names in url, or have the certificate reissued for {host})")
 
 
 def _where(settings: LdapSourceSettings) -> str:
