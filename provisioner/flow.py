@@ -95,7 +95,8 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
         policy = PlanPolicy(missing=settings.policy.missing,
                             min_source_ratio=settings.policy.min_source_ratio)
         plan = make_plan(source, inputs, policy, plan_id=new_id(), created_at=utcnow(),
-                         baseline_identities=state.baseline_identities(), only=only)
+                         baseline_identities=state.baseline_identities(),
+                         baseline_sources=state.baseline_sources(), only=only)
         state.save_plan(plan)
     except BaseException as exc:
         state.finish_run(run_id, "failed", error=str(exc) or type(exc).__name__)

@@ -42,17 +42,32 @@ class Identity:
     # a future hire inside policy.prehire_days with prehire_active = false:
     # their account is created, disabled, before they start
     create_inactive: bool = False
+    # what a person knows the record by when the key does not say (an LDAP
+    # entry's DN beside its entryUUID); None when the key is that name
+    label: str | None = None
 
 
 @dataclass(frozen=True)
 class Rejected:
-    """A source row that could not become an identity, and why."""
+    """A source row that could not become an identity, and why.
+
+    Its key holds that person on every target (no update, no disable). When
+    several sources are merged, `key` is the joined person's key and `source`
+    the source the record came from.
+    """
     row: int
     key: str | None
     reason: str
+    source: str | None = None
+    # the record's attributes as read: how the merge finds the person it
+    # belongs to, and the planner the accounts it holds; never stored
+    attrs: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict:
-        return {"row": self.row, "key": self.key, "reason": self.reason}
+        out = {"row": self.row, "key": self.key, "reason": self.reason}
+        if self.source is not None:
+            out["source"] = self.source
+        return out
 
 
 @dataclass(frozen=True)
@@ -122,11 +137,14 @@ class PlanItem:
     # pairs to look the account up by if the create's outcome is unknown.
     attrs: Mapping[str, Any] = field(default_factory=dict)
     lookup: tuple[tuple[str, Any], ...] = ()
+    # who the identity is to a person when its key is an opaque id: the
+    # source's label (an LDAP DN), else the account's correlation value
+    person: str | None = None
 
     def to_dict(self) -> dict:
         return {
             "id": self.id, "target": self.target, "op": self.op,
-            "identity": self.identity, "account_id": self.account_id,
+            "identity": self.identity, "person": self.person, "account_id": self.account_id,
             "changes": {k: c.to_dict() for k, c in self.changes.items()},
             "reason": self.reason, "status": self.status, "error": self.error,
         }
@@ -136,15 +154,17 @@ class PlanItem:
 class TargetSummary:
     accounts: int
     counts: Mapping[str, int]
-    unmanaged: int
+    unmanaged: int                    # accounts that match nobody in the source
     blocked: bool = False
     block_reason: str | None = None
+    held: int = 0                     # accounts of held people (rejected, not started yet): left alone
 
     def to_dict(self) -> dict:
         out: dict[str, Any] = {"accounts": self.accounts}
         for op in OPS:
             out[op] = self.counts.get(op, 0)
         out["unmanaged"] = self.unmanaged
+        out["held"] = self.held
         out["blocked"] = self.blocked
         out["block_reason"] = self.block_reason
         return out

@@ -63,17 +63,20 @@ class _TargetPlan:
 
 def make_plan(source: SourceResult, targets: Sequence[TargetInput], policy: PlanPolicy, *,
               plan_id: str, created_at: str, baseline_identities: int | None = None,
+              baseline_sources: Mapping[str, int] | None = None,
               only: Iterable[str] | None = None) -> Plan:
     """Build the plan for every target.
 
-    `baseline_identities` is the identity count of the last successful run:
-    a source that shrank below `policy.min_source_ratio` of it blocks all.
+    `baseline_identities` is the identity count of the last successful run,
+    `baseline_sources` each source's own count then: the merged set or any
+    one source shrunk below `policy.min_source_ratio` of it blocks all.
     `only` limits the items to those identity keys (the diff is still whole).
     """
     only_keys = {k.casefold() for k in only} if only else None
-    source_block = _source_block_reason(len(source.identities), baseline_identities, policy)
+    source_block = _source_block_reason(source, baseline_identities, baseline_sources, policy)
     held = {r.key.casefold() for r in source.rejected if r.key}
     held.update(k.casefold() for k in source.held)
+    labels = {i.key: i.label for i in source.identities if i.label}
 
     summaries: dict[str, TargetSummary] = {}
     items: list[PlanItem] = []
@@ -83,16 +86,18 @@ def make_plan(source: SourceResult, targets: Sequence[TargetInput], policy: Plan
             summaries[target.name] = TargetSummary(0, {}, 0, True, target.unreadable)
             continue
         tp = _plan_target(source.identities, held, target, policy)
-        target_items = [i for i in tp.items
+        by_id = {a.id: a for a in target.accounts}
+        target_items = [_named(i, labels, by_id, target.mapping) for i in tp.items
                         if only_keys is None or (i.identity or "").casefold() in only_keys]
         counts: dict[str, int] = defaultdict(int)
         for item in target_items:
             counts[item.op] += 1
         block = source_block or _disable_block_reason(counts[DISABLE], len(target.accounts), target)
+        held_accounts = _held_accounts(target, held, source.rejected, tp.managed)
         summaries[target.name] = TargetSummary(
             accounts=len(target.accounts), counts=dict(counts),
-            unmanaged=len(target.accounts) - len(tp.managed),
-            blocked=block is not None, block_reason=block)
+            unmanaged=len({a.id for a in target.accounts} - tp.managed - held_accounts),
+            blocked=block is not None, block_reason=block, held=len(held_accounts))
         items.extend(target_items)
         adopt.extend(l for l in tp.adopt if only_keys is None or l.identity.casefold() in only_keys)
 
@@ -123,11 +128,51 @@ def _with_id(item: PlanItem, n: int) -> PlanItem:
     return PlanItem(**{**item.__dict__, "id": f"{n:06d}"})
 
 
-def _source_block_reason(count: int, baseline: int | None, policy: PlanPolicy) -> str | None:
-    if not baseline or count >= policy.min_source_ratio * baseline:
-        return None
-    return (f"the source yielded {count} identities, fewer than "
-            f"{policy.min_source_ratio:.0%} of the {baseline} of the last successful run")
+def _named(item: PlanItem, labels: Mapping[str, str], accounts: Mapping[str, Account], mapping) -> PlanItem:
+    """The item with the person it is about: the source's label, else the account's correlation value."""
+    person = labels.get(item.identity or "")
+    if person is None and item.account_id in accounts:
+        value = accounts[item.account_id].attrs.get(mapping.correlate[0])
+        person = value if isinstance(value, str) else None
+    return PlanItem(**{**item.__dict__, "person": person}) if person else item
+
+
+def _held_accounts(target: TargetInput, held: set[str], rejected: Sequence, managed: set[str]) -> set[str]:
+    """Accounts of held people: linked to one, or correlating to a rejected record's attributes."""
+    present = {a.id for a in target.accounts}
+    ids = {a for k, a in target.links.items() if k.casefold() in held and a in present}
+    records = [r.attrs for r in rejected if r.attrs]
+    if records:
+        index = _CorrelationIndex(target.accounts, target.mapping)
+        for attrs in records:
+            ids.update(a.id for a in index.candidates(target.mapping.render(attrs))[0] if a.id not in managed)
+    return ids
+
+
+def _source_block_reason(source: SourceResult, baseline: int | None,
+                         baseline_sources: Mapping[str, int] | None, policy: PlanPolicy) -> str | None:
+    """The merged set against its baseline, then (with several sources) each source against its own:
+    an empty directory beside a full HR export leaves the merged count whole."""
+    ratio = policy.min_source_ratio
+    reasons = []
+    count = len(source.identities)
+    if baseline and count < ratio * baseline:
+        reasons.append(f"the source yielded {count} identities, fewer than "
+                       f"{ratio:.0%} of the {baseline} of the last successful run")
+    if len(source.counts) > 1:
+        records = {name: sum(c.get(k, 0) for k in ("identities", "rejected", "held"))
+                   for name, c in source.counts.items()}
+        for name, counts in source.counts.items():
+            have, before = counts.get("identities", 0), (baseline_sources or {}).get(name)
+            if before and have < ratio * before:
+                reasons.append(f"source {name} yielded {have} identities ({counts.get('rejected', 0)} "
+                               f"rejected), fewer than {ratio:.0%} of the {before} of the last successful run")
+            elif not records[name] and any(records.values()):
+                beside = ", ".join(f"{n} with {c.get('identities', 0)} identities"
+                                   for n, c in source.counts.items() if records[n])
+                reasons.append(f"source {name} returned no records, beside {beside}: an empty source "
+                               "next to others is never normal (check its base_dn, filter or path)")
+    return "; ".join(reasons) or None
 
 
 def _disable_block_reason(disables: int, accounts: int, target: TargetInput) -> str | None:

@@ -50,12 +50,13 @@ def print_summary(plan: Plan, estimates: dict[str, float] | None = None) -> None
     for op in OPS:
         table.add_column(op, justify="right")
     table.add_column("unmanaged", justify="right")
+    table.add_column("held", justify="right")
     if estimates:
         table.add_column("est. apply", justify="right")
     table.add_column("blocked")
     for name, summary in plan.targets.items():
         row = [name, str(summary.accounts), *(str(summary.counts.get(op, 0)) for op in OPS),
-               str(summary.unmanaged)]
+               str(summary.unmanaged), str(summary.held)]
         if estimates:
             row.append(_duration(estimates.get(name, 0.0)))
         row.append(f"[bold red]BLOCKED[/]: {escape(summary.block_reason or '')}" if summary.blocked else "no")
@@ -67,15 +68,18 @@ def print_summary(plan: Plan, estimates: dict[str, float] | None = None) -> None
 def print_plan(plan: Plan, estimates: dict[str, float], *, apply_hint: bool = True) -> None:
     print_summary(plan, estimates)
     for rejected in plan.rejected:
+        # the reason starts with the source's name when several are merged
+        held = f"; {escape(rejected.key)} is held on every target" if rejected.key else ""
         console.print(f"  [red]rejected[/] row {rejected.row} ({escape(rejected.key or 'no key')}): "
-                      f"{escape(rejected.reason)}")
+                      f"{escape(rejected.reason)}{held}")
     print_source_info(plan.source_info)
     for item in plan.items:
         mark, colour = _MARK[item.op]
         account = f" account {escape(item.account_id)}" if item.account_id else ""
+        person = f" ({escape(item.person)})" if item.person and item.person != item.identity else ""
         status = "" if item.status == "pending" else f"  [{item.status}]"
         console.print(f"[{colour}]{mark} {item.op:<8}[/] {escape(item.target)}  "
-                      f"{escape(item.identity or '')}{account}{status}")
+                      f"{escape(item.identity or '')}{person}{account}{status}")
         console.print(f"      why: {escape(item.reason)}")
         for path, change in item.changes.items():
             console.print(f"      {escape(path)}: {escape(_fmt(change.before))} → {escape(_fmt(change.after))}")

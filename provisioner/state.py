@@ -71,6 +71,7 @@ class PlanItemRecord(SQLModel, table=True):
     target: str
     op: str
     identity: str | None = None
+    person: str | None = None                   # who the identity is to a person (an LDAP DN)
     account_id: str | None = None
     changes: str = Field(sa_column=Column(Text, nullable=False))
     attrs: str = Field(default="{}", sa_column=Column(Text, nullable=False))
@@ -186,6 +187,15 @@ class StateDB:
                          .order_by(RunRecord.finished_at.desc()).limit(1)).first()
             return run.identities if run else None
 
+    def baseline_sources(self) -> dict[str, int]:
+        """Each source's identity count in the last successful run (from its plan's source counts)."""
+        with self.session() as s:
+            run = s.exec(select(RunRecord).where(RunRecord.successful == True)  # noqa: E712
+                         .order_by(RunRecord.finished_at.desc()).limit(1)).first()
+            plan = s.get(PlanRecord, run.plan_id) if run and run.plan_id else None
+        sources = json.loads(plan.source_info or "{}").get("sources", {}) if plan else {}
+        return {name: counts.get("identities", 0) for name, counts in sources.items()}
+
     # -- plans ------------------------------------------------------------
     def save_plan(self, plan: Plan) -> None:
         with self.session() as s:
@@ -199,7 +209,7 @@ class StateDB:
             for seq, item in enumerate(plan.items):
                 s.add(PlanItemRecord(
                     plan_id=plan.plan_id, item_id=item.id, seq=seq, target=item.target, op=item.op,
-                    identity=item.identity, account_id=item.account_id,
+                    identity=item.identity, person=item.person, account_id=item.account_id,
                     changes=_dump({k: c.to_dict() for k, c in item.changes.items()}),
                     attrs=_dump(dict(item.attrs)), lookup=_dump([list(p) for p in item.lookup]),
                     reason=redact(item.reason), status=item.status))
@@ -217,7 +227,8 @@ class StateDB:
                           .order_by(PlanItemRecord.seq)).all()
         targets = {n: TargetSummary(accounts=t["accounts"],
                                     counts={k: v for k, v in t.items() if k in OPS},
-                                    unmanaged=t["unmanaged"], blocked=t["blocked"], block_reason=t["block_reason"])
+                                    unmanaged=t["unmanaged"], blocked=t["blocked"], block_reason=t["block_reason"],
+                                    held=t.get("held", 0))
                    for n, t in json.loads(record.targets).items()}
         return Plan(plan_id=record.id, created_at=record.created_at, status=record.status,
                     identities=record.identities,
@@ -359,14 +370,14 @@ class StateDB:
 def _item_from_row(row: PlanItemRecord) -> PlanItem:
     changes = {k: Change(v["from"], v["to"]) for k, v in json.loads(row.changes).items()}
     return PlanItem(id=row.item_id, target=row.target, op=row.op, identity=row.identity,
-                    account_id=row.account_id, changes=changes, reason=row.reason,
+                    person=row.person, account_id=row.account_id, changes=changes, reason=row.reason,
                     status=row.status, error=row.error, attrs=json.loads(row.attrs),
                     lookup=tuple(tuple(p) for p in json.loads(row.lookup)))
 
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _FIRST_REVISION = "0001"   # what create_all made before there were migrations
-SCHEMA_HEAD = "0002"       # the newest file in migrations/versions (a test keeps them in step)
+SCHEMA_HEAD = "0003"       # the newest file in migrations/versions (a test keeps them in step)
 
 
 def _current_revision(engine) -> str | None:

@@ -16,7 +16,8 @@ from conftest import SCIM_TOKEN
 from ports import free_port
 from provisioner.config import LdapSourceSettings, load_config
 from provisioner.errors import ConfigError
-from provisioner.sandbox.slapd import READER_DN, READER_PASSWORD, SIZE_LIMIT, SUFFIX, ad_guid
+from provisioner.sandbox.slapd import (LIMITED_DN, LIMITED_PAGE, LIMITED_TOTAL, READER_DN, READER_PASSWORD,
+                                       SIZE_LIMIT, SUFFIX, ad_guid)
 from provisioner.sources.ldap_source import read_ldap
 
 REPO = Path(__file__).resolve().parent.parent
@@ -140,6 +141,35 @@ def test_connection_and_search_problems_are_one_sentence(slapd, overrides, expec
     assert expected in str(info.value) and "\n" not in str(info.value)
 
 
+def test_server_search_limits_say_which_limit_to_raise_or_which_page_size_to_lower(slapd):
+    # pages larger than the server's size.pr are refused outright
+    with pytest.raises(ConfigError) as info:
+        read_ldap(settings(slapd, bind_dn=LIMITED_DN, page_size=LIMITED_PAGE + 100))
+    assert str(info.value) == (
+        f"source: the server refused pages of {LIMITED_PAGE + 100} entries under 'ou=people,{SUFFIX}' "
+        f"(adminLimitExceeded: illegal pagedResults page size): lower page_size, or raise the server's "
+        f"page limit for {LIMITED_DN} (OpenLDAP: size.pr in its limits)")
+    # pages the server takes, but more entries in all than its size.prtotal
+    with pytest.raises(ConfigError) as info:
+        read_ldap(settings(slapd, bind_dn=LIMITED_DN, page_size=100))
+    assert str(info.value) == (
+        f"source: the server stopped the search under 'ou=people,{SUFFIX}' at its size limit after "
+        f"{LIMITED_TOTAL} entries (sizeLimitExceeded): raise the limit for {LIMITED_DN} on the server "
+        "(OpenLDAP: size.prtotal, or size.hard when that is unset), or narrow base_dn or filter")
+
+
+def test_a_certificate_for_another_host_name_is_one_sentence(slapd):
+    # 127.1 reaches 127.0.0.1, but the certificate names only 127.0.0.1 and localhost
+    for url in (slapd.ldaps_url.replace("127.0.0.1", "127.1"), slapd.url.replace("127.0.0.1", "127.1")):
+        with pytest.raises(ConfigError) as info:
+            read_ldap(settings(slapd, url=url))
+        message = str(info.value)
+        assert message.endswith(
+            "TLS failed: the server's certificate is for 127.0.0.1, localhost, not 127.1 (use one of "
+            "those names in url, or have the certificate reissued for 127.1)"), message
+        assert "{" not in message and "\n" not in message
+
+
 def test_refused_bind_never_shows_the_password(slapd, monkeypatch):
     monkeypatch.setenv(PASSWORD_ENV, "wrong-password-123")
     with pytest.raises(ConfigError) as info:
@@ -193,6 +223,13 @@ def test_zero_entries_after_a_successful_run_are_blocked_by_the_source_ratio(tmp
     check = cli(tmp_path, "check")
     assert check.returncode == 0, check.stderr
     assert "source directory: reachable, 3 entries read, 0 rejected" in check.stdout
+    planned = json.loads(cli(tmp_path, "plan", "--json").stdout)
+    # an entryUUID tells nobody who this is: each item names the entry
+    assert sorted(i["person"] for i in planned["items"]) == [
+        f"uid=p00000{n},ou=people,{SUFFIX}" for n in (1, 2, 3)]
+    assert all(len(i["identity"]) == 36 for i in planned["items"])
+    shown = cli(tmp_path, "show", "latest")
+    assert f"(uid=p000001,ou=people,{SUFFIX})" in shown.stdout
     first = cli(tmp_path, "reconcile", "--yes")
     assert first.returncode == 0, first.stdout + first.stderr
     assert cli(tmp_path, "plan", "--detailed-exitcode").returncode == 0  # a baseline of 3 exists now

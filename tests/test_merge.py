@@ -68,17 +68,20 @@ def test_held_and_rejected_people_are_not_unmatched_and_ambiguous_joins_are_held
                       upcoming=(Upcoming("E3", "starts", "2026-04-01", {"employee_id": "E3"}),))
     ldap = SourceResult((ldap_entry("E2", 1), ldap_entry("E3", 2, department="Support"),
                          ldap_entry("E4", 3), ldap_entry("e4", 4)),
-                        rejected=(Rejected(9, "uuid-9", "invalid mail 'y@'"),))
+                        rejected=(Rejected(9, "uuid-9", "invalid mail 'y@'"),
+                                  Rejected(10, "uuid-10", "invalid mail 'z@'", attrs={"employeeNumber": "e1"})))
     merged = merge_sources({"hr": hr, "ldap": ldap}, JOIN, "hr", {})
     assert merged.unmatched == ()
     # the upcoming start is seen with its directory attributes (for target scopes)
     assert merged.upcoming[0].attrs == {"employee_id": "E3", "employeeNumber": "E3", "department": "Support"}
-    assert [(r.row, r.key, r.reason.split(":")[0]) for r in merged.rejected] == [
-        (5, "E2", "hr"), (3, "E4", "ldap"), (4, "e4", "ldap"), (9, "uuid-9", "ldap")]
+    # a record another source rejects is reported under the key of the person it joins
+    assert [(r.row, r.key, r.source, r.reason.split(":")[0]) for r in merged.rejected] == [
+        (5, "E2", "hr", "hr"), (3, "E4", "ldap", "ldap"), (4, "E4", "ldap", "ldap"),
+        (9, "uuid-9", "ldap", "ldap"), (10, "E1", "ldap", "ldap")]
     assert "employeeNumber 'E4' is on several records (3, 4)" in merged.rejected[1].reason
-    assert set(merged.held) == {"E3", "E4"}
-    # E4 is not joined to either entry
-    assert [i.attrs for i in merged.identities if i.key == "E4"] == [{"employee_id": "E4"}]
+    assert merged.held == ("E3",)
+    # E1 and E4 are held: not merged from HR's values alone, so neither created nor updated
+    assert [i.key for i in merged.identities] == []
 
 
 # --- configuration -----------------------------------------------------------------

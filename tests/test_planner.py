@@ -149,6 +149,18 @@ def test_rejected_row_never_disables_its_account(mapping):
     assert plan.to_dict()["source"]["rejected"] == [{"row": 3, "key": "E1", "reason": "invalid email 'x@'"}]
 
 
+def test_accounts_of_held_people_are_counted_as_held_not_unmanaged(mapping):
+    linked, unlinked, stranger = person("E1"), person("E2"), person("E3")
+    accounts = [account_for(linked), account_for(unlinked), account_for(stranger)]
+    # E2 was never linked: its account is found by correlating the rejected row's values
+    rejected = [Rejected(3, "E1", "invalid email 'x@'"),
+                Rejected(4, "E2", "invalid title", attrs=unlinked.attrs)]
+    plan = plan_for(mapping, [], accounts, {"E1": "id-E1"}, rejected=rejected, max_disable_percent=100)
+    assert plan.items == ()
+    summary = plan.to_dict()["targets"]["dir"]
+    assert (summary["held"], summary["unmanaged"]) == (2, 1)
+
+
 def test_unlinked_account_found_by_correlation_is_adopted_or_updated(mapping):
     ada, grace = person("E1"), person("E2", title="Lead")
     accounts = [account_for(ada, "a1", userName="E1@EXAMPLE.com"), account_for(grace, "a2", title="Agent")]

@@ -17,7 +17,10 @@ The directory: `ou=people,<suffix>` holds `people` inetOrgPerson entries
 msuser.schema (objectClass user, plus securityPrincipal, which that file lacks, sAMAccountName, userAccountControl with bit 2
 set on every 4th, a binary objectGUID). A non-root reader (READER_DN /
 READER_PASSWORD) is subject to SIZE_LIMIT, so reading more entries than that
-only works with paged results; the root DN is not limited.
+only works with paged results; the root DN is not limited. A second reader
+(LIMITED_DN, same password) has the paged-search limits a tight server sets:
+pages of at most LIMITED_PAGE entries (size.pr), LIMITED_TOTAL in all
+(size.prtotal).
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ ROOT_PASSWORD = "root-secret-4f7a"
 READER_DN = f"cn=reader,{SUFFIX}"
 READER_PASSWORD = "reader-secret-9c2e"
 SIZE_LIMIT = 1000
+LIMITED_DN = f"cn=limited-reader,{SUFFIX}"
+LIMITED_PAGE = 200
+LIMITED_TOTAL = 500
 SCHEMA_DIR = Path("/etc/ldap/schema")
 SCHEMAS = ("core", "cosine", "inetorgperson", "nis", "msuser")
 
@@ -148,6 +154,7 @@ rootdn "{ROOT_DN}"
 rootpw {ROOT_PASSWORD}
 directory {directory}/db
 index objectClass eq
+limits dn.exact="{LIMITED_DN}" size.soft={SIZE_LIMIT} size.hard={SIZE_LIMIT} size.pr={LIMITED_PAGE} size.prtotal={LIMITED_TOTAL}
 """
 
 
@@ -170,6 +177,8 @@ def _write_entries(out, people: int, ad_people: int) -> None:
     out.write(f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n"
               f"dn: {READER_DN}\nobjectClass: applicationProcess\nobjectClass: simpleSecurityObject\n"
               f"cn: reader\nuserPassword: {READER_PASSWORD}\n\n"
+              f"dn: {LIMITED_DN}\nobjectClass: applicationProcess\nobjectClass: simpleSecurityObject\n"
+              f"cn: limited-reader\nuserPassword: {READER_PASSWORD}\n\n"
               f"dn: ou=people,{SUFFIX}\nobjectClass: organizationalUnit\nou: people\n\n"
               f"dn: ou=ad,{SUFFIX}\nobjectClass: organizationalUnit\nou: ad\n\n")
     for n in range(1, people + 1):

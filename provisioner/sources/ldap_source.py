@@ -21,12 +21,14 @@ bind password never appears in it.
 
 from __future__ import annotations
 
+import ast
 import base64
 import logging
 import math
 import re
 import ssl
 import uuid
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from ldap3 import BASE, LEVEL, NONE, SUBTREE, Connection, Server, Tls
@@ -34,7 +36,7 @@ from ldap3.core.exceptions import LDAPException, LDAPInvalidFilterError
 
 from provisioner.config import LdapSourceSettings
 from provisioner.errors import ConfigError
-from provisioner.model import Rejected, SourceResult
+from provisioner.model import SourceResult
 from provisioner.secrets import redact
 from provisioner.sources.rows import validate_rows
 
@@ -100,8 +102,10 @@ def read_ldap(settings: LdapSourceSettings) -> SourceResult:
             yield number, attrs
 
     result = validate_rows(records(), key_attr, settings.required, settings.emails, unit="entry")
-    rejected = tuple(Rejected(r.row, r.key, f"{dns.get(r.row, '?')}: {r.reason}") for r in result.rejected)
-    return SourceResult(identities=result.identities, rejected=rejected)
+    rejected = tuple(replace(r, reason=f"{dns.get(r.row, '?')}: {r.reason}") for r in result.rejected)
+    # an entryUUID or objectGUID key tells a person nothing: plans name the entry by its DN
+    identities = tuple(replace(i, label=dns.get(i.row)) for i in result.identities)
+    return SourceResult(identities=identities, rejected=rejected)
 
 
 def key_attribute(settings: LdapSourceSettings) -> str:
@@ -164,6 +168,8 @@ def _paged_search(conn: Connection, settings: LdapSourceSettings, search_filter:
             what = result.get("description")
             if what == "noSuchObject":
                 raise ConfigError(f"{where}.base_dn: {settings.base_dn!r} does not exist on {settings.url}")
+            read = len(entries) + sum(1 for e in conn.response or () if e.get("type") == "searchResEntry")
+            _raise_for_limit(settings, what, result.get("message"), read)
             raise ConfigError(f"{where}: the search under {settings.base_dn!r} failed: {what} "
                               f"{result.get('message') or ''}".rstrip())
         pages += 1
@@ -178,6 +184,22 @@ def _paged_search(conn: Connection, settings: LdapSourceSettings, search_filter:
     return entries
 
 
+def _raise_for_limit(settings: LdapSourceSettings, what: str | None, message: str | None, read: int) -> None:
+    """A server limit stopping a paged search, as the setting to change on either side."""
+    who = settings.bind_dn or "anonymous binds"
+    under = f"under {settings.base_dn!r}"
+    detail = f"{what}: {message}" if message else what
+    if what == "adminLimitExceeded":
+        raise ConfigError(f"{_where(settings)}: the server refused pages of {settings.page_size} entries "
+                          f"{under} ({detail}): lower page_size, or raise the server's page limit for "
+                          f"{who} (OpenLDAP: size.pr in its limits)")
+    if what == "sizeLimitExceeded":
+        raise ConfigError(f"{_where(settings)}: the server stopped the search {under} at its size limit "
+                          f"after {read} entries ({detail}): raise the limit for {who} on the server "
+                          "(OpenLDAP: size.prtotal, or size.hard when that is unset), or narrow base_dn "
+                          "or filter")
+
+
 def _text(name: str, value: bytes) -> str | None:
     if name.lower() == "objectguid" and len(value) == 16:
         return str(uuid.UUID(bytes_le=value))
@@ -190,6 +212,9 @@ def _text(name: str, value: bytes) -> str | None:
 
 def _reason(exc: Exception) -> str:
     text = str(exc).strip() or type(exc).__name__
+    mismatch = _HOST_MISMATCH.search(text)
+    if mismatch:
+        return _host_mismatch(mismatch)
     ssl_error = re.search(r"\[SSL[^\]]*\] ([^(']+)", text)
     if ssl_error:
         return (f"TLS failed: {ssl_error.group(1).strip()} (set ca_file to the CA that signed "
@@ -197,6 +222,22 @@ def _reason(exc: Exception) -> str:
     if "refused" in text.lower() or "invalid server address" in text.lower():
         return f"connection refused or unreachable ({text.splitlines()[0]})"
     return text.splitlines()[0]
+
+
+# ldap3's own host-name check: "certificate {<the peer certificate dict>} doesn't match any name in [...]"
+_HOST_MISMATCH = re.compile(r"certificate (\{.*\}) doesn't match any name in (\[.*\])")
+
+
+def _host_mismatch(match: re.Match) -> str:
+    try:
+        cert, asked = ast.literal_eval(match.group(1)), ast.literal_eval(match.group(2))
+        names = [v for _, v in cert.get("subjectAltName", ())] or [
+            v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"]
+        host = asked[0]
+    except (ValueError, SyntaxError, TypeError, IndexError, AttributeError):
+        return "TLS failed: the server's certificate does not name the host in url"
+    return (f"TLS failed: the server's certificate is for {', '.join(names) or 'no host name'}, not {host} "
+            f"(use one of those names in url, or have the certificate reissued for {host})")
 
 
 def _where(settings: LdapSourceSettings) -> str:

@@ -12,14 +12,18 @@ sources not in the list never supply it. An attribute without a list takes
 the sources in their [[sources]] order.
 
 A record only a non-authoritative source has is reported under `unmatched`,
-never provisioned. Two records of one non-authoritative source with the same
-join value cannot be told apart: both are rejected, and the person they
-would join is held (neither created nor disabled) until that is fixed.
+never provisioned. A record a non-authoritative source rejects (a broken
+mail), and two records of one such source with the same join value (which
+one is meant is unknown), are reported under the key of the person they
+join, with the source's name: that person is held, neither created, updated
+nor disabled on any target, until it is fixed. Merging them without it would
+fill their attributes from the other sources' fallbacks.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from typing import Mapping
 
 from provisioner.model import Identity, Rejected, SourceResult, Upcoming
@@ -35,6 +39,8 @@ def merge_sources(results: Mapping[str, SourceResult], join: Mapping[str, str], 
     rejected: list[Rejected] = [_prefixed(authoritative, r) for r in main.rejected]
     held = list(main.held)
     index: dict[str, dict[str, Identity]] = {}
+    # (source, record) for every record another source could not use
+    elsewhere: list[tuple[str, Rejected]] = []
     for name in others:
         by_value: dict[str, list[Identity]] = defaultdict(list)
         for identity in results[name].identities:
@@ -48,11 +54,13 @@ def merge_sources(results: Mapping[str, SourceResult], join: Mapping[str, str], 
                 continue
             rows = ", ".join(str(i.row) for i in identities)
             for identity in identities:
-                rejected.append(Rejected(identity.row or 0, identity.attrs[join[name]],
-                                         f"{name}: {join[name]} {identity.attrs[join[name]]!r} is on "
-                                         f"several records ({rows}); which one to join is unknown"))
-            held.append(identities[0].attrs[join[name]])
-        rejected.extend(_prefixed(name, r) for r in results[name].rejected)
+                elsewhere.append((name, Rejected(
+                    identity.row or 0, identity.key,
+                    f"{join[name]} {identity.attrs[join[name]]!r} is on several records ({rows}); "
+                    "which one to join is unknown", attrs=identity.attrs)))
+        elsewhere.extend((name, r) for r in results[name].rejected)
+
+    withheld = _carry_to_people(elsewhere, main, join, authoritative, rejected)
 
     joined: dict[str, set[str]] = {n: set() for n in others}
 
@@ -79,8 +87,8 @@ def merge_sources(results: Mapping[str, SourceResult], join: Mapping[str, str], 
                     break
         return out
 
-    identities = [Identity(i.key, combine(partners(i.attrs)), i.row, i.create_inactive)
-                  for i in main.identities]
+    identities = [replace(i, attrs=combine(partners(i.attrs)))
+                  for i in main.identities if i.key.casefold() not in withheld]
     upcoming = [Upcoming(u.identity, u.change, u.date, combine(partners(u.attrs))) for u in main.upcoming]
 
     # people the authoritative source knows but holds back (future hires,
@@ -113,5 +121,25 @@ def count(result: SourceResult) -> dict[str, int]:
     return out
 
 
+def _carry_to_people(elsewhere, main: SourceResult, join: Mapping[str, str], authoritative: str,
+                     rejected: list[Rejected]) -> set[str]:
+    """Report each record under the key of the person it joins (else its join value); the
+    folded keys of the people so held."""
+    people: dict[str, str] = {}
+    for identity in main.identities:
+        value = identity.attrs.get(join[authoritative])
+        if isinstance(value, str) and value:
+            people.setdefault(value.casefold(), identity.key)
+    withheld = set()
+    for name, record in elsewhere:
+        value = record.attrs.get(join[name])
+        value = value if isinstance(value, str) and value else None
+        person = people.get(value.casefold()) if value else None
+        if person is not None:
+            withheld.add(person.casefold())
+        rejected.append(replace(_prefixed(name, record), key=person or value or record.key))
+    return withheld
+
+
 def _prefixed(name: str, rejected: Rejected) -> Rejected:
-    return Rejected(rejected.row, rejected.key, f"{name}: {rejected.reason}")
+    return replace(rejected, reason=f"{name}: {rejected.reason}", source=name)

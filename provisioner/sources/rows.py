@@ -30,7 +30,7 @@ def validate_rows(records: Iterable[Rejected | tuple[int, Mapping]], key_attr: s
     required = [a for a in dict.fromkeys(required) if a != key_attr]
     emails = list(dict.fromkeys(emails))
 
-    # in order: an Identity; a Rejected as given; or (number, key, problems)
+    # in order: an Identity; a Rejected as given; or (number, key, problems, attrs)
     entries: list = []
     first_seen: dict[str, int] = {}        # folded key -> number it first appeared on
     duplicates: dict[str, list[int]] = {}  # folded key -> all its numbers, when > 1
@@ -52,7 +52,7 @@ def validate_rows(records: Iterable[Rejected | tuple[int, Mapping]], key_attr: s
             first = first_seen.setdefault(folded, number)
             if first != number:
                 duplicates.setdefault(folded, [first]).append(number)
-        entries.append((number, key, problems) if problems else Identity(key=key, attrs=attrs, row=number))
+        entries.append((number, key, problems, attrs) if problems else Identity(key=key, attrs=attrs, row=number))
 
     identities, rejected = [], []
     for entry in entries:
@@ -63,13 +63,13 @@ def validate_rows(records: Iterable[Rejected | tuple[int, Mapping]], key_attr: s
             if not duplicates or entry.key.casefold() not in duplicates:
                 identities.append(entry)
                 continue
-            entry = (entry.row, entry.key, [])
-        number, key, problems = entry
+            entry = (entry.row, entry.key, [], entry.attrs)
+        number, key, problems, attrs = entry
         others = [n for n in duplicates.get(key.casefold(), ()) if n != number] if key else []
         if others:
             word = unit if len(others) == 1 else unit + "s"
             problems.append(f"duplicate key {key!r} (also on {word} {', '.join(map(str, others))})")
-        rejected.append(Rejected(number, key, "; ".join(problems)))
+        rejected.append(Rejected(number, key, "; ".join(problems), attrs=attrs))
     return SourceResult(identities=tuple(identities), rejected=tuple(rejected))
 
 
