@@ -101,7 +101,18 @@ def read_ldap(settings: LdapSourceSettings) -> SourceResult:
 
     result = validate_rows(records(), key_attr, settings.required, settings.emails, unit="entry")
     rejected = tuple(Rejected(r.row, r.key, f"{dns.get(r.row, '?')}: {r.reason}") for r in result.rejected)
-    return SourceResult(identities=result.identities, rejected=rejected)
+    return SourceResult(identities=result.identities, rejected=rejected,
+                        attributes=provided_attributes(settings), multi_valued=frozenset(multi))
+
+
+def provided_attributes(settings: LdapSourceSettings) -> frozenset[str]:
+    """The identity attributes this source can give: what it requests, renamed by `attributes`."""
+    preset = PRESETS.get(settings.preset or "", {})
+    names = {settings.attributes.get(n, n) for n in (*preset.get("attributes", ()), *settings.attributes)}
+    names.add(key_attribute(settings))
+    if settings.preset == "ad":
+        names.add(ACTIVE)
+    return frozenset(names)
 
 
 def key_attribute(settings: LdapSourceSettings) -> str:
