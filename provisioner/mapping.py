@@ -45,6 +45,13 @@ and optionally, applied in this order:
 4. `equals = "x"` or `["x", "y"]`: the result becomes a boolean, true when the
    value equals one of them ignoring case (absent -> false).
 
+A source attribute that is a list (an LDAP `multi_valued` one) must be made
+one value: `pick = "first"` (the first), `pick = "join"` (all, joined with
+`separator`, default ", "), and/or `matching = "*@example.com"` (only the
+values matching the glob, ignoring case). `source_problems` names entries
+that read a list without saying so, and any source attribute (in `from`, a
+template or `scope`) that no source provides.
+
 `case_insensitive = true|false` says whether the target compares the value
 ignoring case; by default that is true for `userName` and `emails...` paths.
 `fold_accents = true` compares ignoring case AND accents ("José" matches
