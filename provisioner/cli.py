@@ -92,6 +92,8 @@ def check(obj: Context, offline: bool) -> None:
             click.echo(f"  unmatched record {other.row} ({other.key or 'no key'}): {other.reason}")
     failures = 0
     with flow.open_targets(settings) as handles:
+        if source is not None:
+            flow.check_mappings(settings, handles, source)
         for name, handle in handles.items():
             if offline:
                 click.echo(f"target {name}: mapping {handle.mapping.path.name} ok (not contacted)")

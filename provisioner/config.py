@@ -334,6 +334,13 @@ class PolicySettings(_Settings):
     missing: Literal["disable", "ignore"] = "disable"
     max_disable_percent: Percent = 10.0
     max_disable_count: Count = 50
+    max_update_percent: Percent = 30.0
+    max_update_count: Count = 500
+    max_clear_percent: Percent = 5.0     # updates that empty a value that was set
+    max_clear_count: Count = 20
+    # a percentage limit counts only beyond this many items of its kind, so
+    # one leaver among five accounts is not a mass change
+    percent_floor: Count = 5
     min_source_ratio: Ratio = 0.5
     prehire_days: Count = 0
     prehire_active: bool = False
@@ -426,6 +433,11 @@ class NotifySettings(_Settings):
     smtp: SmtpSettings | None = None
 
 
+# the mass-change limits a target may set for itself (else policy's apply)
+CHANGE_LIMITS = ("max_disable_percent", "max_disable_count", "max_update_percent", "max_update_count",
+                 "max_clear_percent", "max_clear_count", "percent_floor")
+
+
 class _TargetSettings(_Settings):
     """Keys every HTTP target has; a kind adds its `type` and its own keys."""
     base_url: str
@@ -437,6 +449,11 @@ class _TargetSettings(_Settings):
     ca_file: ConfigPath | None = None
     max_disable_percent: Percent | None = None
     max_disable_count: Count | None = None
+    max_update_percent: Percent | None = None
+    max_update_count: Count | None = None
+    max_clear_percent: Percent | None = None
+    max_clear_count: Count | None = None
+    percent_floor: Count | None = None
     # named when a URL holds credentials
     credential_keys: ClassVar[str] = "token, or username and password"
 
@@ -448,9 +465,13 @@ class _TargetSettings(_Settings):
 
     def disable_limits(self, policy: PolicySettings) -> tuple[float, int]:
         """The (max_disable_percent, max_disable_count) in force for this target."""
-        percent = policy.max_disable_percent if self.max_disable_percent is None else self.max_disable_percent
-        count = policy.max_disable_count if self.max_disable_count is None else self.max_disable_count
-        return percent, count
+        limits = self.change_limits(policy)
+        return limits["max_disable_percent"], limits["max_disable_count"]
+
+    def change_limits(self, policy: PolicySettings) -> dict[str, float | int]:
+        """Every mass-change limit in force for this target: its own, else the policy's."""
+        return {key: getattr(policy, key) if getattr(self, key) is None else getattr(self, key)
+                for key in CHANGE_LIMITS}
 
     def rename_mode(self, policy: PolicySettings) -> str:
         """What a change of an immutable attribute becomes: "manual" or "recreate"."""

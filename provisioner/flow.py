@@ -19,7 +19,7 @@ from .planner import PlanPolicy, TargetInput, make_plan
 from .secrets import redact
 from .sources import read_source
 from .state import StateDB, utcnow
-from .targets import TargetHandle, open_target
+from .targets import TargetHandle, link_keys, open_target
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +70,11 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
     run_id = new_id()
     state.start_run(run_id, "plan", trigger)
     try:
-        source = with_link_attrs(read_source(settings, now=now), state, settings.targets)
+        source = read_source(settings, now=now)
+        check_mappings(settings, handles, source)
+        source = with_link_attrs(source, state, settings.targets)
         inputs, unreadable = [], {}
         for name, handle in handles.items():
-            percent, count = settings.targets[name].disable_limits(settings.policy)
             try:
                 accounts = handle.target.list_accounts()
                 why = None
@@ -91,7 +92,8 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
                 partial_change=getattr(handle.target, "partial_change", None),
                 rename_hint=getattr(handle.target, "rename_hint", None),
                 rename=settings.targets[name].rename_mode(settings.policy),
-                max_disable_percent=percent, max_disable_count=count, unreadable=why))
+                required=frozenset(getattr(handle.target, "required_paths", ())),
+                **settings.targets[name].change_limits(settings.policy), unreadable=why))
         policy = PlanPolicy(missing=settings.policy.missing,
                             min_source_ratio=settings.policy.min_source_ratio)
         plan = make_plan(source, inputs, policy, plan_id=new_id(), created_at=utcnow(),
@@ -111,6 +113,21 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
 
 
 LINKS_PREFIX = "links."
+
+
+def check_mappings(settings, handles: dict[str, TargetHandle], source: SourceResult) -> None:
+    """ConfigError, one sentence per problem, when a mapping reads a source attribute
+    no source provides (a typo would plan that attribute empty on every account) or
+    takes one value from a multi-valued attribute without saying which."""
+    if source.attributes is None:
+        return
+    provided = [*sorted(source.attributes),
+                *(f"{LINKS_PREFIX}{name}.{key}" for name, target in settings.targets.items()
+                  for key in sorted(link_keys(target.type)))]
+    problems = [problem for handle in handles.values()
+                for problem in handle.mapping.source_problems(provided, source.multi_valued)]
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def with_link_attrs(source: SourceResult, state: StateDB, target_names: Iterable[str]) -> SourceResult:

@@ -45,6 +45,13 @@ and optionally, applied in this order:
 4. `equals = "x"` or `["x", "y"]`: the result becomes a boolean, true when the
    value equals one of them ignoring case (absent -> false).
 
+A source attribute that is a list (an LDAP `multi_valued` one) must be made
+one value: `pick = "first"` (the first), `pick = "join"` (all, joined with
+`separator`, default ", "), and/or `matching = "*@example.com"` (only the
+values matching the glob, ignoring case). `source_problems` names entries
+that read a list without saying so, and any source attribute (in `from`, a
+template or `scope`) that no source provides.
+
 `case_insensitive = true|false` says whether the target compares the value
 ignoring case; by default that is true for `userName` and `emails...` paths.
 `fold_accents = true` compares ignoring case AND accents ("José" matches
@@ -64,25 +71,27 @@ Mistakes raise ConfigError naming the file and key, e.g.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import re
 import string
 
 from collections.abc import Mapping as _Map
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .errors import ConfigError
 from .files import load_toml
 from .model import ACTIVE, FOLD
-from .scope import compile_filter
+from .scope import compile_filter, filter_attributes
 
 Render = Callable[[_Map[str, Any]], Any]
 
 TRANSFORMS: dict[str, Callable[[str], str]] = {"lower": str.lower, "trim": str.strip, "upper": str.upper}
 _TOP_KEYS = ("attributes", "correlate", "scope")
 _ENTRY_KEYS = ("case_insensitive", "constant", "default", "equals", "fold_accents", "from", "lookup",
-               "template", "transform")
+               "matching", "pick", "separator", "template", "transform")
+PICKS = ("first", "join")
 _KINDS = ("from", "template", "constant")
 _FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -100,6 +109,9 @@ class Mapping:
     _scope: Callable[[_Map[str, Any]], bool] | None = field(repr=False, compare=False)
     _case: _Map[str, bool | str] = field(repr=False, compare=False)
     _sources: _Map[str, tuple[str, ...]] = field(repr=False, compare=False)
+    # target paths whose entry says how a list becomes one value (pick/matching)
+    _picks: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    _scope_attributes: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def in_scope(self, attrs: _Map[str, Any]) -> bool:
         return True if self._scope is None else self._scope(attrs)
@@ -117,6 +129,28 @@ class Mapping:
 
     def sources_of(self, path: str) -> tuple[str, ...]:
         return self._sources.get(path, ())
+
+    def source_problems(self, provided: Iterable[str], multi_valued: Iterable[str] = ()) -> list[str]:
+        """One sentence per source attribute this mapping reads that the sources
+        do not provide, or that is a list where the entry takes one value."""
+        provided = list(dict.fromkeys(provided))
+        multi = set(multi_valued)
+        folded = {name.casefold() for name in provided}
+        problems = []
+        for path in self.attributes:
+            key = f"attributes.{_key(path)}"
+            for name in self._sources.get(path, ()):
+                if name not in provided:
+                    problems.append(f"{self.path}: {key}: {_unprovided(name, provided)}")
+                elif name in multi and path not in self._picks:
+                    problems.append(
+                        f"{self.path}: {key}: source attribute '{name}' is multi-valued and {path} "
+                        f"takes one value: add pick = \"first\" (the first value), pick = \"join\" "
+                        f"(all, joined with ', ') or matching = \"*@example.com\" (the first that matches)")
+        for name in self._scope_attributes:
+            if name.casefold() not in folded:
+                problems.append(f"{self.path}: scope: {_unprovided(name, provided)}")
+        return problems
 
 
 def load_mapping(path: Path) -> Mapping:
@@ -139,6 +173,7 @@ def load_mapping(path: Path) -> Mapping:
     render: list[tuple[str, Render]] = []
     case: dict[str, bool | str] = {}
     sources: dict[str, tuple[str, ...]] = {}
+    picks: set[str] = set()
     for target, spec in entries.items():
         key = f"attributes.{_key(target)}"
         if not target.strip() or target != target.strip():
@@ -149,6 +184,8 @@ def load_mapping(path: Path) -> Mapping:
             fail(key, str(exc))
         render.append((target, compute))
         sources[target] = srcs
+        if isinstance(spec, dict) and ("pick" in spec or "matching" in spec):
+            picks.add(target)
         if ci is not None:
             case[target] = ci
 
@@ -162,21 +199,31 @@ def load_mapping(path: Path) -> Mapping:
         if item not in entries:
             fail("correlate", f"{item!r} is not a mapped attribute (mapped: {', '.join(attributes)})")
 
-    scope = None
+    scope, scope_attributes = None, ()
     if "scope" in doc:
         if not isinstance(doc["scope"], str):
             fail("scope", "must be a SCIM filter string")
         try:
             scope = compile_filter(doc["scope"])
+            scope_attributes = filter_attributes(doc["scope"])
         except ValueError as exc:
             fail("scope", str(exc))
 
     return Mapping(name=path.stem, path=path, attributes=attributes, correlate=tuple(correlate),
-                   _render=tuple(render), _scope=scope, _case=case, _sources=sources)
+                   _render=tuple(render), _scope=scope, _case=case, _sources=sources,
+                   _picks=frozenset(picks), _scope_attributes=scope_attributes)
 
 
 def _key(name: str) -> str:
     return name if _BARE_KEY.fullmatch(name) else '"' + name.replace('"', '\\"') + '"'
+
+
+def _unprovided(name: str, provided: list[str]) -> str:
+    close = difflib.get_close_matches(name, provided, n=1)
+    if close:
+        return f"no source provides '{name}'; did you mean '{close[0]}'?"
+    shown = ", ".join(sorted(provided)[:30]) + (", ..." if len(provided) > 30 else "")
+    return f"no source provides '{name}' (the sources provide: {shown or 'nothing'})"
 
 
 def _unknown(what: str, name: str, known) -> str:
@@ -211,9 +258,11 @@ def _compile_entry(spec: Any, is_active: bool) -> tuple[Render, tuple[str, ...],
     if fold:
         ci = FOLD
 
+    one = _list_reducer(spec)
     if kind == "constant":
         value = spec["constant"]
-        extra = [k for k in ("transform", "lookup", "default", "equals") if k in spec]
+        extra = [k for k in ("transform", "lookup", "default", "equals", "pick", "matching", "separator")
+                 if k in spec]
         if extra:
             raise ValueError(f"a constant cannot have '{extra[0]}'")
         if not isinstance(value, _SCALAR):
@@ -226,9 +275,9 @@ def _compile_entry(spec: Any, is_active: bool) -> tuple[Render, tuple[str, ...],
         name = spec["from"]
         if not isinstance(name, str) or not name.strip():
             raise ValueError("'from' must name a source attribute")
-        fetch, srcs = _from(name), (name,)
+        fetch, srcs = _from(name, one), (name,)
     else:
-        fetch, srcs = _template(spec["template"])
+        fetch, srcs = _template(spec["template"], one)
 
     steps = _transforms(spec.get("transform", []))
     lookup = spec.get("lookup")
@@ -253,13 +302,49 @@ def _compile_entry(spec: Any, is_active: bool) -> tuple[Render, tuple[str, ...],
     return _pipeline(fetch, steps, lookup, has_default, default, equals), srcs, ci
 
 
-def _from(name: str) -> Render:
+def _list_reducer(spec: dict) -> Callable[[Any], Any]:
+    """How a source value that is a list (an LDAP multi_valued attribute) becomes one value.
+
+    `matching` (a glob, ignoring case) keeps the values that match; `pick`
+    takes the first of them ("first", the default once `matching` is set) or
+    joins them all with `separator` ("join"). A plain value counts as a list
+    of one. Without either key a list passes unchanged: `source_problems`
+    refuses such a mapping before any plan is made.
+    """
+    pick = spec.get("pick")
+    matching = spec.get("matching")
+    separator = spec.get("separator")
+    if pick is not None and pick not in PICKS:
+        raise ValueError(f"pick must be one of {', '.join(PICKS)}, not {pick!r}")
+    if matching is not None and (not isinstance(matching, str) or not matching.strip()):
+        raise ValueError("matching must be a glob pattern such as \"*@example.com\"")
+    if separator is not None and (pick != "join" or not isinstance(separator, str)):
+        raise ValueError("separator goes with pick = \"join\" and must be a string")
+    if pick is None and matching is None:
+        return lambda value: value
+    pattern = matching.casefold() if matching else None
+    joiner = ", " if separator is None else separator
+
+    def one(value):
+        if value is None:
+            return None
+        values = [v if v.__class__ is str else str(v)
+                  for v in (value if isinstance(value, (list, tuple)) else (value,)) if v is not None]
+        if pattern is not None:
+            values = [v for v in values if fnmatch.fnmatchcase(v.casefold(), pattern)]
+        if not values:
+            return None
+        return joiner.join(values) if pick == "join" else values[0]
+    return one
+
+
+def _from(name: str, one: Callable[[Any], Any]) -> Render:
     def fetch(attrs):
-        return attrs.get(name)
+        return one(attrs.get(name))
     return fetch
 
 
-def _template(text: Any) -> tuple[Render, tuple[str, ...]]:
+def _template(text: Any, one: Callable[[Any], Any]) -> tuple[Render, tuple[str, ...]]:
     if not isinstance(text, str):
         raise ValueError("template must be a string")
     try:
@@ -286,7 +371,7 @@ def _template(text: Any) -> tuple[Render, tuple[str, ...]]:
         for literal, name in parts_t:
             out.append(literal)
             if name is not None:
-                value = attrs.get(name)
+                value = one(attrs.get(name))
                 if value is None:
                     return None
                 value = value if value.__class__ is str else str(value)

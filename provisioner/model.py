@@ -92,6 +92,12 @@ class SourceResult:
     counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     # records found only in a non-authoritative source: reported, not provisioned
     unmatched: tuple[Rejected, ...] = ()
+    # the attribute names the source provides (a CSV header after the column
+    # map, an LDAP search's attributes, ...), whether or not a record has a
+    # value; None when unknown. Mappings are checked against it.
+    attributes: frozenset[str] | None = None
+    # those of them whose value is a list (LDAP multi_valued)
+    multi_valued: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,16 @@ class TargetInput:
     capabilities: frozenset[str] = frozenset({CREATE, UPDATE, DISABLE, ENABLE})
     max_disable_percent: float = 10.0
     max_disable_count: int = 50
+    max_update_percent: float = 30.0
+    max_update_count: int = 500
+    max_clear_percent: float = 5.0    # updates emptying a value that was set
+    max_clear_count: int = 20
+    # a percentage limit counts only beyond this many items of its kind: one
+    # leaver among five accounts is not a mass change
+    percent_floor: int = 5
+    # paths every account must have (SCIM's userName): a create or update that
+    # would leave a mapped one empty is a manual item, never sent
+    required: frozenset[str] = frozenset()
     unreadable: str | None = None     # why the accounts could not be read; the target is then blocked
     # the target's own plan-time check of the attributes it would be sent
     # (e.g. a team name it does not know): a sentence makes the item a conflict
@@ -92,7 +102,7 @@ def make_plan(source: SourceResult, targets: Sequence[TargetInput], policy: Plan
         counts: dict[str, int] = defaultdict(int)
         for item in target_items:
             counts[item.op] += 1
-        block = source_block or _disable_block_reason(counts[DISABLE], len(target.accounts), target)
+        block = source_block or _mass_change_reason(target_items, len(target.accounts), target)
         held_accounts = _held_accounts(target, held, source.rejected, tp.managed)
         summaries[target.name] = TargetSummary(
             accounts=len(target.accounts), counts=dict(counts),
@@ -175,12 +185,37 @@ def _source_block_reason(source: SourceResult, baseline: int | None,
     return "; ".join(reasons) or None
 
 
-def _disable_block_reason(disables: int, accounts: int, target: TargetInput) -> str | None:
-    if disables > target.max_disable_count:
-        return (f"{disables} disables exceed max_disable_count = {target.max_disable_count}")
-    if accounts and disables * 100.0 / accounts > target.max_disable_percent:
-        return (f"{disables} disables are {disables * 100.0 / accounts:.1f}% of {accounts} accounts, "
-                f"over max_disable_percent = {target.max_disable_percent:g}")
+def _mass_change_reason(items: Sequence[PlanItem], accounts: int, target: TargetInput) -> str | None:
+    """Why a target's disables, updates or clears are too many to apply unreviewed, or None."""
+    disables = sum(1 for i in items if i.op == DISABLE)
+    updates = sum(1 for i in items if i.op == UPDATE)
+    cleared: dict[str, int] = defaultdict(int)   # path -> accounts it would be emptied on
+    clearing = 0
+    for item in items:
+        if item.op not in (UPDATE, ENABLE):
+            continue
+        paths = [p for p, c in item.changes.items()
+                 if p != ACTIVE and normalize(c.before) is not None and normalize(c.after) is None]
+        clearing += bool(paths)
+        for path in paths:
+            cleared[path] += 1
+    detail = ", ".join(f"{p}: {n}" for p, n in sorted(cleared.items(), key=lambda x: (-x[1], x[0])))
+    reasons = [
+        _over(disables, "disables", accounts, target.max_disable_count, target.max_disable_percent,
+              "max_disable", target.percent_floor),
+        _over(updates, "updates", accounts, target.max_update_count, target.max_update_percent,
+              "max_update", target.percent_floor),
+        _over(clearing, f"updates emptying a value that is set ({detail})", accounts,
+              target.max_clear_count, target.max_clear_percent, "max_clear", target.percent_floor)]
+    return "; ".join(r for r in reasons if r) or None
+
+
+def _over(n: int, what: str, accounts: int, count: int, percent: float, key: str, floor: int) -> str | None:
+    if n > count:
+        return f"{n} {what} exceed {key}_count = {count}"
+    if accounts and n > floor and n * 100.0 / accounts > percent:
+        return (f"{n} {what} are {n * 100.0 / accounts:.1f}% of {accounts} accounts, "
+                f"over {key}_percent = {percent:g}")
     return None
 
 
@@ -314,6 +349,10 @@ def _create_item(target: TargetInput, key: str, want: dict, note: str | None,
         return _item(target, MANUAL, key, None, {},
                      f"{key} cannot be provisioned: {missing} has no value (from {sources}); "
                      "fill it in the source")
+    missing = _required_without_value(target, want, want)
+    if missing:
+        return _item(target, MANUAL, key, None, {},
+                     f"{key} cannot be created: {_required_sentence(target, missing)}")
     if CREATE not in target.capabilities:
         reason = (target.manual_create(key, want) if target.manual_create
                   else f"create an account for {key} by hand: this target cannot create accounts")
@@ -340,6 +379,10 @@ def _diff_item(target: TargetInput, key: str, want: dict, account: Account,
     want_active = want.get(ACTIVE, True) is not False
     if account.active and not want_active:
         return _state_item(target, DISABLE, key, account, {}, f"{key} is inactive in the source")
+    emptied = _required_without_value(target, changes, {p: c.after for p, c in changes.items()})
+    if emptied and (account.active or want_active):
+        return _item(target, MANUAL, key, account.id, changes,
+                     f"not sent: {_required_sentence(target, emptied)}")
     if not account.active and want_active:
         return _state_item(target, ENABLE, key, account, changes, f"{key} is active in the source again")
     if not account.active or not changes:
@@ -348,6 +391,20 @@ def _diff_item(target: TargetInput, key: str, want: dict, account: Account,
     if UPDATE not in target.capabilities:
         return _item(target, MANUAL, key, account.id, changes, f"update by hand: {reason}")
     return _item(target, UPDATE, key, account.id, changes, reason)
+
+
+def _required_without_value(target: TargetInput, paths: Iterable[str], values: Mapping[str, Any]) -> list[str]:
+    """The mapped `paths` the target requires whose value in `values` is empty."""
+    required = {p.casefold() for p in target.required}
+    return [p for p in paths if p.casefold() in required and normalize(values.get(p)) is None]
+
+
+def _required_sentence(target: TargetInput, paths: list[str]) -> str:
+    parts = []
+    for path in paths:
+        sources = ", ".join(target.mapping.sources_of(path)) or "the mapping"
+        parts.append(f"{path} is required on {target.name} and would have no value (from {sources})")
+    return "; ".join(parts) + "; fill it in the source"
 
 
 def _differ_reason(changes: Mapping[str, Change], note: str | None) -> str:

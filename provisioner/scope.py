@@ -18,6 +18,9 @@ Semantics (the filter runs over SOURCE attribute names, not SCIM ones):
   negation and `ne null` its synonym;
 - an absent attribute fails every comparison; `ne x` is always `not (eq x)`,
   so it is true for an absent attribute;
+- a multi-valued attribute (a list, e.g. LDAP `multi_valued`) matches when
+  ANY of its values does (RFC 7644 §3.4.2.2): `groups eq "agents"` is true
+  when one value is "agents", `groups ne "agents"` when none is;
 - `and` binds tighter than `or`; `not (...)` needs its parentheses (SCIM).
 
 Complex filters (`emails[type eq "work"]`) and schema URIs are refused.
@@ -192,8 +195,8 @@ def _attr_name(path: ast.AttrPath) -> str:
     return path.attr_name
 
 
-def _getter(name: str) -> Callable[[Mapping[str, Any]], Any]:
-    """attrs -> the attribute's value, or None when absent or blank."""
+def _getter(name: str) -> Callable[[Mapping[str, Any]], tuple]:
+    """attrs -> the attribute's non-blank values (a list attribute gives each), () when absent."""
     folded = name.casefold()
 
     def get(attrs):
@@ -204,10 +207,10 @@ def _getter(name: str) -> Callable[[Mapping[str, Any]], Any]:
                     value = attrs[key]
                     break
             else:
-                return None
-        if value is None or (value.__class__ is str and not value.strip()):
-            return None
-        return value
+                return ()
+        values = value if isinstance(value, (list, tuple)) else (value,)
+        return tuple(v for v in values
+                     if v is not None and not (v.__class__ is str and not v.strip()))
     return get
 
 
@@ -235,7 +238,7 @@ def _compile_comparison(node: ast.AttrExpr) -> Predicate:
     op = node.value.lower()
     get = _getter(_attr_name(node.attr_path))
     if op == "pr":
-        return lambda attrs: get(attrs) is not None
+        return lambda attrs: bool(get(attrs))
     literal = node.comp_value.value
     if op == "ne":
         eq = _compile_eq(get, literal)
@@ -253,48 +256,61 @@ def _compile_comparison(node: ast.AttrExpr) -> Predicate:
         raise ValueError(f"unknown operator '{op}'")
 
     def match(attrs):
-        value = get(attrs)
-        return value is not None and test(_text(value), want)
+        return any(test(_text(value), want) for value in get(attrs))
     return match
 
 
 def _compile_eq(get, literal) -> Predicate:
     if literal is None:
-        return lambda attrs: get(attrs) is None
+        return lambda attrs: not get(attrs)
     if literal is True or literal is False:
         words = _TRUE_WORDS if literal else _FALSE_WORDS
 
-        def eq_bool(attrs):
-            value = get(attrs)
-            if value is None:
-                return False
+        def is_bool(value):
             if value is True or value is False:
                 return value is literal
             return _text(value) in words
+
+        def eq_bool(attrs):
+            return any(is_bool(value) for value in get(attrs))
         return eq_bool
     if isinstance(literal, _Number):
         number = _as_number(literal)
 
         def eq_number(attrs):
-            value = get(attrs)
-            return value is not None and _as_number(value) == number
+            return any(_as_number(value) == number for value in get(attrs))
         return eq_number
     want = literal.casefold()
 
     def eq_text(attrs):
-        value = get(attrs)
-        return value is not None and _text(value) == want
+        return any(_text(value) == want for value in get(attrs))
     return eq_text
 
 
 def _compile_order(get, compare, want: str, number) -> Predicate:
-    def order(attrs):
-        value = get(attrs)
-        if value is None:
-            return False
+    def one(value):
         if number is not None:
             mine = _as_number(value)
             if mine is not None:
                 return compare(mine, number)
         return compare(_text(value), want)
+
+    def order(attrs):
+        return any(one(value) for value in get(attrs))
     return order
+
+
+def filter_attributes(text: str) -> tuple[str, ...]:
+    """The attribute names a (valid) filter reads, in order of first use."""
+    names: dict[str, None] = {}
+
+    def walk(node):
+        if isinstance(node, ast.Filter):
+            walk(node.expr)
+        elif isinstance(node, ast.LogExpr):
+            walk(node.expr1)
+            walk(node.expr2)
+        elif isinstance(node, ast.AttrExpr):
+            names.setdefault(_attr_name(node.attr_path))
+    walk(_parse(text))
+    return tuple(names)

@@ -244,7 +244,7 @@ def test_directory_mapping():
      "attributes.title: unknown key 'form'; did you mean 'from'?"),
     ('[attributes]\ntitle = { from = "t", colour = "red" }\n',
      "attributes.title: unknown key 'colour' (known: case_insensitive, constant, default, "
-     "equals, fold_accents, from, lookup, template, transform)"),
+     "equals, fold_accents, from, lookup, matching, pick, separator, template, transform)"),
     ('[attributes]\ntitle = { default = "x" }\n',
      "attributes.title: needs exactly one of 'from', 'template' or 'constant'"),
     ('[attributes]\ntitle = { from = "t", constant = "x" }\n',
@@ -336,3 +336,61 @@ def test_text_from_the_source_equals_a_targets_booleans_and_numbers():
     from provisioner.model import same_value
     assert same_value("true", True) and same_value("3", 3) and same_value(False, "false")
     assert not same_value("3", 4) and not same_value("True", True)
+
+
+# --- lists (LDAP multi_valued) and what the sources provide ---------------------
+
+LISTS = '''
+[attributes]
+userName = { from = "mail", pick = "first" }
+work = { from = "mail", matching = "*@EXAMPLE.com" }
+groups = { from = "memberOf", pick = "join", separator = "; " }
+some = { from = "memberOf", pick = "join", matching = "a*" }
+label = { template = "{cn} <{mail}>", pick = "first" }
+'''
+
+
+def test_a_list_becomes_one_value_as_the_entry_says(tmp_path):
+    m = load(tmp_path, LISTS)
+    attrs = {"mail": ["ada@lab.org", "Ada@Example.com", "ada2@example.com"], "cn": "Ada",
+             "memberOf": ["agents", "admins", "billing"]}
+    assert m.render(attrs) == {"userName": "ada@lab.org", "work": "Ada@Example.com",
+                               "groups": "agents; admins; billing", "some": "agents, admins",
+                               "label": "Ada <ada@lab.org>"}
+    # a plain value is a list of one; nothing matching is no value
+    assert m.render({"mail": "ada@lab.org", "memberOf": "x", "cn": "Ada"}) == {
+        "userName": "ada@lab.org", "work": None, "groups": "x", "some": None, "label": "Ada <ada@lab.org>"}
+
+
+@pytest.mark.parametrize("entry, message", [
+    ('{ from = "mail", pick = "last" }', "pick must be one of first, join, not 'last'"),
+    ('{ from = "mail", separator = "," }', 'separator goes with pick = "join"'),
+    ('{ from = "mail", matching = "" }', "matching must be a glob pattern"),
+    ('{ constant = "x", pick = "first" }', "a constant cannot have 'pick'"),
+])
+def test_bad_list_choices_are_config_errors(tmp_path, entry, message):
+    with pytest.raises(ConfigError, match="attributes.userName: " + message.replace("(", r"\(")):
+        load(tmp_path, f"[attributes]\nuserName = {entry}\n")
+
+
+def test_source_problems_name_the_file_the_attribute_and_a_close_match(tmp_path):
+    m = load(tmp_path, FULL.replace('{ from = "title", default = "Agent" }', '{ from = "titel" }'))
+    provided = ["email", "given_name", "family_name", "title", "status", "dept", "nick", "department"]
+    assert m.source_problems(provided) == [
+        f"{m.path}: attributes.title: no source provides 'titel'; did you mean 'title'?"]
+    problems = load(tmp_path, FULL).source_problems(["email", "status"])
+    assert f"{m.path}: attributes.\"name.givenName\": no source provides 'given_name' " \
+           "(the sources provide: email, status)" in problems
+    assert f"{m.path}: scope: no source provides 'department' (the sources provide: email, status)" in problems
+    # scope names match ignoring case, as the filter reads them
+    scoped = load(tmp_path, "scope = 'EMAIL pr'\n[attributes]\nuserName = \"email\"\n").source_problems(["email"])
+    assert scoped == []
+
+
+def test_a_multi_valued_source_attribute_needs_a_list_choice(tmp_path):
+    m = load(tmp_path, '[attributes]\nuserName = "mail"\nother = { from = "mail", pick = "first" }\n')
+    assert m.source_problems(["mail"], multi_valued=["mail"]) == [
+        f"{m.path}: attributes.userName: source attribute 'mail' is multi-valued and userName takes "
+        "one value: add pick = \"first\" (the first value), pick = \"join\" (all, joined with ', ') "
+        "or matching = \"*@example.com\" (the first that matches)"]
+    assert m.source_problems(["mail"]) == []

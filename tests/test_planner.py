@@ -239,13 +239,69 @@ def test_disables_over_the_count_limit_block_the_target(mapping):
 
 
 def test_disables_over_the_percent_limit_block_the_target(mapping):
-    people = [person(f"E{n}") for n in range(20)]
+    # 100 accounts: the counts (10, 15) are past the percent_floor of 5
+    people = [person(f"E{n}") for n in range(100)]
     accounts = [account_for(p) for p in people]
     links = {p.key: f"id-{p.key}" for p in people}
-    two = plan_for(mapping, people[2:], accounts, links, max_disable_percent=10)
-    assert not two.targets["dir"].blocked  # 10.0% is not over 10
-    three = plan_for(mapping, people[3:], accounts, links, max_disable_percent=10)
-    assert three.targets["dir"].blocked and "15.0%" in three.targets["dir"].block_reason
+    ten = plan_for(mapping, people[10:], accounts, links, max_disable_percent=10)
+    assert not ten.targets["dir"].blocked  # 10.0% is not over 10
+    fifteen = plan_for(mapping, people[15:], accounts, links, max_disable_percent=10)
+    assert fifteen.targets["dir"].blocked and "15.0%" in fifteen.targets["dir"].block_reason
+
+
+def test_a_percentage_counts_only_past_the_floor(mapping):
+    people = [person(f"E{n}") for n in range(5)]
+    accounts = [account_for(p) for p in people]
+    links = {p.key: f"id-{p.key}" for p in people}
+    one_leaver = plan_for(mapping, people[1:], accounts, links)  # 20% of 5, but one person
+    assert ops(one_leaver) == [("disable", "E0")] and one_leaver.status == "pending"
+    strict = plan_for(mapping, people[1:], accounts, links, percent_floor=0)
+    assert strict.targets["dir"].block_reason == (
+        "1 disables are 20.0% of 5 accounts, over max_disable_percent = 10")
+    # the count limit has no floor
+    assert plan_for(mapping, people[1:], accounts, links, max_disable_count=0).status == "blocked"
+
+
+def test_mass_updates_and_clears_block_the_target(mapping):
+    people = [person(f"E{n}") for n in range(40)]
+    accounts = [account_for(p) for p in people]
+    links = {p.key: f"id-{p.key}" for p in people}
+    retitled = [person(p.key, title="Lead") if n < 13 else p for n, p in enumerate(people)]
+    plan = plan_for(mapping, retitled, accounts, links)
+    assert plan.targets["dir"].block_reason == (
+        "13 updates are 32.5% of 40 accounts, over max_update_percent = 30")
+    assert plan_for(mapping, retitled, accounts, links, max_update_percent=50).status == "pending"
+    assert "exceed max_update_count = 12" in plan_for(
+        mapping, retitled, accounts, links, max_update_percent=100, max_update_count=12
+    ).targets["dir"].block_reason
+
+    wiped = [person(p.key, title=None) if n < 6 else p for n, p in enumerate(people)]
+    plan = plan_for(mapping, wiped, accounts, links)
+    assert [i.changes["title"].after for i in plan.items] == [None] * 6
+    assert plan.targets["dir"].block_reason == (
+        "6 updates emptying a value that is set (title: 6) are 15.0% of 40 accounts, "
+        "over max_clear_percent = 5")
+    assert plan_for(mapping, wiped, accounts, links, max_clear_percent=20).status == "pending"
+    # a value set where there was none is no clear
+    unset = [Account(a.id, {**a.attrs, "title": None}) for a in accounts]
+    assert plan_for(mapping, people, unset, links).targets["dir"].block_reason == (
+        "40 updates are 100.0% of 40 accounts, over max_update_percent = 30")
+
+
+def test_a_required_attribute_left_empty_is_a_manual_item(mapping):
+    ada = person("E1")
+    account = account_for(ada)
+    no_email = Identity("E1", {k: v for k, v in person("E1", title="Lead").attrs.items() if k != "email"})
+    plan = plan_for(mapping, [no_email], [account], {"E1": account.id}, required=frozenset({"userName"}))
+    assert ops(plan) == [("manual", "E1")]
+    item = plan.items[0]
+    assert item.changes["userName"].after is None and item.changes["title"].after == "Lead"
+    assert item.reason == ("not sent: userName is required on dir and would have no value "
+                           "(from email); fill it in the source")
+    # a create missing a required attribute that is not the correlation one
+    corr = plan_for(mapping, [person("E2", given=None)], required=frozenset({"name.givenName"}))
+    assert ops(corr) == [("manual", "E2")]
+    assert "name.givenName is required on dir" in corr.items[0].reason
 
 
 def test_a_shrunken_source_blocks_the_whole_plan(mapping):

@@ -178,3 +178,18 @@ def test_bad_filters(text, why):
     assert message.startswith(f"invalid scope filter '{text}': ")
     assert why in message
     assert "\n" not in message
+
+
+def test_a_multi_valued_attribute_matches_when_any_value_does():
+    agent = {"groups": ["staff", "Agents", ""], "level": ["3", "12"]}
+    assert match('groups eq "agents"', agent)
+    assert not match('groups eq "admins"', agent)
+    assert match('groups ne "admins"', agent) and not match('groups ne "agents"', agent)
+    assert match('groups sw "ag"', agent) and match('level gt 10', agent) and match('groups pr', agent)
+    assert not match('groups pr', {"groups": ["", None]}) and match('groups eq null', {"groups": []})
+
+
+def test_filter_attributes_lists_every_name_read():
+    from provisioner.scope import filter_attributes
+    assert filter_attributes('department eq "S" and not (title co "x") or groups pr or title pr') == (
+        "department", "title", "groups")

@@ -50,7 +50,13 @@ def combine(settings, results: dict[str, SourceResult]) -> SourceResult:
         return result if sources[0].type == "csv" else replace(result, counts={name: count(result)})
     merge = settings.merge
     join = {s.name: merge.join.get(s.name) or key_attribute(s) for s in sources}
-    return merge_sources(results, join, merge.authoritative or sources[0].name, merge.precedence)
+    merged = merge_sources(results, join, merge.authoritative or sources[0].name, merge.precedence)
+    # a merged identity may take any attribute of any source (precedence
+    # only orders them), and a list from one source stays a list
+    declared = [r.attributes for r in results.values()]
+    attributes = None if any(a is None for a in declared) else frozenset().union(*declared)
+    multi = frozenset().union(*(r.multi_valued for r in results.values()))
+    return replace(merged, attributes=attributes, multi_valued=multi)
 
 
 @dataclass(frozen=True)

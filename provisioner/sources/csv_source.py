@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from dataclasses import replace
 from pathlib import Path
 
 from provisioner.config import CsvSourceSettings
@@ -39,8 +40,9 @@ def read_csv(settings: CsvSourceSettings, check=None) -> SourceResult:
     key_attr = settings.key
     key_index = names.index(key_attr)
     emails = [a for a in settings.emails if a in names]
-    return validate_rows(_records(rows, names, width, key_index, header_line),
-                         key_attr, settings.required, emails, check=check)
+    result = validate_rows(_records(rows, names, width, key_index, header_line),
+                           key_attr, settings.required, emails, check=check)
+    return replace(result, attributes=frozenset(n for n in names if n))
 
 
 def _records(rows, names: list[str], width: int, key_index: int, line: int):

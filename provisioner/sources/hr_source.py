@@ -24,6 +24,7 @@ the line for JSON Lines, the sheet row for XLSX.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any, Iterator, Mapping
 from zoneinfo import ZoneInfo
@@ -56,9 +57,13 @@ def read_hr(settings: HrSourceSettings, policy: PolicySettings, now: datetime) -
             encoding=settings.encoding, required=settings.required, emails=settings.emails,
             columns=settings.columns)
         rows = read_csv(csv_settings, check=check)
+        fields = set(rows.attributes or ())
     else:
-        records = _json_records(settings) if settings.format in ("json", "jsonl") else _xlsx_records(settings)
+        fields = set()
+        records = (_json_records(settings, fields) if settings.format in ("json", "jsonl")
+                   else _xlsx_records(settings, fields))
         rows = validate_rows(records, settings.key, settings.required, settings.emails, check=check)
+    rows = replace(rows, attributes=frozenset(fields | {ACTIVE}))  # the dates decide `active`
     return _apply_dates(rows, settings, policy, now.astimezone(zone).date(), zone)
 
 
@@ -92,7 +97,7 @@ def _apply_dates(rows: SourceResult, settings: HrSourceSettings, policy: PolicyS
                 upcoming.append(Upcoming(identity.key, "leaves", leave.isoformat(), attrs))
         identities.append(Identity(identity.key, attrs, identity.row, create_inactive))
     return SourceResult(identities=tuple(identities), rejected=rows.rejected, held=tuple(held),
-                        upcoming=tuple(upcoming))
+                        upcoming=tuple(upcoming), attributes=rows.attributes)
 
 
 def _parse_date(value: Any, fmt: str | None, zone: ZoneInfo) -> date | None:
@@ -141,7 +146,8 @@ def _attrs(record: Mapping, columns: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _json_records(settings: HrSourceSettings) -> Iterator[Rejected | tuple[int, dict]]:
+def _json_records(settings: HrSourceSettings, fields: set[str]) -> Iterator[Rejected | tuple[int, dict]]:
+    """The records; `fields` collects every field name seen (after `columns`), empty or not."""
     path = settings.path
     data = read_input(path, str(path), "JSON file")
     try:
@@ -157,7 +163,7 @@ def _json_records(settings: HrSourceSettings) -> Iterator[Rejected | tuple[int, 
         numbered = enumerate(doc, 1)
     else:
         numbered = _json_lines(text, path)
-    fields: dict[str, None] = {}
+    seen: dict[str, None] = {}
     for number, record in numbered:
         if isinstance(record, Rejected):
             yield record
@@ -165,13 +171,14 @@ def _json_records(settings: HrSourceSettings) -> Iterator[Rejected | tuple[int, 
             yield Rejected(number, None, f"expected an object, got {type(record).__name__}")
         else:
             attrs = _attrs(record, settings.columns)
-            fields.update(dict.fromkeys(attrs))
+            seen.update(dict.fromkeys(attrs))
+            fields.update(settings.columns.get(str(k).strip(), str(k).strip()) for k in record)
             if attrs:
                 yield number, attrs
     # like a CSV header without the key column: the config is wrong, not every row
-    if fields and settings.key not in fields:
+    if seen and settings.key not in seen:
         raise ConfigError(f"{path}: no record has {settings.key!r} (the key); the records have: "
-                          f"{', '.join(list(fields)[:20])}")
+                          f"{', '.join(list(seen)[:20])}")
 
 
 def _json_lines(text: str, path) -> Iterator[tuple[int, Any]]:
@@ -185,7 +192,8 @@ def _json_lines(text: str, path) -> Iterator[tuple[int, Any]]:
             yield number, Rejected(number, None, f"invalid JSON: {exc.msg}")
 
 
-def _xlsx_records(settings: HrSourceSettings) -> Iterator[tuple[int, dict]]:
+def _xlsx_records(settings: HrSourceSettings, fields: set[str]) -> Iterator[tuple[int, dict]]:
+    """The rows; `fields` gets the header's column names (after `columns`)."""
     from openpyxl import load_workbook  # only XLSX exports pay for importing it
 
     path = settings.path
@@ -206,6 +214,7 @@ def _xlsx_records(settings: HrSourceSettings) -> Iterator[tuple[int, dict]]:
             if header is None:
                 if any(_cell(v) for v in values):
                     header = [(_cell(v) or "") for v in values]
+                    fields.update(settings.columns.get(h, h) for h in header if h)
                     if settings.key not in [settings.columns.get(h, h) for h in header]:
                         raise ConfigError(f"{path}: no column {settings.key!r} (the key) in the "
                                           f"header row {number}")

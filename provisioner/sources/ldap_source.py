@@ -105,7 +105,18 @@ def read_ldap(settings: LdapSourceSettings) -> SourceResult:
     rejected = tuple(replace(r, reason=f"{dns.get(r.row, '?')}: {r.reason}") for r in result.rejected)
     # an entryUUID or objectGUID key tells a person nothing: plans name the entry by its DN
     identities = tuple(replace(i, label=dns.get(i.row)) for i in result.identities)
-    return SourceResult(identities=identities, rejected=rejected)
+    return SourceResult(identities=identities, rejected=rejected,
+                        attributes=provided_attributes(settings), multi_valued=frozenset(multi))
+
+
+def provided_attributes(settings: LdapSourceSettings) -> frozenset[str]:
+    """The identity attributes this source can give: what it requests, renamed by `attributes`."""
+    preset = PRESETS.get(settings.preset or "", {})
+    names = {settings.attributes.get(n, n) for n in (*preset.get("attributes", ()), *settings.attributes)}
+    names.add(key_attribute(settings))
+    if settings.preset == "ad":
+        names.add(ACTIVE)
+    return frozenset(names)
 
 
 def key_attribute(settings: LdapSourceSettings) -> str:

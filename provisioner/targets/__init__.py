@@ -6,8 +6,12 @@ connected target; a new target type adds one entry to `_FACTORIES`.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from ..errors import ConfigError
+from ..paths import top_level
 
 
 @dataclass
@@ -101,8 +105,35 @@ _FACTORIES: dict[str, Callable[..., Any]] = {"scim": _open_scim, "onecloud": _op
                                              "ytel": _open_ytel, "ytel_ycc": _open_ytel_ycc}
 
 
+# kind -> (module, class), for what the engine asks of a kind without opening one
+_CLASSES = {"scim": ("scim", "ScimTarget"), "onecloud": ("onecloud", "OneCloudTarget"),
+            "ccs": ("ccs", "CcsTarget"), "clienttrack": ("clienttrack", "ClientTrackTarget"),
+            "ccc": ("ccc", "CccTarget"), "ytel": ("ytel", "YtelTarget"),
+            "ytel_ycc": ("ytel_ycc", "YccTarget")}
+
+
+def link_keys(kind: str) -> frozenset[str]:
+    """What a target of this kind remembers with a link (other mappings' links.<target>.<key>)."""
+    module, cls = _CLASSES[kind]
+    return getattr(importlib.import_module(f".{module}", __name__), cls).link_keys
+
+
 def open_target(name: str, settings, mapping) -> TargetHandle:
     paths = list(dict.fromkeys([*mapping.attributes, *mapping.correlate]))
     target = _FACTORIES[settings.type](name, settings, paths)
+    try:
+        _refuse_server_owned(name, target, mapping)
+    except ConfigError:
+        target.close()
+        raise
     return TargetHandle(name=name, target=target, mapping=mapping,
                         concurrency=settings.concurrency, rate_limit=settings.rate_limit)
+
+
+def _refuse_server_owned(name: str, target, mapping) -> None:
+    owned = {o.casefold() for o in target.server_owned}
+    problems = [f"{mapping.path}: attributes.{path}: {top_level(path)} is set by target {name} "
+                "itself and cannot be written; remove it from the mapping"
+                for path in mapping.attributes if top_level(path).casefold() in owned]
+    if problems:
+        raise ConfigError("\n".join(problems))

@@ -24,6 +24,12 @@ class Target(ABC):
     capabilities: frozenset[str]
     # the mapping's managed attribute paths; Account.attrs holds exactly these plus "active"
     paths: Sequence[str]
+    # the keys of what link_data() returns; other mappings read them as links.<target>.<key>
+    link_keys: frozenset[str] = frozenset()
+    # attributes the target sets itself (top-level names, any case): no mapping may write one
+    server_owned: frozenset[str] = frozenset()
+    # paths every account must have: a plan leaving one without a value is a manual item
+    required_paths: frozenset[str] = frozenset()
 
     @abstractmethod
     def list_accounts(self) -> list[Account]:

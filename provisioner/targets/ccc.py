@@ -82,6 +82,7 @@ class CccTarget(Target):
         self.paths = tuple(paths)
         self.actions = {**DEFAULT_ACTIONS, **(actions or {})}
         self.id_field, self.active_field, self.list_key = id_field, active_field, list_key
+        self.server_owned = frozenset({id_field})   # CCC assigns the AgentID on create
         self.success_codes = frozenset(success_codes)
         extra = {"clock": clock} if clock is not None else {}
         try:

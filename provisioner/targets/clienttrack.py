@@ -73,6 +73,7 @@ class ClientTrackTarget(ScimTarget):
     """ScimTarget lends its HTTP plumbing (_request, _json, client, rate limit); every
     operation is ClientTrack's own."""
     capabilities = frozenset({CREATE, UPDATE, DISABLE, ENABLE})
+    required_paths = frozenset()    # not SCIM's userName: the staff table's rules are not published
 
     def __init__(self, name: str, base_url: str, *, paths: Sequence[str], subscription_key: Secret,
                  api_key: Secret, org_id: str | None = None, table: str = "Users",
@@ -107,6 +108,7 @@ class ClientTrackTarget(ScimTarget):
         self._auth = CtapiKeyAuth(subscription_key, api_key, org_id)
         self._credential = "subscription_key and api_key" + (" (and org_id)" if org_id else "")
         self.table, self.key_column, self.paging = table, key_column, paging
+        self.server_owned = frozenset({key_column})   # ClientTrack numbers new rows itself
         self.status_field, self.active_value, self.inactive_value = status_field, active_value, inactive_value
         self.create_path = create_path.replace("{table}", quote(table, safe=""))
         self.read_path = f"/cto/{quote(table, safe='')}/{{id}}"      # published, not assumed

@@ -48,6 +48,9 @@ LIST_MODES = ("auto", "scim", "directory")
 
 class OneCloudTarget(ScimTarget):
     users_path = "/users"
+    link_keys = frozenset({"extension"})
+    # OneCloud refuses a user without login, first and last name or e-mail
+    required_paths = frozenset({"userName", "name.givenName", "name.familyName", "emails[0].value"})
 
     def __init__(self, name: str, base_url: str, *, paths: Sequence[str], client_id: str,
                  client_secret: Secret, tenant: str | None = None, list_mode: str = "auto",

@@ -27,6 +27,10 @@ SCIM_JSON = "application/scim+json"
 
 class ScimTarget(Target):
     capabilities = frozenset({CREATE, UPDATE, DISABLE, ENABLE})
+    # RFC 7643 §3.1 and §4.1: id and meta are the server's; a User's groups are readOnly
+    server_owned = frozenset({"id", "meta", "groups"})
+    # RFC 7643 §4.1.1: userName is the one attribute a User must have
+    required_paths = frozenset({"userName"})
     # the Users endpoint under base_url (vendors that spell it otherwise override it)
     users_path = "/Users"
 
