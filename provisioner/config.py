@@ -179,7 +179,13 @@ class StateSettings(_Settings):
         return f"{scheme}:///{_absolute(Path(file), base)}{sep}{query}"
 
 
-class CsvSourceSettings(_Settings):
+class _RowRules(_Settings):
+    """What every source kind checks in each value before it can reach a target."""
+    max_value_length: Annotated[int, _bounded("whole number", 1)] = 1024
+    multiline: list[Name] = Field(default_factory=list)   # attributes whose values may break lines
+
+
+class CsvSourceSettings(_RowRules):
     type: Literal["csv"] = "csv"
     name: SourceName | None = None
     path: ConfigPath
@@ -225,7 +231,7 @@ class CsvSourceSettings(_Settings):
         return out
 
 
-class LdapSourceSettings(_Settings):
+class LdapSourceSettings(_RowRules):
     type: Literal["ldap"]
     name: SourceName | None = None
     url: str
@@ -286,7 +292,7 @@ class LdapSourceSettings(_Settings):
         return self.url.startswith("ldap://") and self.start_tls is not False
 
 
-class HrSourceSettings(_Settings):
+class HrSourceSettings(_RowRules):
     type: Literal["hr"]
     name: SourceName | None = None
     path: ConfigPath

@@ -40,7 +40,8 @@ def read_csv(settings: CsvSourceSettings, check=None) -> SourceResult:
     key_index = names.index(key_attr)
     emails = [a for a in settings.emails if a in names]
     return validate_rows(_records(rows, names, width, key_index, header_line),
-                         key_attr, settings.required, emails, check=check)
+                         key_attr, settings.required, emails, check=check,
+                         max_length=settings.max_value_length, multiline=settings.multiline)
 
 
 def _records(rows, names: list[str], width: int, key_index: int, line: int):

@@ -99,7 +99,8 @@ def read_ldap(settings: LdapSourceSettings) -> SourceResult:
                     attrs[ACTIVE] = "false" if int(control) & _UAC_DISABLED else "true"
             yield number, attrs
 
-    result = validate_rows(records(), key_attr, settings.required, settings.emails, unit="entry")
+    result = validate_rows(records(), key_attr, settings.required, settings.emails, unit="entry",
+                           max_length=settings.max_value_length, multiline=settings.multiline)
     rejected = tuple(Rejected(r.row, r.key, f"{dns.get(r.row, '?')}: {r.reason}") for r in result.rejected)
     return SourceResult(identities=result.identities, rejected=rejected)
 
