@@ -39,6 +39,9 @@ class Context:
             for name, target in self._settings.targets.items():
                 if not target.tls_verify:
                     log.warning("target %s: TLS certificate verification is OFF (tls_verify = false)", name)
+                if target.allow_insecure:
+                    log.warning("target %s: allow_insecure = true: its credentials may cross the "
+                                "network unencrypted", name)
         return self._settings
 
     def state(self) -> StateDB:

@@ -12,6 +12,7 @@ working directory, so the same config works from cron, systemd or a shell.
 from __future__ import annotations
 
 import codecs
+import ipaddress
 import math
 import os
 import re
@@ -136,6 +137,25 @@ def _service_url(value: str, schemes: tuple[str, ...], instead: str):
         # deliberately not quoting the URL: it holds a credential
         raise ValueError(f"must not contain credentials: {instead}")
     return value, parts
+
+
+def _loopback(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves this machine."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse_cleartext(allow_insecure: bool, what: str, sent: str, instead: str) -> None:
+    """The one rule for a plain-text transport: credentials cross the network
+    encrypted unless the config says `allow_insecure = true`."""
+    if not allow_insecure:
+        raise ValueError(f"{what} would send {sent} unencrypted: {instead}, or set allow_insecure = true")
 
 
 ConfigPath = Annotated[Path, BeforeValidator(_path)]
@@ -282,9 +302,9 @@ class LdapSourceSettings(_RowRules):
             raise ValueError("password is set but bind_dn is missing")
         if self.bind_dn is not None and self.password is None:
             raise ValueError("bind_dn is set but password is missing")
-        if (self.url.startswith("ldap://") and self.start_tls is False and not self.allow_insecure):
-            raise ValueError("start_tls = false on ldap:// would send the bind unencrypted: "
-                             "use StartTLS or ldaps://, or set allow_insecure = true")
+        if self.url.startswith("ldap://") and self.start_tls is False:
+            _refuse_cleartext(self.allow_insecure, "start_tls = false on ldap://", "the bind",
+                              "use StartTLS or ldaps://")
         return self
 
     @property
@@ -443,14 +463,26 @@ class _TargetSettings(_Settings):
     ca_file: ConfigPath | None = None
     max_disable_percent: Percent | None = None
     max_disable_count: Count | None = None
+    allow_insecure: bool = False        # let credentials go over http:// to another machine
     # named when a URL holds credentials
     credential_keys: ClassVar[str] = "token, or username and password"
+    # the keys whose URLs are sent the credentials
+    credential_urls: ClassVar[tuple[str, ...]] = ("base_url",)
 
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         value, _ = _service_url(value, ("http", "https"), f"use {cls.credential_keys}")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _encrypted_credentials(self) -> _TargetSettings:
+        for key in self.credential_urls:
+            host = urlsplit(getattr(self, key)).hostname
+            if getattr(self, key).startswith("http://") and not _loopback(host):
+                _refuse_cleartext(self.allow_insecure, f"{key} is http:// to {host}, not this machine, and",
+                                  "the credentials", "use https://")
+        return self
 
     def disable_limits(self, policy: PolicySettings) -> tuple[float, int]:
         """The (max_disable_percent, max_disable_count) in force for this target."""
@@ -608,6 +640,7 @@ class YccTargetSettings(_TargetSettings):
     admin_password: SecretRef | None = None   # lets e-mail changes through (`pass`); unset: manual items
     token_minutes: Annotated[float, _bounded("number", 1, 1440)] = 120.0   # refreshDurationMinutes
     credential_keys: ClassVar[str] = "username and password"
+    credential_urls: ClassVar[tuple[str, ...]] = ("base_url", "token_url")
 
     @field_validator("token_url")
     @classmethod
