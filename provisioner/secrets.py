@@ -93,7 +93,8 @@ def spellings(value: str) -> set[str]:
              repr(raw)[2:-1],                                     # bytes repr: \xc3\xb6
              json.dumps(value)[1:-1],                             # JSON, \u00f6
              json.dumps(value, ensure_ascii=False)[1:-1],         # JSON, ö kept
-             quote(value, safe=""), quote_plus(value, safe=""),   # URL path/query, form body
+             quote(value), quote(value, safe=""),                # URL path, query
+             quote_plus(value, safe=""),                          # form body
              base64.b64encode(raw).decode("ascii"),
              base64.urlsafe_b64encode(raw).decode("ascii")}
     return forms
