@@ -835,6 +835,33 @@ class Settings(_Settings):
 
 def load_config(path: str | Path) -> Settings:
     """Read, parse and validate a config file; raise ConfigError on any mistake."""
+    name, config_path, raw, context = _read(path)
+    try:
+        settings = Settings.model_validate(raw, context=context)
+    except ValidationError as exc:
+        raise _config_error(name, exc) from None
+    settings._config_path = config_path
+    return settings
+
+
+def load_state_settings(path: str | Path) -> StateSettings:
+    """Only [state] of a config file (and PROVISIONER_DB): for commands that read the state DB
+    and contact nothing, so they need none of the targets' secrets."""
+    name, _, raw, context = _read(path)
+    try:
+        return _StateOnly.model_validate(raw, context=context).state
+    except ValidationError as exc:
+        raise _config_error(name, exc) from None
+
+
+class _StateOnly(BaseModel):
+    """A config file seen for its [state] table alone (every other table left unread)."""
+    model_config = ConfigDict(extra="ignore", strict=True)
+    state: StateSettings = Field(default_factory=dict, validate_default=True)
+
+
+def _read(path: str | Path) -> tuple[str, Path, dict, dict]:
+    """(name as given, absolute path, the parsed TOML with PROVISIONER_DB applied, validation context)."""
     name = str(path)
     config_path = Path(os.path.abspath(Path(path).expanduser()))
     raw = load_toml(config_path, name, "config file")
@@ -844,15 +871,11 @@ def load_config(path: str | Path) -> Settings:
         state = raw.get("state", {})
         if isinstance(state, dict):
             raw["state"] = {**state, "url": db_url}
+    return name, config_path, raw, {"config_dir": config_path.parent, "db_from_env": bool(db_url)}
 
-    context = {"config_dir": config_path.parent, "db_from_env": bool(db_url)}
-    try:
-        settings = Settings.model_validate(raw, context=context)
-    except ValidationError as exc:
-        lines = [f"{name}: {problem}" for problem in _problems(exc)]
-        raise ConfigError(redact("\n".join(lines))) from None
-    settings._config_path = config_path
-    return settings
+
+def _config_error(name: str, exc: ValidationError) -> ConfigError:
+    return ConfigError(redact("\n".join(f"{name}: {problem}" for problem in _problems(exc))))
 
 
 # --- pydantic errors -> sentences ---------------------------------------------
