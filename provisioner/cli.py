@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import click
 
 from . import flow, render
-from .config import load_config
+from .config import load_config, load_state_settings
 from .errors import ConfigError, ProvisionerError
 from .logs import setup_logging
 from .runlock import RUN_LOCK, LockHeld, describe_holder
@@ -39,9 +39,15 @@ class Context:
             for name, target in self._settings.targets.items():
                 if not target.tls_verify:
                     log.warning("target %s: TLS certificate verification is OFF (tls_verify = false)", name)
+                if target.allow_insecure:
+                    log.warning("target %s: allow_insecure = true: its credentials may cross the "
+                                "network unencrypted", name)
         return self._settings
 
     def state(self) -> StateDB:
+        if self._settings is None:
+            # a command that only reads the state DB resolves no target secret
+            return StateDB(load_state_settings(self.config_path).url)
         return StateDB(self.settings.state.url)
 
 

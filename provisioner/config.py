@@ -12,6 +12,7 @@ working directory, so the same config works from cron, systemd or a shell.
 from __future__ import annotations
 
 import codecs
+import ipaddress
 import math
 import os
 import re
@@ -138,6 +139,25 @@ def _service_url(value: str, schemes: tuple[str, ...], instead: str):
     return value, parts
 
 
+def _loopback(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves this machine."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse_cleartext(allow_insecure: bool, what: str, sent: str, instead: str) -> None:
+    """The one rule for a plain-text transport: credentials cross the network
+    encrypted unless the config says `allow_insecure = true`."""
+    if not allow_insecure:
+        raise ValueError(f"{what} would send {sent} unencrypted: {instead}, or set allow_insecure = true")
+
+
 ConfigPath = Annotated[Path, BeforeValidator(_path)]
 SourceName = Annotated[str, BeforeValidator(_source_name)]
 TimeZone = Annotated[str, BeforeValidator(_time_zone)]
@@ -179,7 +199,13 @@ class StateSettings(_Settings):
         return f"{scheme}:///{_absolute(Path(file), base)}{sep}{query}"
 
 
-class CsvSourceSettings(_Settings):
+class _RowRules(_Settings):
+    """What every source kind checks in each value before it can reach a target."""
+    max_value_length: Annotated[int, _bounded("whole number", 1)] = 1024
+    multiline: list[Name] = Field(default_factory=list)   # attributes whose values may break lines
+
+
+class CsvSourceSettings(_RowRules):
     type: Literal["csv"] = "csv"
     name: SourceName | None = None
     path: ConfigPath
@@ -225,7 +251,7 @@ class CsvSourceSettings(_Settings):
         return out
 
 
-class LdapSourceSettings(_Settings):
+class LdapSourceSettings(_RowRules):
     type: Literal["ldap"]
     name: SourceName | None = None
     url: str
@@ -276,9 +302,9 @@ class LdapSourceSettings(_Settings):
             raise ValueError("password is set but bind_dn is missing")
         if self.bind_dn is not None and self.password is None:
             raise ValueError("bind_dn is set but password is missing")
-        if (self.url.startswith("ldap://") and self.start_tls is False and not self.allow_insecure):
-            raise ValueError("start_tls = false on ldap:// would send the bind unencrypted: "
-                             "use StartTLS or ldaps://, or set allow_insecure = true")
+        if self.url.startswith("ldap://") and self.start_tls is False:
+            _refuse_cleartext(self.allow_insecure, "start_tls = false on ldap://", "the bind",
+                              "use StartTLS or ldaps://")
         return self
 
     @property
@@ -286,7 +312,7 @@ class LdapSourceSettings(_Settings):
         return self.url.startswith("ldap://") and self.start_tls is not False
 
 
-class HrSourceSettings(_Settings):
+class HrSourceSettings(_RowRules):
     type: Literal["hr"]
     name: SourceName | None = None
     path: ConfigPath
@@ -454,14 +480,26 @@ class _TargetSettings(_Settings):
     max_clear_percent: Percent | None = None
     max_clear_count: Count | None = None
     percent_floor: Count | None = None
+    allow_insecure: bool = False        # let credentials go over http:// to another machine
     # named when a URL holds credentials
     credential_keys: ClassVar[str] = "token, or username and password"
+    # the keys whose URLs are sent the credentials
+    credential_urls: ClassVar[tuple[str, ...]] = ("base_url",)
 
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         value, _ = _service_url(value, ("http", "https"), f"use {cls.credential_keys}")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _encrypted_credentials(self) -> _TargetSettings:
+        for key in self.credential_urls:
+            host = urlsplit(getattr(self, key)).hostname
+            if getattr(self, key).startswith("http://") and not _loopback(host):
+                _refuse_cleartext(self.allow_insecure, f"{key} is http:// to {host}, not this machine, and",
+                                  "the credentials", "use https://")
+        return self
 
     def disable_limits(self, policy: PolicySettings) -> tuple[float, int]:
         """The (max_disable_percent, max_disable_count) in force for this target."""
@@ -623,6 +661,7 @@ class YccTargetSettings(_TargetSettings):
     admin_password: SecretRef | None = None   # lets e-mail changes through (`pass`); unset: manual items
     token_minutes: Annotated[float, _bounded("number", 1, 1440)] = 120.0   # refreshDurationMinutes
     credential_keys: ClassVar[str] = "username and password"
+    credential_urls: ClassVar[tuple[str, ...]] = ("base_url", "token_url")
 
     @field_validator("token_url")
     @classmethod
@@ -817,6 +856,33 @@ class Settings(_Settings):
 
 def load_config(path: str | Path) -> Settings:
     """Read, parse and validate a config file; raise ConfigError on any mistake."""
+    name, config_path, raw, context = _read(path)
+    try:
+        settings = Settings.model_validate(raw, context=context)
+    except ValidationError as exc:
+        raise _config_error(name, exc) from None
+    settings._config_path = config_path
+    return settings
+
+
+def load_state_settings(path: str | Path) -> StateSettings:
+    """Only [state] of a config file (and PROVISIONER_DB): for commands that read the state DB
+    and contact nothing, so they need none of the targets' secrets."""
+    name, _, raw, context = _read(path)
+    try:
+        return _StateOnly.model_validate(raw, context=context).state
+    except ValidationError as exc:
+        raise _config_error(name, exc) from None
+
+
+class _StateOnly(BaseModel):
+    """A config file seen for its [state] table alone (every other table left unread)."""
+    model_config = ConfigDict(extra="ignore", strict=True)
+    state: StateSettings = Field(default_factory=dict, validate_default=True)
+
+
+def _read(path: str | Path) -> tuple[str, Path, dict, dict]:
+    """(name as given, absolute path, the parsed TOML with PROVISIONER_DB applied, validation context)."""
     name = str(path)
     config_path = Path(os.path.abspath(Path(path).expanduser()))
     raw = load_toml(config_path, name, "config file")
@@ -826,15 +892,11 @@ def load_config(path: str | Path) -> Settings:
         state = raw.get("state", {})
         if isinstance(state, dict):
             raw["state"] = {**state, "url": db_url}
+    return name, config_path, raw, {"config_dir": config_path.parent, "db_from_env": bool(db_url)}
 
-    context = {"config_dir": config_path.parent, "db_from_env": bool(db_url)}
-    try:
-        settings = Settings.model_validate(raw, context=context)
-    except ValidationError as exc:
-        lines = [f"{name}: {problem}" for problem in _problems(exc)]
-        raise ConfigError(redact("\n".join(lines))) from None
-    settings._config_path = config_path
-    return settings
+
+def _config_error(name: str, exc: ValidationError) -> ConfigError:
+    return ConfigError(redact("\n".join(f"{name}: {problem}" for problem in _problems(exc))))
 
 
 # --- pydantic errors -> sentences ---------------------------------------------

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from .secrets import redact
+
 
 class ProvisionerError(Exception):
-    """Base: str(exc) is a complete sentence safe to show to a user."""
+    """Base: str(exc) is a complete sentence safe to show to a user.
+
+    The message is redacted as the exception is made: it is shown on stderr,
+    stored in the state DB and the plan, and sent in notifications, and a
+    server's error text (which may quote our request) ends up in it.
+    """
+
+    def __init__(self, *args):
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(ProvisionerError):

@@ -21,7 +21,7 @@ from typing import Any, Callable, Generator, Mapping
 import httpx
 
 from .errors import ConfigError, TargetError
-from .secrets import Secret, redact
+from .secrets import Secret, redact, register
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +79,15 @@ class BasicAuth(httpx.Auth):
     def __init__(self, username: str, password: Secret):
         self.username = username
         self._password = password
+        # the wire form does not contain the password's own spellings: a server
+        # quoting the header back must still be redacted
+        register(self._wire())
+
+    def _wire(self) -> str:
+        return base64.b64encode(f"{self.username}:{self._password.reveal()}".encode()).decode("ascii")
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        pair = f"{self.username}:{self._password.reveal()}".encode()
-        request.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        request.headers["Authorization"] = "Basic " + self._wire()
         yield request
 
     def __repr__(self) -> str:
@@ -203,7 +208,8 @@ def send(client: httpx.Client, method: str, url: str, *, limiter: RateLimiter | 
     """Send a request, retrying 429, 5xx gateway/availability answers and transport errors.
 
     Returns the final response whatever its status; raises TargetError
-    (retryable) when a transport error outlasts the retries.
+    (retryable) when a transport error outlasts the retries, and at once (not
+    retryable) for one a retry cannot cure: see `_permanent`.
     """
     attempt = 0
     while True:
@@ -215,6 +221,9 @@ def send(client: httpx.Client, method: str, url: str, *, limiter: RateLimiter | 
                 limiter.observe(response)
         except httpx.TransportError as exc:
             where = f"{method} {safe_url(_request_url(exc, url))}"
+            permanent = _permanent(exc)
+            if permanent:
+                raise TargetError(f"{where} failed: {permanent}", None, retryable=False) from exc
             if attempt >= retries:
                 detail = redact(str(exc)).strip()
                 raise TargetError(
@@ -234,6 +243,25 @@ def send(client: httpx.Client, method: str, url: str, *, limiter: RateLimiter | 
                      attempt + 1, retries, wait)
         sleep(wait)
         attempt += 1
+
+
+def _permanent(exc: httpx.TransportError) -> str | None:
+    """Why sending again cannot help, for a transport error that is not transient; else None.
+
+    A certificate that does not verify stays unverifiable (retrying would
+    only hammer a host that may be an impostor), and a request httpx refuses
+    to send (a header with a line break) is refused again.
+    """
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = cause.verify_message or cause.reason or "the certificate does not verify"
+            return (f"TLS certificate verification failed ({reason}): set ca_file to the CA "
+                    "that signed the server's certificate")
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, httpx.LocalProtocolError):
+        return f"the request could not be sent: {redact(str(exc)).strip() or type(exc).__name__}"
+    return None
 
 
 def _request_url(exc: httpx.TransportError, url: str) -> str:

@@ -16,7 +16,7 @@ from email.message import EmailMessage
 
 from .errors import TargetError
 from .http import make_client, safe_url, send
-from .secrets import redact, register
+from .secrets import redact, redact_tree, register
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,9 @@ def summary(event: str, *, run_id: str, plan, counts: dict[str, int], failures: 
     if event in ("review", "blocked"):
         lines.append(f"review with: provisioner show {plan.plan_id}; apply with: provisioner apply "
                      f"{plan.plan_id}" + (" --allow-mass-change" if blocked else ""))
-    doc["text"] = redact("\n".join(lines))
-    return doc
+    doc["text"] = "\n".join(lines)
+    # every field, not only the text: a webhook's JSON is read by other tools too
+    return redact_tree(doc)
 
 
 def deliver(settings, doc: dict) -> int:

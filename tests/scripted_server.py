@@ -4,7 +4,8 @@
         httpx.get(srv.url + "/x")
 
 Replies are used in order; the last one repeats. A callable `respond(request)`
-may be given instead of a script.
+may be given instead of a script; `echo(status)` and `protocol_breaker` are
+two for redaction tests: servers that quote the request's credentials back.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Reply:
     body: Any = None            # dict/list -> JSON, str/bytes as is
     headers: dict = field(default_factory=dict)
     delay: float = 0.0          # seconds to wait before answering (timeouts)
+    raw: bytes | None = None    # sent as is instead of an HTTP answer; then the connection closes
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Seen:
     query: dict
     headers: dict
     body: bytes
+    target: str = ""            # as sent: the path and the query string, still URL-encoded
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -54,10 +57,14 @@ class ScriptedServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 parts = urlsplit(self.path)
                 seen = Seen(self.command, parts.path, parse_qs(parts.query),
-                            dict(self.headers.items()), self.rfile.read(length))
+                            dict(self.headers.items()), self.rfile.read(length), self.path)
                 reply = outer._next(seen)
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.raw is not None:
+                    self.close_connection = True
+                    self.wfile.write(reply.raw)
+                    return
                 body = reply.body
                 headers = dict(reply.headers)
                 if isinstance(body, (dict, list)):
@@ -101,3 +108,39 @@ class ScriptedServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+# --- servers that quote a request's credentials back ---------------------------
+
+CREDENTIAL_HEADERS = ("Authorization", "Ocp-Apim-Subscription-Key")
+
+
+def _credentials(seen: Seen) -> dict:
+    wanted = {h.lower() for h in CREDENTIAL_HEADERS}
+    return {k: v for k, v in seen.headers.items() if k.lower() in wanted}
+
+
+def quoted(seen: Seen) -> str:
+    """What a careless server says back about a request: its credential headers (as a Python
+    repr, so escaped), its query string (URL-encoded) and its body (JSON or a form, as sent)."""
+    query = seen.target.partition("?")[2]
+    return (f"ECHO headers {_credentials(seen)!r} query {query} "
+            f"body {seen.body.decode('utf-8', 'replace')}")
+
+
+def echo(status: int = 400) -> Callable[[Seen], Reply]:
+    """respond=: every request answered `status`, the request quoted in every field a
+    client reads an error from (SCIM detail, REST message, Ytel's envelope, CCC's ResponseText)."""
+    def respond(seen: Seen) -> Reply:
+        text = quoted(seen)
+        return Reply(status, {"detail": text, "message": text, "status": False,
+                              "error": [{"code": status, "message": text}],
+                              "ResponseCode": status, "ResponseText": text})
+    return respond
+
+
+def protocol_breaker(seen: Seen) -> Reply:
+    """respond=: an answer that breaks HTTP in its first header line, which quotes the
+    request's credential headers; httpx's error repeats that line as a bytes repr."""
+    line = "; ".join(f"{k}: {v}" for k, v in _credentials(seen).items())
+    return Reply(raw=b"HTTP/1.1 200 OK\r\nEcho " + line.encode("latin-1") + b"\r\n\r\n")

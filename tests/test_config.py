@@ -551,3 +551,50 @@ def test_clienttrack_sandbox_section(tmp_path, env):
     assert (sandbox.port, sandbox.paging_quirk, sandbox.bad_gateway_rate) == (9104, "top_first", 0.0)
     write(tmp_path, SOURCE, CLIENTTRACK, '\n[sandbox.clienttrack]\n' + keys + 'paging_quirk = "odd"\n')
     assert error_of().startswith("config.toml: sandbox.clienttrack.paging_quirk: must be")
+
+
+# --- credentials never in cleartext to another machine ----------------------------
+
+@pytest.mark.parametrize("url", ["http://scim.example.com/v2", "http://10.0.0.5:8080/scim",
+                                 "http://[2001:db8::1]/scim", "http://127.0.0.1.example.com/scim"])
+def test_http_base_url_to_another_host_is_refused(tmp_path, url):
+    write(tmp_path, SOURCE, TARGET.replace("http://127.0.0.1:8080/scim/v2/", url))
+    host = url.split("//")[1].split("/")[0].rsplit(":", 1)[0] if "[" not in url else "2001:db8::1"
+    assert error_of() == (f"config.toml: targets.directory: base_url is http:// to {host}, not this "
+                          "machine, and would send the credentials unencrypted: use https://, or set "
+                          "allow_insecure = true")
+    write(tmp_path, SOURCE, TARGET.replace("http://127.0.0.1:8080/scim/v2/", url), "allow_insecure = true\n")
+    assert load_config("config.toml").targets["directory"].allow_insecure is True
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/scim", "http://127.9.9.9/scim", "http://[::1]:8080/scim",
+                                 "http://localhost/scim", "http://LOCALHOST:9/scim", "https://scim.example.com"])
+def test_loopback_or_https_needs_no_allow_insecure(tmp_path, url):
+    write(tmp_path, SOURCE, TARGET.replace("http://127.0.0.1:8080/scim/v2/", url))
+    assert load_config("config.toml").targets["directory"].base_url == url
+
+
+def test_a_token_url_over_http_to_another_host_is_refused_too(tmp_path):
+    (tmp_path / "pw").write_text("ycc-password\n")
+    write(tmp_path, SOURCE, """
+[targets.ycc]
+type = "ytel_ycc"
+base_url = "https://ycc-api.example.com"
+token_url = "http://auth.example.com/auth/v3/token"
+username = "api@example.com"
+password = "file:pw"
+template_agent = "9999"
+mapping = "m.toml"
+""")
+    assert error_of() == ("config.toml: targets.ycc: token_url is http:// to auth.example.com, not this "
+                          "machine, and would send the credentials unencrypted: use https://, or set "
+                          "allow_insecure = true")
+
+
+def test_an_env_secret_is_trimmed_like_a_file_secret(tmp_path, monkeypatch):
+    # a Kubernetes secret made from a file ends in a newline
+    monkeypatch.setenv(TOKEN_ENV, "tok-from-a-file\n")
+    write(tmp_path, SOURCE, TARGET)
+    assert load_config("config.toml").targets["directory"].token.reveal() == "tok-from-a-file"
+    monkeypatch.setenv(TOKEN_ENV, " \n")
+    assert error_of() == f"config.toml: targets.directory.token: environment variable {TOKEN_ENV} is empty"

@@ -96,7 +96,7 @@ def test_quoted_newlines_and_delimiters(tmp_path):
         "employee_id,name,address,email\n"
         'E1,"Doe, Jane","Main St 1\nFlat 2\n12345 Town",jane@example.com\n'
         'E2,"Say ""hi""",,bob@example.com\n'
-        "E3,x@,,not-an-email\n"))
+        "E3,x@,,not-an-email\n"), multiline=["address"])
     assert [(i.key, i.row) for i in identities] == [("E1", 2), ("E2", 5)]
     assert identities[0].attrs["address"] == "Main St 1\nFlat 2\n12345 Town"
     assert identities[0].attrs["name"] == "Doe, Jane"
@@ -132,10 +132,69 @@ def test_invalid_emails_rejected(tmp_path, email):
 
 @pytest.mark.parametrize("email", [
     "ann@example.com", "First.Last+tag@sub.Example.co.uk", "o'brien@example.ie", "zoë@exämple.de",
+    "иван@пример.рф", "山田@例え.jp", "a@xn--mnchen-3ya.de",
 ])
 def test_valid_emails_accepted(tmp_path, email):
     identities, rejected = read(tmp_path, f'employee_id,email\nE1,"{email}"\n')
     assert rejected == [] and identities[0].attrs["email"] == email
+
+
+@pytest.mark.parametrize("email", [
+    # trailing junk: a second address, a comment, markup
+    "ann@example.com x", "a@b.co;c@d.co", "a@b.co,c@d.co", "ann@example.com;", "ann@example.com,",
+    "ann@example.com>", "ann@example.com (Ann)",
+    # leading junk
+    "x ann@example.com", "<ann@example.com>", "mailto:ann@example.com", "Ann <ann@example.com>",
+    # Unicode look-alikes: Cyrillic а, Greek ο, full-width ａ, an invisible zero-width space
+    "ann@exаmple.com", "аnn@example.com", "ann@example.cοm", "ａnn@example.com", "ann\u200b@example.com",
+    # malformed dots, hyphens and host names
+    "ann@example..com", ".ann@example.com", "ann.@example.com", "an..n@example.com",
+    "ann@-example.com", "ann@example-.com", "ann@example.123", "ann@exam_ple.com",
+])
+def test_emails_with_junk_or_look_alikes_are_rejected(tmp_path, email):
+    identities, rejected = read(tmp_path, f'employee_id,email\nE1,a@b.co\nE2,"{email}"\n')
+    assert [i.key for i in identities] == ["E1"]
+    assert rejected == [Rejected(3, "E2", f"invalid email {email!r}")]
+
+
+def test_an_email_empty_after_trimming_is_absent_not_invalid(tmp_path):
+    identities, rejected = read(tmp_path, 'employee_id,email\nE1,"   "\nE2," ann@example.com\t"\n')
+    assert rejected == [] and [i.attrs for i in identities] == [
+        {"employee_id": "E1"}, {"employee_id": "E2", "email": "ann@example.com"}]
+    identities, rejected = read(tmp_path, 'employee_id,email\nE1,"   "\n', required=["email"])
+    assert identities == [] and rejected == [Rejected(2, "E1", "missing required value 'email'")]
+
+
+def test_nul_bytes_line_breaks_and_overlong_values_reject_the_row(tmp_path):
+    long = "x" * 1025
+    identities, rejected = read(tmp_path, (
+        "employee_id,title,email\n"
+        "E1,Agent\x00Admin,e1@example.com\n"
+        'E2,"Agent\nrole=admin",e2@example.com\n'
+        'E3,"Agent\rAdmin",e3@example.com\n'
+        f"E4,{long},e4@example.com\n"
+        f"E5,{long[:1024]},e5@example.com\n"
+        "E6\x00,Agent,e6@example.com\n"
+        'E7,Agent,"e7@example.com\nBcc: all@example.com"\n'
+        "E8,Agent\u2028Admin,e8@example.com\n"))
+    assert [i.key for i in identities] == ["E5"]
+    assert rejected == [
+        Rejected(2, "E1", "title holds a NUL byte"),
+        Rejected(3, "E2", "title holds a line break (list it in the source's multiline if it may)"),
+        Rejected(5, "E3", "title holds a line break (list it in the source's multiline if it may)"),
+        Rejected(7, "E4", "title is 1025 characters long, over the source's max_value_length of 1024"),
+        Rejected(9, None, "employee_id holds a NUL byte"),
+        Rejected(10, "E7", "email holds a line break (list it in the source's multiline if it may)"),
+        Rejected(12, "E8", "title holds a line break (list it in the source's multiline if it may)"),
+    ]
+
+
+def test_the_value_rules_are_configurable(tmp_path):
+    content = 'employee_id,title,notes\nE1,Agent,"two\nlines"\nE2,Senior Agent,\n'
+    identities, rejected = read(tmp_path, content, multiline=["notes"], max_value_length=9)
+    assert [i.key for i in identities] == ["E1"] and identities[0].attrs["notes"] == "two\nlines"
+    assert rejected == [Rejected(4, "E2", "title is 12 characters long, over the source's "
+                                          "max_value_length of 9")]
 
 
 def test_several_email_attributes_checked(tmp_path):

@@ -315,3 +315,16 @@ def test_apply_without_yes_and_without_a_terminal_refuses(ws):
     result = ws.run("apply", plan["plan_id"], check=2)
     assert "--yes" in result.stderr
     assert ws.users() == {}
+
+
+def test_show_and_runs_need_no_target_secret(ws):
+    # they read the state DB only: an operator reviewing a plan need not hold the targets' tokens
+    ws.people(ADA)
+    plan_id = ws.plan()["plan_id"]
+    del ws.env["E2E_SCIM_TOKEN"]
+    shown = json.loads(ws.run("show", "latest", "--json").stdout)
+    assert shown["plan_id"] == plan_id and [i["identity"] for i in shown["items"]] == ["E0001"]
+    assert plan_id in ws.run("show", plan_id).stdout
+    assert json.loads(ws.run("runs", "--json").stdout)[0]["plan_id"] == plan_id
+    # a command that contacts a target still says which secret is missing
+    assert "environment variable E2E_SCIM_TOKEN is not set" in ws.run("plan", check=2).stderr

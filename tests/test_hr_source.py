@@ -62,6 +62,40 @@ def hr(path: Path, **options) -> HrSourceSettings:
                             columns={"Personnel No": "employee_id"}, **options)
 
 
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "xlsx"])
+def test_bad_values_reject_the_record_in_every_format(tmp_path, fmt):
+    records = [{"Personnel No": "H1", "email": "h1@example.com", "title": "Agent"},
+               {"Personnel No": "H2", "email": "h2@example.com", "title": "Agent\x00"},
+               {"Personnel No": "H3", "email": "h3@example.com", "title": "Agent\nAdmin"},
+               {"Personnel No": "H4", "email": "h4@example.com", "title": "A" * 1025},
+               {"Personnel No": "H5", "email": "h5@example.com;x@example.com", "title": "Agent"}]
+    if fmt == "xlsx":
+        path = tmp_path / "hr.xlsx"
+        book = Workbook()
+        book.active.append(list(records[0]))
+        for record in records:
+            # a spreadsheet cell cannot hold a NUL byte: a carriage return instead
+            book.active.append([v.replace("\x00", "\rX") for v in record.values()])
+        book.save(path)
+        nul = "title holds a line break (list it in the source's multiline if it may)"
+        allowed = ["H1", "H2", "H3", "H4"]
+    else:
+        path = tmp_path / f"hr.{fmt}"
+        path.write_text(json.dumps(records) if fmt == "json" else
+                        "".join(json.dumps(r) + "\n" for r in records))
+        nul = "title holds a NUL byte"
+        allowed = ["H1", "H3", "H4"]   # a NUL byte is never allowed
+    result = read_hr(hr(path), POLICY, NOW)
+    assert [i.key for i in result.identities] == ["H1"]
+    assert [(r.key, r.reason) for r in result.rejected] == [
+        ("H2", nul),
+        ("H3", "title holds a line break (list it in the source's multiline if it may)"),
+        ("H4", "title is 1025 characters long, over the source's max_value_length of 1024"),
+        ("H5", "invalid email 'h5@example.com;x@example.com'")]
+    relaxed = read_hr(hr(path, multiline=["title"], max_value_length=2000), POLICY, NOW)
+    assert [i.key for i in relaxed.identities] == allowed
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "xlsx"])
 def test_dates_on_either_side_of_today_in_every_format(tmp_path, fmt):
     result = read_hr(hr(write(tmp_path, fmt)), POLICY, NOW)

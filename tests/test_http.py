@@ -318,6 +318,26 @@ def test_tls_is_verified_by_default(tls_server):
         c.get("/")
 
 
+def test_a_certificate_that_does_not_verify_is_not_retried(tls_server):
+    url, _ = tls_server
+    sleeps = Sleeps()
+    with H.make_client(url) as client, pytest.raises(TargetError) as info:
+        H.send(client, "GET", "/", retries=3, sleep=sleeps)
+    assert sleeps == [] and info.value.retryable is False
+    assert str(info.value).startswith(f"GET {url}/ failed: TLS certificate verification failed (")
+    assert "set ca_file to the CA" in str(info.value)
+
+
+def test_a_request_httpx_refuses_to_send_is_not_retried_and_not_quoted():
+    token = Secret("bearer-with-a-line-break\n", "env:T")   # built directly: config trims it
+    sleeps = Sleeps()
+    with ScriptedServer() as srv, httpx.Client(auth=H.BearerAuth(token)) as client:
+        with pytest.raises(TargetError) as info:
+            H.send(client, "GET", srv.url + "/x", retries=3, sleep=sleeps)
+    assert sleeps == [] and info.value.retryable is False and srv.requests == []
+    assert "bearer-with-a-line-break" not in str(info.value) and "***" in str(info.value)
+
+
 def test_ca_file_makes_a_private_ca_trusted(tls_server):
     url, cert_file = tls_server
     with H.make_client(url, ca_file=cert_file) as c:

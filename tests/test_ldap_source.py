@@ -130,6 +130,36 @@ def test_invalid_email_rejects_the_entry_naming_its_dn(slapd):
         f"uid=p000002,ou=people,{SUFFIX}: invalid telephoneNumber '+1 555 0000002'"]
 
 
+def test_bad_values_reject_the_entry_naming_its_dn(slapd):
+    from provisioner.sandbox.slapd import ROOT_DN, ROOT_PASSWORD
+    unit = f"ou=odd-values,{SUFFIX}"
+    entries = {"odd1": {"title": "Agent\nAdmin"}, "odd2": {"description": "x" * 1025},
+               "odd3": {"title": "Agent"}, "odd4": {"mail": ["odd4@example.org", "odd4@example.org x"]}}
+    admin = Connection(Server("127.0.0.1", port=slapd.port), ROOT_DN, ROOT_PASSWORD, auto_bind=True)
+    try:
+        admin.add(unit, "organizationalUnit", {"ou": "odd-values"})
+        for uid, attrs in entries.items():
+            assert admin.add(f"uid={uid},{unit}", "inetOrgPerson",
+                             {"cn": uid, "sn": uid, "employeeNumber": uid.upper(), **attrs}), admin.result
+        result = read_ldap(settings(slapd, base_dn=unit, key="employee_id", multi_valued=["mail"],
+                                    attributes={"employeeNumber": "employee_id", "description": "notes",
+                                                "title": "title"}))
+        relaxed = read_ldap(settings(slapd, base_dn=unit, key="employee_id", multiline=["title"],
+                                     max_value_length=2000, attributes={"employeeNumber": "employee_id",
+                                                                        "description": "notes"}))
+    finally:
+        for uid in entries:
+            admin.delete(f"uid={uid},{unit}")
+        admin.delete(unit)
+        admin.unbind()
+    assert [i.key for i in result.identities] == ["ODD3"]
+    assert sorted(r.reason for r in result.rejected) == [
+        f"uid=odd1,{unit}: title holds a line break (list it in the source's multiline if it may)",
+        f"uid=odd2,{unit}: notes is 1025 characters long, over the source's max_value_length of 1024",
+        f"uid=odd4,{unit}: invalid mail 'odd4@example.org x'"]
+    assert sorted(i.key for i in relaxed.identities) == ["ODD1", "ODD2", "ODD3", "ODD4"]
+
+
 @pytest.mark.parametrize("overrides, expected", [
     (lambda s: {"url": f"ldap://127.0.0.1:{free_port()}"}, "cannot connect to ldap://127.0.0.1:"),
     (lambda s: {"filter": "(cn=a)(cn=b))"}, "source.filter: '(cn=a)(cn=b))' is not a valid LDAP filter"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -51,6 +52,19 @@ def test_the_summary_names_the_failures_and_blocked_targets():
     assert "failed create dir E1: HTTP 500" in lines and "blocked crm: too many disables" in lines
     review = summary("review", run_id="r", plan=make_plan(), counts={"create": 1}, failures=[])
     assert "provisioner apply p1 --allow-mass-change" in review["text"]
+
+
+def test_no_field_of_the_summary_carries_a_secret():
+    from provisioner.secrets import Secret
+    secret = 'notify-secret"x\\+/=&1'
+    Secret(secret, "env:N")
+    failures = [{"target": "dir", "op": "create", "identity": "E1", "status": "failed",
+                 "error": f"HTTP 400: you sent {secret} ({json.dumps(secret)})"}]
+    doc = summary("failed", run_id="r", plan=make_plan(), counts={"failed": 1}, failures=failures,
+                  unreadable={"crm": f"could not read: {secret!r}"})
+    shown = json.dumps(doc, ensure_ascii=False)
+    assert "you sent ***" in shown and "could not read: '***'" in shown
+    assert secret not in shown and json.dumps(secret)[1:-1] not in shown and repr(secret)[1:-1] not in shown
 
 
 def test_every_webhook_gets_the_json_and_a_dead_one_is_only_logged(hook, caplog, monkeypatch):

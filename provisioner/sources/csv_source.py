@@ -41,7 +41,8 @@ def read_csv(settings: CsvSourceSettings, check=None) -> SourceResult:
     key_index = names.index(key_attr)
     emails = [a for a in settings.emails if a in names]
     result = validate_rows(_records(rows, names, width, key_index, header_line),
-                           key_attr, settings.required, emails, check=check)
+                           key_attr, settings.required, emails, check=check,
+                           max_length=settings.max_value_length, multiline=settings.multiline)
     return replace(result, attributes=frozenset(n for n in names if n))
 
 

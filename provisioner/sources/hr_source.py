@@ -55,14 +55,16 @@ def read_hr(settings: HrSourceSettings, policy: PolicySettings, now: datetime) -
         csv_settings = CsvSourceSettings(
             path=settings.path, key=settings.key, delimiter=settings.delimiter,
             encoding=settings.encoding, required=settings.required, emails=settings.emails,
-            columns=settings.columns)
+            columns=settings.columns, max_value_length=settings.max_value_length,
+            multiline=settings.multiline)
         rows = read_csv(csv_settings, check=check)
         fields = set(rows.attributes or ())
     else:
         fields = set()
         records = (_json_records(settings, fields) if settings.format in ("json", "jsonl")
                    else _xlsx_records(settings, fields))
-        rows = validate_rows(records, settings.key, settings.required, settings.emails, check=check)
+        rows = validate_rows(records, settings.key, settings.required, settings.emails, check=check,
+                             max_length=settings.max_value_length, multiline=settings.multiline)
     rows = replace(rows, attributes=frozenset(fields | {ACTIVE}))  # the dates decide `active`
     return _apply_dates(rows, settings, policy, now.astimezone(zone).date(), zone)
 

@@ -101,7 +101,8 @@ def read_ldap(settings: LdapSourceSettings) -> SourceResult:
                     attrs[ACTIVE] = "false" if int(control) & _UAC_DISABLED else "true"
             yield number, attrs
 
-    result = validate_rows(records(), key_attr, settings.required, settings.emails, unit="entry")
+    result = validate_rows(records(), key_attr, settings.required, settings.emails, unit="entry",
+                           max_length=settings.max_value_length, multiline=settings.multiline)
     rejected = tuple(replace(r, reason=f"{dns.get(r.row, '?')}: {r.reason}") for r in result.rejected)
     # an entryUUID or objectGUID key tells a person nothing: plans name the entry by its DN
     identities = tuple(replace(i, label=dns.get(i.row)) for i in result.identities)
