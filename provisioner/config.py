@@ -660,7 +660,6 @@ class CcsSandboxSettings(_SandboxSettings):
     port: Annotated[int, _bounded("whole number", 1, 65535)] = 9103
     token: SecretRef
     tenant_uuid: Name = "81bf95ea-53d6-48e2-85cd-f8d6bde10fd9"
-    list_settings: bool = True               # false: the list carries only names and numbers
 
 
 class ClientTrackSandboxSettings(_SandboxSettings):

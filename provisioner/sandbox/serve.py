@@ -32,8 +32,7 @@ def _onecloud(settings) -> Emulator:
 
 
 def _ccs(settings) -> Emulator:
-    options = CcsOptions(token=settings.token.reveal(), tenant_uuid=settings.tenant_uuid,
-                         list_settings=settings.list_settings)
+    options = CcsOptions(token=settings.token.reveal(), tenant_uuid=settings.tenant_uuid)
     return CcsEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 
