@@ -654,6 +654,7 @@ class OneCloudSandboxSettings(_SandboxSettings):
     tenant: Name = "127.0.0.1"               # the `scope` the token endpoint accepts
     scim_paging: bool = True                 # false: only the directory lists users
     roles_as_objects: bool = False           # roles answered as {"value": ...} objects
+    scim_groups: bool = False                # SCIM users carry their team as groups
 
 
 class CcsSandboxSettings(_SandboxSettings):

@@ -27,7 +27,8 @@ def faults_of(settings) -> Faults:
 def _onecloud(settings) -> Emulator:
     options = OneCloudOptions(client_id=settings.client_id, client_secret=settings.client_secret.reveal(),
                               tenant=settings.tenant, scim_paging=settings.scim_paging,
-                              roles_as_objects=settings.roles_as_objects)
+                              roles_as_objects=settings.roles_as_objects,
+                              scim_groups=settings.scim_groups)
     return OneCloudEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 
