@@ -714,13 +714,13 @@ class OneCloudSandboxSettings(_SandboxSettings):
     tenant: Name = "127.0.0.1"               # the `scope` the token endpoint accepts
     scim_paging: bool = True                 # false: only the directory lists users
     roles_as_objects: bool = False           # roles answered as {"value": ...} objects
+    scim_groups: bool = False                # SCIM users carry their team as groups
 
 
 class CcsSandboxSettings(_SandboxSettings):
     port: Annotated[int, _bounded("whole number", 1, 65535)] = 9103
     token: SecretRef
     tenant_uuid: Name = "81bf95ea-53d6-48e2-85cd-f8d6bde10fd9"
-    list_settings: bool = True               # false: the list carries only names and numbers
 
 
 class ClientTrackSandboxSettings(_SandboxSettings):

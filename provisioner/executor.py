@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 from .errors import AlreadyExists, ProvisionerError
 from .model import (
     ACTIVE, APPLICABLE_OPS, CREATE, DISABLE, DONE, FAILED, IN_FLIGHT, PENDING, RUNNABLE, SKIPPED, STALE,
-    Account, Plan, PlanItem, same_value,
+    Account, Plan, PlanItem, same_value, with_written,
 )
 from .secrets import redact
 from .state import StateDB
@@ -107,6 +107,9 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
             _count(result, item.status, item, on_item)
     if not todo:
         return
+    # the target cannot show these: the stale check compares with what was last written
+    write_only = frozenset(getattr(handle.target, "write_only", ()))
+    written = state.written(name) if write_only else {}
     workers = max(1, handle.concurrency)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"apply-{name}") as pool:
         running: dict[Future, PlanItem] = {}
@@ -122,21 +125,26 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
                 resuming = item.status == IN_FLIGHT
                 # recorded before the target hears of it: a kill now leaves a trace to resume from
                 state.set_item_status(plan.plan_id, item.id, IN_FLIGHT)
-                running[pool.submit(_run_item, handle, item, resuming)] = item
+                remembered = written.get(item.account_id) if write_only else None
+                running[pool.submit(_run_item, handle, item, resuming, write_only, remembered)] = item
             if not running:
                 break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 item = running.pop(future)
                 outcome = future.result()
-                _record(plan, item, outcome, state, run_id)
+                _record(plan, item, outcome, state, run_id, write_only)
                 _count(result, outcome.status, item, on_item)
 
 
-def _record(plan: Plan, item: PlanItem, outcome: Outcome, state: StateDB, run_id: str) -> None:
+def _record(plan: Plan, item: PlanItem, outcome: Outcome, state: StateDB, run_id: str,
+            write_only: frozenset[str] = frozenset()) -> None:
     account_id = outcome.account_id or item.account_id
     if outcome.status == DONE and item.identity and account_id and not _replaced(item, account_id, state):
         state.save_link(item.target, item.identity, account_id, outcome.link_data)
+    if outcome.status == DONE and account_id and write_only:
+        state.save_written(item.target, account_id, _written_by(item, write_only),
+                           identity=item.identity, plan_id=plan.plan_id)
     state.set_item_status(plan.plan_id, item.id, outcome.status, outcome.error, account_id=account_id)
     if outcome.status == DONE and outcome.after:
         state.audit(run_id=run_id, plan_id=plan.plan_id, item=item, account_id=account_id,
@@ -149,6 +157,13 @@ def _record(plan: Plan, item: PlanItem, outcome: Outcome, state: StateDB, run_id
              f" error={outcome.error}" if outcome.error else "",
              extra={"run_id": run_id, "plan_id": plan.plan_id, "target": item.target, "op": item.op,
                     "identity": item.identity, "account_id": account_id, "status": outcome.status})
+
+
+def _written_by(item: PlanItem, write_only: frozenset[str]) -> dict[str, Any]:
+    """The write-only values the account holds once the item is done: everything it planned
+    (a value already in place was skipped, not left different)."""
+    planned = item.attrs if item.op == CREATE else {p: c.after for p, c in item.changes.items()}
+    return {p: v for p, v in planned.items() if p in write_only}
 
 
 def _replaced(item: PlanItem, account_id: str, state: StateDB) -> bool:
@@ -166,11 +181,12 @@ def _count(result: ApplyResult, status: str, item: PlanItem, on_item) -> None:
         on_item(item, status)
 
 
-def _run_item(handle, item: PlanItem, resuming: bool) -> Outcome:
+def _run_item(handle, item: PlanItem, resuming: bool, write_only: frozenset[str] = frozenset(),
+              remembered: Mapping[str, Any] | None = None) -> Outcome:
     try:
         if item.op == CREATE:
             return _create(handle.target, item, resuming)
-        return _modify(handle.target, item, handle.mapping.case_insensitive)
+        return _modify(handle.target, item, handle.mapping.case_insensitive, write_only, remembered)
     except ProvisionerError as exc:
         return Outcome(FAILED, str(exc))
     except Exception as exc:  # a bug or an unexpected answer must fail one item, not the apply
@@ -211,10 +227,12 @@ def _lookup(target, item: PlanItem) -> Account | None:
     return None
 
 
-def _modify(target, item: PlanItem, ci: Callable[[str], bool]) -> Outcome:
+def _modify(target, item: PlanItem, ci: Callable[[str], bool], write_only: frozenset[str] = frozenset(),
+            remembered: Mapping[str, Any] | None = None) -> Outcome:
     account = target.get_account(item.account_id)
     if account is None:
         return Outcome(FAILED, f"account {item.account_id} no longer exists on {item.target}")
+    account = with_written(account, write_only, remembered)
     needed: dict[str, Any] = {}
     for path, change in item.changes.items():
         have = account.active if path == ACTIVE else account.attrs.get(path)

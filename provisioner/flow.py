@@ -75,6 +75,7 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
         source = with_link_attrs(source, state, settings.targets)
         inputs, unreadable = [], {}
         for name, handle in handles.items():
+            write_only = frozenset(getattr(handle.target, "write_only", ()))
             try:
                 accounts = handle.target.list_accounts()
                 why = None
@@ -88,6 +89,7 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
                 validate=getattr(handle.target, "validate", None),
                 manual_create=getattr(handle.target, "manual_create", None),
                 read_only=frozenset(getattr(handle.target, "read_only", ())),
+                write_only=write_only, written=state.written(name) if write_only else {},
                 immutable=frozenset(getattr(handle.target, "immutable", ())),
                 partial_change=getattr(handle.target, "partial_change", None),
                 rename_hint=getattr(handle.target, "rename_hint", None),

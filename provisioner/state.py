@@ -1,4 +1,5 @@
-"""The state DB: runs, plans and their items, links, and the audit log.
+"""The state DB: runs, plans and their items, links, values written to
+write-only attributes, and the audit log.
 
 SQLModel over any SQLAlchemy URL (SQLite by default). Nothing else in the
 engine remembers anything between runs.
@@ -93,6 +94,20 @@ class LinkRecord(SQLModel, table=True):
     data: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     created_at: str
     updated_at: str
+
+
+class WrittenRecord(SQLModel, table=True):
+    """The value this tool last wrote to an account's write-only attribute (one
+    the target cannot show, like CCS's agent settings): what the planner diffs
+    against instead of a read."""
+    __tablename__ = "written"
+    target: str = Field(primary_key=True)
+    account_id: str = Field(primary_key=True)
+    path: str = Field(primary_key=True)
+    identity: str | None = None                 # whose link the write was for
+    value: str = Field(sa_column=Column(Text, nullable=False))   # JSON
+    plan_id: str | None = None
+    written_at: str
 
 
 class LockRecord(SQLModel, table=True):
@@ -313,6 +328,33 @@ class StateDB:
             s.add(row)
             s.commit()
 
+    # -- values written to write-only attributes ---------------------------
+    def written(self, target: str) -> dict[str, dict[str, Any]]:
+        """account id -> {path: the value this tool last wrote} on `target`."""
+        with self.session() as s:
+            rows = s.exec(select(WrittenRecord.account_id, WrittenRecord.path, WrittenRecord.value)
+                          .where(WrittenRecord.target == target))
+            out: dict[str, dict[str, Any]] = {}
+            for account_id, path, value in rows:
+                out.setdefault(account_id, {})[path] = json.loads(value)
+            return out
+
+    def save_written(self, target: str, account_id: str, values: dict[str, Any], *,
+                     identity: str | None = None, plan_id: str | None = None) -> None:
+        """Remember `values` ({path: value}) as written to the account just now."""
+        if not values:
+            return
+        now = utcnow()
+        with self.session() as s:
+            for path, value in values.items():
+                row = s.get(WrittenRecord, (target, account_id, path))
+                if row is None:
+                    row = WrittenRecord(target=target, account_id=account_id, path=path, value="null",
+                                        written_at=now)
+                row.value, row.identity, row.plan_id, row.written_at = _dump(value), identity, plan_id, now
+                s.add(row)
+            s.commit()
+
     # -- audit ------------------------------------------------------------
     def audit(self, *, run_id: str | None, plan_id: str | None, item: PlanItem, account_id: str | None,
               before: dict, after: dict, outcome: str) -> None:
@@ -377,7 +419,7 @@ def _item_from_row(row: PlanItemRecord) -> PlanItem:
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _FIRST_REVISION = "0001"   # what create_all made before there were migrations
-SCHEMA_HEAD = "0003"       # the newest file in migrations/versions (a test keeps them in step)
+SCHEMA_HEAD = "0004"       # the newest file in migrations/versions (a test keeps them in step)
 
 
 def _current_revision(engine) -> str | None:

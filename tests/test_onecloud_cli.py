@@ -113,3 +113,22 @@ def test_unknown_team_is_a_conflict_and_unknown_role_fails_one_item(tmp_path, on
     assert shown["E3"]["status"] == "done" and ws.users()["cy@example.com"]["team"] == "Management"
     assert "bob@example.com" not in ws.users() and "ada@example.com" not in ws.users()
     assert "failed" in applied.stdout
+
+
+def test_team_converges_when_scim_users_carry_no_groups(tmp_path, onecloud):
+    # the emulator answers SCIM users without `groups`, as most of the vendor's examples do:
+    # the team is read from the user API (GET /configapi/v2/user/{loginId})
+    ws = OneCloudWorkspace(tmp_path, onecloud, with_team=True)
+    ws.people(row("E1", "Ada", "ada@example.com", team="Management"), row("E2", "Bob", "bob@example.com"))
+    plan = ws.plan()
+    assert ops(plan) == [("create", "E1"), ("create", "E2")]
+    ws.run("apply", plan["plan_id"], "--yes")
+    assert ws.users()["ada@example.com"]["team"] == "Management"
+    assert ws.plan()["items"] == []
+
+    ws.people(row("E1", "Ada", "ada@example.com", team="Customer Service"), row("E2", "Bob", "bob@example.com"))
+    plan = ws.plan()
+    assert [(i["op"], i["identity"], i["changes"]) for i in plan["items"]] == [
+        ("update", "E1", {"team": {"from": "Management", "to": "Customer Service"}})]
+    ws.run("apply", plan["plan_id"], "--yes")
+    assert ws.plan()["items"] == []
