@@ -18,7 +18,7 @@ TENANT = "81bf95ea-53d6-48e2-85cd-f8d6bde10fd9"
 
 
 def row(key, given, family, status="active"):
-    return ",".join([key, given, family, f"{key.lower()}@example.com", "Support", "Agent", "UTC", "",
+    return ",".join([key, given, family, f"{key.lower()}@example.com", "Support", "Agent", "UTC", "", "",
                      "Agent", "", status])
 
 
