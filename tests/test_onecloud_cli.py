@@ -14,12 +14,13 @@ from conftest import ONECLOUD_SECRET, ONECLOUD_TENANT
 from test_end_to_end import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
-HEADER = "employee_id,given_name,family_name,email,department,title,timezone,work_phone,role,team,status"
+HEADER = "employee_id,given_name,family_name,email,department,title,timezone,work_phone,role,team,status,mobile_phone"
 
 
-def row(key, given, email, title="Agent", role="", team="Customer Service", status="active", phone=""):
+def row(key, given, email, title="Agent", role="", team="Customer Service", status="active", phone="", mobile=""):
     role = f'"{role}"' if "," in role else role
-    return ",".join([key, given, "Tester", email, "Support", title, "Europe/London", phone, role, team, status])
+    return ",".join([key, given, "Tester", email, "Support", title, "Europe/London", phone, role, team, status,
+                     mobile])
 
 
 class OneCloudWorkspace(Workspace):
