@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator
@@ -72,13 +73,11 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
     try:
         source = with_link_attrs(read_source(settings, now=now), state, settings.targets)
         inputs, unreadable = [], {}
+        listed = list_all_accounts(handles)
         for name, handle in handles.items():
             percent, count = settings.targets[name].disable_limits(settings.policy)
-            try:
-                accounts = handle.target.list_accounts()
-                why = None
-            except ProvisionerError as exc:
-                accounts, why = [], f"could not read its accounts: {exc}"
+            accounts, why = listed[name]
+            if why is not None:
                 unreadable[name] = why
                 log.error("target %s: %s", name, why)
             inputs.append(TargetInput(
@@ -107,6 +106,22 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
                      successful=nothing_to_do and plan.status != "blocked" and not only and
                      set(handles) == set(settings.targets))
     return PlanOutcome(plan, unreadable, run_id)
+
+
+def list_all_accounts(handles: dict[str, TargetHandle]) -> dict[str, tuple[list, str | None]]:
+    """Each target's accounts, or why they could not be read. The targets are read at
+    the same time (each waits on its own server); one failing spoils no other."""
+    def read(handle: TargetHandle) -> tuple[list, str | None]:
+        try:
+            return handle.target.list_accounts(), None
+        except ProvisionerError as exc:
+            return [], f"could not read its accounts: {exc}"
+
+    if len(handles) <= 1:
+        return {name: read(handle) for name, handle in handles.items()}
+    with ThreadPoolExecutor(max_workers=len(handles), thread_name_prefix="list") as pool:
+        futures = {name: pool.submit(read, handle) for name, handle in handles.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 LINKS_PREFIX = "links."
@@ -158,7 +173,8 @@ def plan_counts(plan: Plan) -> dict[str, int]:
     return counts
 
 
-def estimate_seconds(plan: Plan, target: str, rate_limit: float | None, concurrency: int) -> float:
+def estimate_seconds(plan: Plan, target: str, rate_limit: float | None, concurrency: int,
+                     handle=None) -> float:
     """How long applying the target's items should take, from its rate limit and concurrency."""
     requests = sum(_REQUESTS_PER_ITEM.get(i.op, 0) for i in plan.items if i.target == target)
     by_concurrency = requests * _ASSUMED_LATENCY_S / max(1, concurrency)

@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SCIM_JSON = "application/scim+json"
+# Listing pages when page_size is not configured: the server's filter.maxResults
+# (ServiceProviderConfig), at most this many (one answer stays a few MB), or
+# DEFAULT_PAGE_SIZE when it announces none.
+MAX_AUTO_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
 
 
 class ScimTarget(Target):
@@ -33,12 +38,12 @@ class ScimTarget(Target):
     def __init__(self, name: str, base_url: str, *, paths: Sequence[str],
                  token: Secret | None = None, username: str | None = None,
                  password: Secret | None = None, update_method: str = "patch",
-                 page_size: int = 100, timeout: float = 30, tls_verify: bool = True,
+                 page_size: int | None = None, timeout: float = 30, tls_verify: bool = True,
                  ca_file: Path | None = None, rate_limit: float | None = None,
                  client: httpx.Client | None = None):
         if update_method not in ("patch", "put"):
             raise ConfigError(f"{name}: update_method must be \"patch\" or \"put\", not {update_method!r}")
-        if page_size < 1:
+        if page_size is not None and page_size < 1:
             raise ConfigError(f"{name}: page_size must be at least 1")
         if rate_limit is not None and rate_limit <= 0:
             raise ConfigError(f"{name}: rate_limit must be a positive number of requests per second")
@@ -88,9 +93,10 @@ class ScimTarget(Target):
         """All pages of GET /Users (RFC 7644 §3.4.2.4), each account once."""
         found: dict[str, Account] = {}
         start = 1
+        count = self._page_size()
         while True:
             response = self._request("GET", self.base_url + self.users_path, action, params={
-                **params, "startIndex": start, "count": self.page_size})
+                **params, "startIndex": start, "count": count})
             body = self._json(response, action)
             resources = body.get("Resources") or body.get("resources") or []
             before = len(found)
@@ -103,14 +109,31 @@ class ScimTarget(Target):
             if not resources or len(found) == before or (total is not None and start > total):
                 return list(found.values())
 
+    def _page_size(self) -> int:
+        """The configured page size, else the largest the server allows (asked once)."""
+        if self.page_size is None:
+            self.page_size = self._announced_page_size()
+        return self.page_size
+
+    def _announced_page_size(self) -> int:
+        spc = self._request("GET", f"{self.base_url}/ServiceProviderConfig", "read the "
+                            "ServiceProviderConfig", ok=range(200, 600))
+        try:
+            announced = _int((spc.json().get("filter") or {}).get("maxResults"))
+        except (ValueError, AttributeError):
+            announced = None
+        if spc.status_code != 200 or announced is None or announced < 1:
+            log.info("%s: no filter.maxResults in the ServiceProviderConfig; listing %d accounts "
+                     "a page", self.name, DEFAULT_PAGE_SIZE)
+            return DEFAULT_PAGE_SIZE
+        size = min(announced, MAX_AUTO_PAGE_SIZE)
+        log.info("%s: listing %d accounts a page (the server allows %d)", self.name, size, announced)
+        return size
+
     # -- writing ---------------------------------------------------------
 
     def create(self, attrs: Mapping[str, Any]) -> Account:
-        doc: dict[str, Any] = {"schemas": [USER_SCHEMA]}
-        for path, value in attrs.items():
-            if value is not None:
-                P.set_path(doc, path, value)
-        _declare_extensions(doc)
+        doc = user_document(attrs)
         response = self._request("POST", self.base_url + self.users_path, "create", json_body=doc,
                                  ok=(200, 201), errors={409: AlreadyExists})
         body = self._json(response, "create")
@@ -304,6 +327,16 @@ def patch_operations(raw: Mapping[str, Any], changes: Mapping[str, Any]) -> list
         elif value != P.get_path(raw, top):
             ops.append({"op": "replace", "path": top, "value": value})
     return ops
+
+
+def user_document(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The SCIM User a create sends for flat {path: value} attributes (None: left out)."""
+    doc: dict[str, Any] = {"schemas": [USER_SCHEMA]}
+    for path, value in attrs.items():
+        if value is not None:
+            P.set_path(doc, path, value)
+    _declare_extensions(doc)
+    return doc
 
 
 def _declare_extensions(doc: dict) -> None:
