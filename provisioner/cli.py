@@ -142,7 +142,7 @@ def _print_plan(plan, handles, as_json: bool) -> None:
         click.echo(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
         return
     from . import flow, render
-    estimates = {name: flow.estimate_seconds(plan, name, h.rate_limit, h.concurrency)
+    estimates = {name: flow.estimate_seconds(plan, name, h.rate_limit, h.concurrency, h)
                  for name, h in handles.items()}
     render.print_plan(plan, estimates)
 

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 # What one item costs on a target, in requests: a create is one POST; every
 # other change re-reads the account first (the stale check), then writes it.
 _REQUESTS_PER_ITEM = {"create": 1, "update": 2, "disable": 2, "enable": 2}
-# Assumed round trip when a target has no rate limit, for the estimate only.
+# Assumed round trip when a target cannot time its requests, for the estimate only.
 _ASSUMED_LATENCY_S = 0.15
 
 
@@ -174,9 +174,15 @@ def plan_counts(plan: Plan) -> dict[str, int]:
 
 
 def estimate_seconds(plan: Plan, target: str, rate_limit: float | None, concurrency: int,
-                     handle=None) -> float:
-    """How long applying the target's items should take, from its rate limit and concurrency."""
+                     handle: TargetHandle | None = None) -> float:
+    """How long applying the target's items should take: each request at the cost measured
+    on the target at this concurrency (else an assumed round trip shared by the threads),
+    and never faster than its rate limit allows."""
     requests = sum(_REQUESTS_PER_ITEM.get(i.op, 0) for i in plan.items if i.target == target)
-    by_concurrency = requests * _ASSUMED_LATENCY_S / max(1, concurrency)
+    if not requests:
+        return 0.0
+    measured = handle.target.seconds_per_request(max(1, concurrency)) if handle is not None else None
+    by_concurrency = (requests * measured if measured is not None
+                      else requests * _ASSUMED_LATENCY_S / max(1, concurrency))
     by_rate = requests / rate_limit if rate_limit else 0.0
     return max(by_concurrency, by_rate)

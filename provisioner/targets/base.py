@@ -50,6 +50,11 @@ class Target(ABC):
     def check(self) -> str:
         """Authenticate and describe in one line what was reached; TargetError otherwise."""
 
+    def seconds_per_request(self, concurrency: int) -> float | None:
+        """What a request costs on average while `concurrency` of them run at once,
+        measured on this target (for the apply estimate); None when it cannot tell."""
+        return None
+
     def close(self) -> None:
         pass
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
@@ -70,6 +72,7 @@ class ScimTarget(Target):
             self.base_url, headers={"Accept": SCIM_JSON}, timeout=timeout,
             tls_verify=tls_verify, ca_file=ca_file)
         self._limiter = RateLimiter(rate_limit)
+        self._per_request: dict[int, float] = {}
 
     # -- reading ---------------------------------------------------------
 
@@ -183,6 +186,24 @@ class ScimTarget(Target):
         total = _int(body.get("totalResults"))
         users = f"{total} users" if total is not None else "users endpoint reachable"
         return "; ".join([f"SCIM 2.0 at {safe_url(self.base_url)}: {users}", *notes])
+
+    def seconds_per_request(self, concurrency: int) -> float | None:
+        # `concurrency` GETs of the (small, static) ServiceProviderConfig at once: a server
+        # that answers one request at a time takes `concurrency` round trips for them,
+        # one that answers them side by side about one
+        if concurrency not in self._per_request:
+            url = f"{self.base_url}/ServiceProviderConfig"
+
+            def one(_: int) -> None:
+                self._request("GET", url, "time requests", ok=range(200, 600))
+            started = time.perf_counter()
+            try:
+                with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                    list(pool.map(one, range(concurrency)))
+            except TargetError:
+                return None
+            self._per_request[concurrency] = (time.perf_counter() - started) / concurrency
+        return self._per_request[concurrency]
 
     def close(self) -> None:
         if self._owns_client:
