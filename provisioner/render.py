@@ -73,7 +73,9 @@ def print_plan(plan: Plan, estimates: dict[str, float], *, apply_hint: bool = Tr
     if plan.items:
         # one renderable for all items: rich costs ~a millisecond per print call,
         # which made a plan of thousands of items take seconds to show
-        console.print(_items_text(plan))
+        # soft_wrap: long lines are left to the terminal; rich re-wrapping every line
+        # cost seconds on a plan of thousands of items
+        console.print(_items_text(plan), soft_wrap=True)
     if not any(i.op in APPLICABLE_OPS for i in plan.items):
         waiting = sum(1 for i in plan.items if i.op in (MANUAL, CONFLICT))
         console.print(f"nothing to apply; {waiting} item(s) above need a person" if waiting
