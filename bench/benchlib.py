@@ -18,10 +18,10 @@ HEADER = "employee_id,given_name,family_name,email,department,title,status"
 
 
 @contextmanager
-def disk_dir(prefix: str) -> Iterator[Path]:
+def disk_dir(prefix: str, base: str = "/tmp") -> Iterator[Path]:
     """A temporary directory under /tmp, which is the ordinary disk here (not /dev/shm):
     the state DB's commits cost what they cost a user."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
     try:
         yield path
     finally:
