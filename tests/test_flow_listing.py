@@ -85,3 +85,41 @@ def test_targets_are_listed_at_the_same_time_and_fail_alone(tmp_path, monkeypatc
     assert list(outcome.unreadable) == ["broken"]
     assert "no listing today" in outcome.unreadable["broken"]
     assert {i.target for i in outcome.plan.items} == {"a", "b"}
+
+
+def test_estimate_counts_each_request_at_the_time_the_target_measured():
+    from provisioner.model import Plan, PlanItem, TargetSummary
+    from provisioner.targets import TargetHandle
+
+    class Timed:
+        asked: list[int] = []
+
+        def seconds_per_request(self, concurrency):
+            self.asked.append(concurrency)
+            return 0.25
+
+    items = tuple(PlanItem(id=str(n), target="t", op=op, identity=f"E{n}", account_id=None,
+                           changes={}, reason="r") for n, op in enumerate(["create", "update", "disable"]))
+    plan = Plan(plan_id="p", created_at="now", status="pending", identities=3, rejected=(), items=items,
+                targets={"t": TargetSummary(accounts=0, counts={}, unmanaged=0)})
+    handle = TargetHandle(name="t", target=Timed(), mapping=None, concurrency=8, rate_limit=None)
+    # 1 + 2 + 2 requests at 0.25 s each, measured with 8 at once
+    assert flow.estimate_seconds(plan, "t", None, 8, handle) == 5 * 0.25
+    assert Timed.asked == [8]
+    # a rate limit slower than that wins
+    assert flow.estimate_seconds(plan, "t", 1.0, 8, handle) == 5.0
+
+
+def test_scim_target_times_concurrent_requests_to_its_service_provider_config(scim_server):
+    from conftest import SCIM_TOKEN
+    from provisioner.secrets import Secret
+    from provisioner.targets.scim import ScimTarget
+    import httpx
+
+    seen = []
+    with httpx.Client(event_hooks={"request": [seen.append]}) as client:
+        target = ScimTarget("d", scim_server.base_url, paths=["userName"],
+                            token=Secret(SCIM_TOKEN, "env:T"), client=client)
+        first = target.seconds_per_request(4)
+        assert target.seconds_per_request(4) == first > 0  # measured once per concurrency
+    assert [r.url.path.rsplit("/", 1)[-1] for r in seen] == ["ServiceProviderConfig"] * 4
