@@ -164,7 +164,7 @@ def main() -> int:
             server.stop()
         if made != creates:
             raise SystemExit(f"apply made {made} accounts, the plan had {creates} creates")
-        print(f"{creates} creates, concurrency {args.concurrency}, state DB on disk ({work})")
+        print(f"{creates} creates, concurrency {args.concurrency}, state DB in {work}")
         print(f"  direct POSTs: {creates / floor:.0f} items/s; provisioner apply: {creates / actual:.0f} items/s")
         met &= report("apply (CLI)", actual, floor, 1.5)
         off = (estimate - actual) / actual
