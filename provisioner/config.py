@@ -522,7 +522,8 @@ class ScimTargetSettings(_TargetSettings):
     username: Name | None = None
     password: SecretRef | None = None
     update_method: Literal["patch", "put"] = "patch"
-    page_size: Annotated[int, _bounded("whole number", 1, 1000)] = 100
+    # None: the largest page the server announces (filter.maxResults), see targets/scim.py
+    page_size: Annotated[int, _bounded("whole number", 1, 1000)] | None = None
 
     @model_validator(mode="after")
     def _one_auth_form(self) -> ScimTargetSettings:
