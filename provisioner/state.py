@@ -11,12 +11,13 @@ import fcntl
 import json
 import logging
 import os
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, func, inspect
+from sqlalchemy import Column, Index, Text, UniqueConstraint, event, func, inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import make_url
 from sqlmodel import Field, Session, SQLModel, create_engine, select
@@ -152,8 +153,11 @@ class StateDB:
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             sqlite_file = Path(parsed.database)
             _prepare_sqlite_file(sqlite_file)
+        self._local = threading.local()
         try:
             self.engine = create_engine(url)
+            if parsed.get_backend_name() == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
             with _migration_guard(sqlite_file):
                 _upgrade(self.engine)
         except (SQLAlchemyError, ImportError) as exc:
@@ -161,6 +165,40 @@ class StateDB:
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self, durable: bool = False) -> Iterator[None]:
+        """Group the writes made inside into one commit: the executor records a
+        batch of items at once instead of paying a commit per write. `durable`
+        makes SQLite sync this commit to disk even against a power cut (the
+        in-flight marks a resume relies on). Nested use joins the outer one."""
+        if getattr(self._local, "session", None) is not None:
+            yield
+            return
+        with self.session() as s:
+            sync_full = durable and self.engine.dialect.name == "sqlite"
+            if sync_full:  # before the transaction begins: SQLite ignores it inside one
+                s.connection().exec_driver_sql("PRAGMA synchronous=FULL")
+            self._local.session = s
+            try:
+                yield
+                s.commit()
+            finally:
+                self._local.session = None
+                if sync_full:
+                    s.connection().exec_driver_sql("PRAGMA synchronous=NORMAL")
+                    s.commit()
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """The session a write goes to: the open transaction's, else its own committed one."""
+        current = getattr(self._local, "session", None)
+        if current is not None:
+            yield current
+            return
+        with self.session() as s:
+            yield s
+            s.commit()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -277,7 +315,7 @@ class StateDB:
 
     def set_item_status(self, plan_id: str, item_id: str, status: str, error: str | None = None,
                         account_id: str | None = None) -> None:
-        with self.session() as s:
+        with self._write() as s:
             row = s.get(PlanItemRecord, (plan_id, item_id))
             row.status = status
             row.error = redact(error) if error else None
@@ -285,7 +323,6 @@ class StateDB:
                 row.account_id = account_id
             row.updated_at = utcnow()
             s.add(row)
-            s.commit()
 
     # -- links ------------------------------------------------------------
     def links(self, target: str) -> dict[str, str]:
@@ -311,7 +348,7 @@ class StateDB:
     def save_link(self, target: str, identity: str, account_id: str, data: dict | None = None) -> None:
         """Point `identity` at `account_id` on `target`, dropping any stale link to that account."""
         now = utcnow()
-        with self.session() as s:
+        with self._write() as s:
             for other in s.exec(select(LinkRecord).where(LinkRecord.target == target,
                                                          LinkRecord.account_id == account_id,
                                                          LinkRecord.identity != identity)):
@@ -326,7 +363,6 @@ class StateDB:
             if data is not None:
                 row.data = _dump(data)
             s.add(row)
-            s.commit()
 
     # -- values written to write-only attributes ---------------------------
     def written(self, target: str) -> dict[str, dict[str, Any]]:
@@ -345,7 +381,7 @@ class StateDB:
         if not values:
             return
         now = utcnow()
-        with self.session() as s:
+        with self._write() as s:
             for path, value in values.items():
                 row = s.get(WrittenRecord, (target, account_id, path))
                 if row is None:
@@ -353,17 +389,15 @@ class StateDB:
                                         written_at=now)
                 row.value, row.identity, row.plan_id, row.written_at = _dump(value), identity, plan_id, now
                 s.add(row)
-            s.commit()
 
     # -- audit ------------------------------------------------------------
     def audit(self, *, run_id: str | None, plan_id: str | None, item: PlanItem, account_id: str | None,
               before: dict, after: dict, outcome: str) -> None:
-        with self.session() as s:
+        with self._write() as s:
             s.add(AuditRecord(at=utcnow(), run_id=run_id, plan_id=plan_id, item_id=item.id,
                               target=item.target, op=item.op, identity=item.identity,
                               account_id=account_id, before=_dump(before), after=_dump(after),
                               outcome=redact(outcome)))
-            s.commit()
 
     def audit_rows(self, target: str | None = None, *, identity: str | None = None,
                    last: int | None = None) -> list[AuditRecord]:
@@ -468,6 +502,16 @@ def _migration_guard(sqlite_file: Path | None):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL lets readers (status, person) run beside an apply, and with
+    synchronous=NORMAL a commit no longer waits for an fsync: a killed process
+    loses nothing committed; only a power cut may lose the last commits."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def _prepare_sqlite_file(path: Path) -> None:
