@@ -126,6 +126,8 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
     write_only = frozenset(getattr(handle.target, "write_only", ()))
     written = state.written(name) if write_only else {}
     workers = max(1, handle.concurrency)
+    # items queued beyond the threads keep them busy while the main thread records a batch
+    depth = workers * 2
     queue = iter(todo)
     reserved: list[PlanItem] = []          # marked in flight, not yet handed to a worker
     finished: list[tuple[PlanItem, Outcome]] = []
@@ -142,7 +144,7 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"apply-{name}") as pool:
         running: dict[Future, PlanItem] = {}
         while True:
-            while len(running) < workers:
+            while len(running) < depth:
                 if stop():
                     result.stopped = True
                     break
@@ -159,6 +161,10 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
                 remembered = written.get(item.account_id) if write_only else None
                 running[pool.submit(_run_item, handle, item, item.status == IN_FLIGHT, write_only,
                                     remembered)] = item
+            if result.stopped:
+                # queued but not started: put back with the reserved ones
+                for future in [f for f in running if f.cancel()]:
+                    reserved.insert(0, running.pop(future))
             if not running:
                 break
             timeout = max(0.0, first_finished_at + _FLUSH_SECONDS - time.monotonic()) if finished else None

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, event, func, inspect
+from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, event, func, insert, inspect, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import make_url
 from sqlmodel import Field, Session, SQLModel, create_engine, select
@@ -190,6 +190,16 @@ class StateDB:
                     s.commit()
 
     @contextmanager
+    def _read(self) -> Iterator[Session]:
+        """The open transaction's session (so a read sees its writes), else a new one."""
+        current = getattr(self._local, "session", None)
+        if current is not None:
+            yield current
+            return
+        with self.session() as s:
+            yield s
+
+    @contextmanager
     def _write(self) -> Iterator[Session]:
         """The session a write goes to: the open transaction's, else its own committed one."""
         current = getattr(self._local, "session", None)
@@ -315,14 +325,14 @@ class StateDB:
 
     def set_item_status(self, plan_id: str, item_id: str, status: str, error: str | None = None,
                         account_id: str | None = None) -> None:
+        # Core statements, not ORM loads: the executor writes this twice per item
+        values = {"status": status, "error": redact(error) if error else None, "updated_at": utcnow()}
+        if account_id is not None:
+            values["account_id"] = account_id
+        items = PlanItemRecord.__table__
         with self._write() as s:
-            row = s.get(PlanItemRecord, (plan_id, item_id))
-            row.status = status
-            row.error = redact(error) if error else None
-            if account_id is not None:
-                row.account_id = account_id
-            row.updated_at = utcnow()
-            s.add(row)
+            s.execute(update(items).where(items.c.plan_id == plan_id, items.c.item_id == item_id)
+                      .values(**values))
 
     # -- links ------------------------------------------------------------
     def links(self, target: str) -> dict[str, str]:
@@ -342,27 +352,25 @@ class StateDB:
             return {identity: json.loads(data) for identity, data in rows}
 
     def link(self, target: str, identity: str) -> LinkRecord | None:
-        with self.session() as s:
-            return s.get(LinkRecord, (target, identity))
+        with self._read() as s:
+            # populate_existing: a Core update in this transaction may have changed the row
+            return s.get(LinkRecord, (target, identity), populate_existing=True)
 
     def save_link(self, target: str, identity: str, account_id: str, data: dict | None = None) -> None:
         """Point `identity` at `account_id` on `target`, dropping any stale link to that account."""
         now = utcnow()
+        links = LinkRecord.__table__
+        values = {"account_id": account_id, "updated_at": now}
+        if data is not None:
+            values["data"] = _dump(data)
         with self._write() as s:
-            for other in s.exec(select(LinkRecord).where(LinkRecord.target == target,
-                                                         LinkRecord.account_id == account_id,
-                                                         LinkRecord.identity != identity)):
-                s.delete(other)
-            s.flush()
-            row = s.get(LinkRecord, (target, identity))
-            if row is None:
-                row = LinkRecord(target=target, identity=identity, account_id=account_id,
-                                 created_at=now, updated_at=now)
-            else:
-                row.account_id, row.updated_at = account_id, now
-            if data is not None:
-                row.data = _dump(data)
-            s.add(row)
+            s.execute(delete(links).where(links.c.target == target, links.c.account_id == account_id,
+                                          links.c.identity != identity))
+            changed = s.execute(update(links).where(links.c.target == target, links.c.identity == identity)
+                                .values(**values)).rowcount
+            if not changed:
+                s.execute(insert(links).values(target=target, identity=identity, created_at=now,
+                                               **{"data": "{}", **values}))
 
     # -- values written to write-only attributes ---------------------------
     def written(self, target: str) -> dict[str, dict[str, Any]]:
@@ -394,10 +402,10 @@ class StateDB:
     def audit(self, *, run_id: str | None, plan_id: str | None, item: PlanItem, account_id: str | None,
               before: dict, after: dict, outcome: str) -> None:
         with self._write() as s:
-            s.add(AuditRecord(at=utcnow(), run_id=run_id, plan_id=plan_id, item_id=item.id,
-                              target=item.target, op=item.op, identity=item.identity,
-                              account_id=account_id, before=_dump(before), after=_dump(after),
-                              outcome=redact(outcome)))
+            s.execute(insert(AuditRecord.__table__).values(
+                at=utcnow(), run_id=run_id, plan_id=plan_id, item_id=item.id, target=item.target,
+                op=item.op, identity=item.identity, account_id=account_id, before=_dump(before),
+                after=_dump(after), outcome=redact(outcome)))
 
     def audit_rows(self, target: str | None = None, *, identity: str | None = None,
                    last: int | None = None) -> list[AuditRecord]:
