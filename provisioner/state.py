@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, event, func, insert, inspect, update
+from sqlalchemy import (Column, Index, Text, UniqueConstraint, bindparam, delete, event, func, insert, inspect,
+                        update)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import make_url
 from sqlmodel import Field, Session, SQLModel, create_engine, select
@@ -334,6 +335,21 @@ class StateDB:
             s.execute(update(items).where(items.c.plan_id == plan_id, items.c.item_id == item_id)
                       .values(**values))
 
+    def set_items_status(self, plan_id: str, rows: list[tuple[str, str, str | None, str | None]]) -> None:
+        """Many (item id, status, error, account id) at once, one statement for all (executemany);
+        an account id of None keeps the item's."""
+        if not rows:
+            return
+        items = PlanItemRecord.__table__
+        now = utcnow()
+        statement = (update(items)
+                     .where(items.c.plan_id == plan_id, items.c.item_id == bindparam("b_item"))
+                     .values(status=bindparam("b_status"), error=bindparam("b_error"), updated_at=now,
+                             account_id=func.coalesce(bindparam("b_account"), items.c.account_id)))
+        with self._write() as s:
+            s.execute(statement, [{"b_item": i, "b_status": st, "b_error": redact(e) if e else None,
+                                   "b_account": a} for i, st, e, a in rows])
+
     # -- links ------------------------------------------------------------
     def links(self, target: str) -> dict[str, str]:
         with self.session() as s:
@@ -355,6 +371,37 @@ class StateDB:
         with self._read() as s:
             # populate_existing: a Core update in this transaction may have changed the row
             return s.get(LinkRecord, (target, identity), populate_existing=True)
+
+    def save_links(self, target: str, rows: list[tuple[str, str, dict | None]]) -> None:
+        """Many (identity, account id, data) links on `target` at once (see save_link)."""
+        if not rows:
+            return
+        rows = list({i: (i, a, d) for i, a, d in rows}.values())   # an identity's last link wins
+        links = LinkRecord.__table__
+        now = utcnow()
+        with self._write() as s:
+            s.execute(delete(links).where(links.c.target == target,
+                                          links.c.account_id == bindparam("b_account"),
+                                          links.c.identity != bindparam("b_identity")),
+                      [{"b_account": a, "b_identity": i} for i, a, _ in rows])
+            wanted = {i for i, _, _ in rows}
+            present = set(s.execute(select(links.c.identity).where(
+                links.c.target == target, links.c.identity.in_(wanted))).scalars())
+            for has_data in (True, False):
+                update_rows = [{"b_identity": i, "b_account": a, **({"b_data": _dump(d)} if has_data else {})}
+                               for i, a, d in rows if i in present and (d is not None) == has_data]
+                if update_rows:
+                    values = {"account_id": bindparam("b_account"), "updated_at": now}
+                    if has_data:
+                        values["data"] = bindparam("b_data")
+                    s.execute(update(links).where(links.c.target == target,
+                                                  links.c.identity == bindparam("b_identity")).values(**values),
+                              update_rows)
+            new_rows = {i: (a, d) for i, a, d in rows if i not in present}
+            if new_rows:
+                s.execute(insert(links), [
+                    {"target": target, "identity": i, "account_id": a, "data": _dump(d) if d is not None else "{}",
+                     "created_at": now, "updated_at": now} for i, (a, d) in new_rows.items()])
 
     def save_link(self, target: str, identity: str, account_id: str, data: dict | None = None) -> None:
         """Point `identity` at `account_id` on `target`, dropping any stale link to that account."""
@@ -406,6 +453,18 @@ class StateDB:
                 at=utcnow(), run_id=run_id, plan_id=plan_id, item_id=item.id, target=item.target,
                 op=item.op, identity=item.identity, account_id=account_id, before=_dump(before),
                 after=_dump(after), outcome=redact(outcome)))
+
+    def audit_many(self, rows: list[dict]) -> None:
+        """Many audit rows at once: dicts of audit()'s keyword arguments."""
+        if not rows:
+            return
+        at = utcnow()
+        with self._write() as s:
+            s.execute(insert(AuditRecord.__table__), [
+                {"at": at, "run_id": r["run_id"], "plan_id": r["plan_id"], "item_id": r["item"].id,
+                 "target": r["item"].target, "op": r["item"].op, "identity": r["item"].identity,
+                 "account_id": r["account_id"], "before": _dump(r["before"]), "after": _dump(r["after"]),
+                 "outcome": redact(r["outcome"])} for r in rows])
 
     def audit_rows(self, target: str | None = None, *, identity: str | None = None,
                    last: int | None = None) -> list[AuditRecord]:
