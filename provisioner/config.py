@@ -578,7 +578,7 @@ class CccTargetSettings(_TargetSettings, _CccNames):
     client_id: ClientNumber
     username: Name                      # the AuthUsername
     secret_key: SecretRef
-    timezone: TimeZone = "UTC"          # the zone RequestDateTime is written in
+    timezone: TimeZone | None = None    # the zone RequestDateTime is written in; None: the host's
     body_format: Literal["text", "form"] = "text"
     success_codes: list[Annotated[int, _bounded("whole number", 100, 999)]] = Field(
         default_factory=lambda: [200, 201])
@@ -677,7 +677,7 @@ class CccSandboxSettings(_SandboxSettings, _CccNames):
     client_id: ClientNumber = "1001"
     username: Name = "sandbox"
     secret_key: SecretRef
-    timezone: TimeZone = "UTC"
+    timezone: TimeZone | None = None         # None: the host's local zone, as the target's default
     window: Positive = 300.0                 # seconds RequestDateTime may be off
     soft_errors: bool = False                # refusals as HTTP 200 with the code in ResponseCode
 
