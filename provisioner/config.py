@@ -592,7 +592,21 @@ class CccTargetSettings(_TargetSettings, _CccNames):
         return value
 
 
-class YccTargetSettings(_TargetSettings):
+class _YtelTokenSettings(_Settings):
+    """The token keys the Ytel AMS and YCC targets share."""
+    # refreshDurationMinutes: how long the refresh token works (the access token's 120 are Ytel's)
+    refresh_minutes: Annotated[int, _bounded("whole number", 1)] = 120
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "token_minutes" in data:
+            raise ValueError("token_minutes is now refresh_minutes (a whole number of minutes the "
+                             "refresh token stays valid; Ytel's access token always lasts 120)")
+        return data
+
+
+class YccTargetSettings(_TargetSettings, _YtelTokenSettings):
     type: Literal["ytel_ycc"] = "ytel_ycc"
     base_url: str = "https://ycc-api.ytel.com"   # the YCC host; /api/v2/... is added to it
     token_url: str = "https://api.ytel.com/auth/v3/token"   # YCC takes the CPaaS token
@@ -600,7 +614,6 @@ class YccTargetSettings(_TargetSettings):
     password: SecretRef
     template_agent: Name                # the agent every new agent is cloned from
     admin_password: SecretRef | None = None   # lets e-mail changes through (`pass`); unset: manual items
-    token_minutes: Annotated[float, _bounded("number", 1, 1440)] = 120.0   # refreshDurationMinutes
     credential_keys: ClassVar[str] = "username and password"
 
     @field_validator("token_url")
@@ -609,7 +622,7 @@ class YccTargetSettings(_TargetSettings):
         return _service_url(value, ("http", "https"), f"use {cls.credential_keys}")[0]
 
 
-class YtelTargetSettings(_TargetSettings):
+class YtelTargetSettings(_TargetSettings, _YtelTokenSettings):
     type: Literal["ytel"] = "ytel"
     # base_url is the API host, https://api.ytel.com; /auth/v3 and /ams/v3 are added to it
     username: Name                      # an API user's e-mail (a UI token does not work)
@@ -617,7 +630,6 @@ class YtelTargetSettings(_TargetSettings):
     account_id: Name                    # belongAcctId of the users created
     password_mode: Literal["generate", "none"] = "generate"   # none: SSO accounts, no password sent
     rename: Literal["manual", "recreate"] | None = None       # default: policy.ytel_rename
-    token_minutes: Annotated[float, _bounded("number", 1, 1440)] = 120.0   # refreshDurationMinutes
     # the work groups a mapping's `workgroups` may add people to and remove them from
     workgroups: list[Name] = Field(default_factory=list)
     # the account's confirmed call for removing users from a work group (the seed's is ambiguous)
