@@ -602,7 +602,7 @@ class _YtelTokenSettings(_Settings):
     def _renamed_key(cls, data: Any) -> Any:
         if isinstance(data, dict) and "token_minutes" in data:
             raise ValueError("token_minutes is now refresh_minutes (a whole number of minutes the "
-                             "refresh token stays valid; Ytel's access token always lasts 120)")
+                             "refresh token stays valid; the access token lasts Ytel's documented 120)")
         return data
 
 

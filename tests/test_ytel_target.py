@@ -183,7 +183,7 @@ def test_refresh_minutes_is_the_refresh_tokens_lifetime_not_the_access_tokens(yt
     assert ytel.refresh_durations == [30, 30] and all(type(m) is int for m in ytel.refresh_durations)
 
 
-def test_token_minutes_from_the_config_go_out_as_an_integer(tmp_path):
+def test_refresh_minutes_from_the_config_go_out_as_an_integer(tmp_path):
     from provisioner.config import load_config
     from provisioner.flow import open_targets
     from ports import free_port
