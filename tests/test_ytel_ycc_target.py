@@ -286,7 +286,7 @@ def test_config_sandbox_serve_and_the_target_meet(tmp_path):
     settings = load_config(_config(tmp_path, port, 'template_agent = "9999"\n'
                                                    'admin_password = "file:ycc_password"\n'))
     target_settings = settings.targets["ycc"]
-    assert (target_settings.template_agent, target_settings.token_minutes) == ("9999", 120.0)
+    assert (target_settings.template_agent, target_settings.refresh_minutes) == ("9999", 120)
     assert settings.sandbox.ytel_ycc.port == port and settings.sandbox.ytel_ycc.template_agent == "9999"
     [(name, emulator)] = start_emulators(settings.sandbox, "config.toml")
     try:
