@@ -154,8 +154,7 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
                     # recorded before the target hears of any of them: a kill
                     # now leaves a trace to resume from
                     with state.transaction(durable=True):
-                        for item in reserved:
-                            state.set_item_status(plan.plan_id, item.id, IN_FLIGHT)
+                        state.set_items_status(plan.plan_id, [(i.id, IN_FLIGHT, None, None) for i in reserved])
                 item = reserved.pop(0)
                 remembered = written.get(item.account_id) if write_only else None
                 running[pool.submit(_run_item, handle, item, item.status == IN_FLIGHT, write_only,
@@ -180,8 +179,7 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
     if reserved:
         # asked to stop: what was marked but never sent goes back as it was
         with state.transaction():
-            for item in reserved:
-                state.set_item_status(plan.plan_id, item.id, item.status, item.error)
+            state.set_items_status(plan.plan_id, [(i.id, i.status, i.error, None) for i in reserved])
 
 
 def _record(plan: Plan, target: str, finished: list[tuple[PlanItem, Outcome]], state: StateDB,
