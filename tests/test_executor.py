@@ -1,6 +1,6 @@
 """The executor's guarantees, in process, against real targets over loopback HTTP: the
 ClientTrack emulator (which, like the real CTAPI, happily creates a duplicate) and
-scim2-server (which answers a duplicate create 409). Requests are counted at the
+the OneCloud emulator (which answers a duplicate create 409). Requests are counted at the
 server, so "not sent again" is checked, not inferred.
 
 Plans are built by hand here, so these tests pin the executor alone; the planner
@@ -10,11 +10,12 @@ test_resume.py).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import CLIENTTRACK_API_KEY, CLIENTTRACK_SUBSCRIPTION, SCIM_TOKEN
+from conftest import CLIENTTRACK_API_KEY, CLIENTTRACK_SUBSCRIPTION, ONECLOUD_SECRET, ONECLOUD_TENANT
 from provisioner.errors import ProvisionerError
 from provisioner.executor import ApplyResult, apply_plan
 from provisioner.mapping import load_mapping
@@ -26,7 +27,7 @@ from provisioner.secrets import Secret
 from provisioner.state import StateDB
 from provisioner.targets import TargetHandle
 from provisioner.targets.clienttrack import ClientTrackTarget
-from provisioner.targets.scim import ScimTarget
+from provisioner.targets.onecloud import OneCloudTarget
 
 REPO = Path(__file__).resolve().parent.parent
 CT_MAPPING = load_mapping(REPO / "mappings" / "clienttrack.toml")
@@ -55,8 +56,17 @@ def plan_of(*items: PlanItem, blocked: str | None = None, adopt=(), target: str 
                 tuple(items), adopt=tuple(adopt))
 
 
+@pytest.fixture(scope="session")
+def empty_state_db(tmp_path_factory) -> Path:
+    """A state DB file with the schema made, once: copying it is quicker than migrating."""
+    path = tmp_path_factory.mktemp("state") / "empty.db"
+    StateDB(f"sqlite:///{path}").close()
+    return path
+
+
 @pytest.fixture
-def state(tmp_path):
+def state(tmp_path, empty_state_db):
+    shutil.copyfile(empty_state_db, tmp_path / "state.db")
     db = StateDB(f"sqlite:///{tmp_path / 'state.db'}")
     yield db
     db.close()
@@ -153,31 +163,36 @@ def test_a_pending_create_costs_one_request(ct, clienttrack, state):
 # -- a create answered "already exists" ----------------------------------------------
 
 @pytest.fixture
-def scim(scim_server):
-    paths = ["userName", "name.givenName", "active"]
-    target = ScimTarget("dir", scim_server.base_url, paths=paths, token=Secret(SCIM_TOKEN, "env:T"))
-    mapping = load_mapping(REPO / "mappings" / "directory.toml")
+def oc(onecloud):
+    paths = ["userName", "name.givenName", "name.familyName", "emails[0].value", "active"]
+    target = OneCloudTarget("dir", onecloud.base_url, paths=paths, client_id="admin",
+                            client_secret=Secret(ONECLOUD_SECRET, "env:OC"), tenant=ONECLOUD_TENANT)
+    mapping = load_mapping(REPO / "mappings" / "onecloud.toml")
     yield TargetHandle("dir", target, mapping, concurrency=2, rate_limit=None)
     target.close()
 
 
-def scim_create(n: int, login: str, lookup_login: str | None = None) -> PlanItem:
-    return create(n, {"userName": login, "name.givenName": "Ada", "active": True},
-                  lookup=[("userName", lookup_login or login)], target="dir")
+def oc_attrs(login: str) -> dict:
+    return {"userName": login, "name.givenName": "Ada", "name.familyName": "Lovelace",
+            "emails[0].value": "ada@example.com", "active": True}
 
 
-def test_a_create_answered_409_is_linked_to_the_account_found(scim, state):
-    made = scim.target.create({"userName": "Ada@Example.com", "active": True})
-    result = apply(plan_of(scim_create(1, "ada@example.com"), target="dir"), scim, state)
+def oc_create(n: int, login: str, lookup_login: str | None = None) -> PlanItem:
+    return create(n, oc_attrs(login), lookup=[("userName", lookup_login or login)], target="dir")
+
+
+def test_a_create_answered_409_is_linked_to_the_account_found(oc, state):
+    made = oc.target.create(oc_attrs("Ada@Example.com"))
+    result = apply(plan_of(oc_create(1, "ada@example.com"), target="dir"), oc, state)
     assert result.counts == {DONE: 1}
     assert state.links("dir") == {"E1": made.id}
     assert outcomes(state) == [("E1", "already existed; linked")]
 
 
-def test_a_409_whose_account_cannot_be_found_fails_the_item_with_the_targets_answer(scim, state):
-    scim.target.create({"userName": "ada@example.com", "active": True})
-    result = apply(plan_of(scim_create(1, "ada@example.com", lookup_login="someone@else"), target="dir"),
-                   scim, state)
+def test_a_409_whose_account_cannot_be_found_fails_the_item_with_the_targets_answer(oc, state):
+    oc.target.create(oc_attrs("ada@example.com"))
+    result = apply(plan_of(oc_create(1, "ada@example.com", lookup_login="someone@else"), target="dir"),
+                   oc, state)
     assert result.counts == {FAILED: 1} and result.plan_status == "partial"
     ((status, account, error),) = items(state).values()
     assert status == FAILED and account is None and "409" in error
@@ -329,3 +344,16 @@ def test_an_unexpected_error_fails_one_item_not_the_apply(ct, clienttrack, state
     status, _, error = items(state)["i1"]
     assert status == FAILED and error.startswith("unexpected error: KeyError: ")
     assert CLIENTTRACK_API_KEY not in error   # the state DB keeps no secret
+
+
+def test_each_item_is_logged_with_the_fields_a_json_log_carries(ct, clienttrack, state, caplog):
+    caplog.set_level("INFO", logger="provisioner.executor")
+    apply(plan_of(create(1, ada()), change(2, UPDATE, "4242", {"Title": Change("Agent", "Lead")})), ct, state)
+    done, failed = [r for r in caplog.records if r.name == "provisioner.executor"]
+    assert done.getMessage() == ("apply run=r1 plan=p1 target=ct op=create identity=E1 account=1001 "
+                                 "status=done")
+    assert failed.getMessage().endswith("status=failed error=account 4242 no longer exists on ct")
+    assert {k: getattr(done, k) for k in ("run_id", "plan_id", "target", "op", "identity", "account_id",
+                                          "status")} == {
+        "run_id": "r1", "plan_id": "p1", "target": "ct", "op": "create", "identity": "E1",
+        "account_id": "1001", "status": "done"}
