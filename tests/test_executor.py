@@ -181,12 +181,31 @@ def oc_create(n: int, login: str, lookup_login: str | None = None) -> PlanItem:
     return create(n, oc_attrs(login), lookup=[("userName", lookup_login or login)], target="dir")
 
 
-def test_a_create_answered_409_is_linked_to_the_account_found(oc, state):
+def extension(onecloud, login: str) -> str:
+    with onecloud.lock:
+        return next(u["extension"] for u in onecloud.users.values() if u["loginId"].lower() == login)
+
+
+def test_a_create_keeps_what_the_target_assigned_with_the_link(oc, onecloud, state):
+    apply(plan_of(oc_create(1, "ada@example.com"), target="dir"), oc, state)
+    assert state.link_data("dir") == {"E1": {"extension": extension(onecloud, "ada@example.com")}}
+
+
+def test_an_in_flight_create_found_on_resume_keeps_what_the_target_assigned(oc, onecloud, state):
+    oc.target.create(oc_attrs("ada@example.com"))
+    apply(plan_of(create(1, oc_attrs("ada@example.com"), IN_FLIGHT, [("userName", "ada@example.com")],
+                         target="dir"), target="dir"), oc, state)
+    assert outcomes(state) == [("E1", "found on resume; linked")]
+    assert state.link_data("dir") == {"E1": {"extension": extension(onecloud, "ada@example.com")}}
+
+
+def test_a_create_answered_409_is_linked_to_the_account_found(oc, onecloud, state):
     made = oc.target.create(oc_attrs("Ada@Example.com"))
     result = apply(plan_of(oc_create(1, "ada@example.com"), target="dir"), oc, state)
     assert result.counts == {DONE: 1}
     assert state.links("dir") == {"E1": made.id}
     assert outcomes(state) == [("E1", "already existed; linked")]
+    assert state.link_data("dir") == {"E1": {"extension": extension(onecloud, "ada@example.com")}}
 
 
 def test_a_409_whose_account_cannot_be_found_fails_the_item_with_the_targets_answer(oc, state):
@@ -205,8 +224,9 @@ def test_a_409_whose_account_cannot_be_found_fails_the_item_with_the_targets_ans
 
 def test_an_update_sends_only_what_still_differs_and_audits_before_and_after(ct, clienttrack, state):
     made = insert_ada(clienttrack)
-    plan = plan_of(change(1, UPDATE, made, {"Title": Change("Agent", "Lead"),
-                                            "UserName": Change("ada@example.com", "ADA@example.com")}))
+    # the change already made comes first: the ones after it are still looked at
+    plan = plan_of(change(1, UPDATE, made, {"UserName": Change("ada@example.com", "ADA@example.com"),
+                                            "Title": Change("Agent", "Lead")}))
     result = apply(plan, ct, state)
     assert result.counts == {DONE: 1} and puts(clienttrack) == 1
     assert clienttrack.rows[int(made)]["Title"] == "Lead"
@@ -357,3 +377,11 @@ def test_each_item_is_logged_with_the_fields_a_json_log_carries(ct, clienttrack,
                                           "status")} == {
         "run_id": "r1", "plan_id": "p1", "target": "ct", "op": "create", "identity": "E1",
         "account_id": "1001", "status": "done"}
+
+
+def test_a_value_that_differs_from_the_plan_only_in_ignored_case_is_not_stale(ct, clienttrack, state):
+    made = insert_ada(clienttrack, Email="ADA@Example.com")   # the mapping compares Email ignoring case
+    result = apply(plan_of(change(1, UPDATE, made, {"Email": Change("ada@example.com", "ada@new.example")})),
+                   ct, state)
+    assert result.counts == {DONE: 1}
+    assert clienttrack.rows[int(made)]["Email"] == "ada@new.example"
