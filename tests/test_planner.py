@@ -376,3 +376,40 @@ def test_an_update_the_target_can_make_none_of_is_only_a_manual_item(mapping):
     plan = plan_for(mapping, [ada], [account_for(person("E1", title="Agent"))], {"E1": "id-E1"},
                     partial_change=lambda path, have, want: (have, "by hand") if path == "title" else None)
     assert [(i.op, i.reason) for i in plan.items] == [("manual", "by hand")]
+
+
+def test_a_rename_item_names_every_path_that_cannot_change_and_how_to_proceed(mapping):
+    ada = person("E1", email="new@example.com")
+    old = account_for(person("E1", email="old@example.com"), "acct-1")
+    both = frozenset({"userName", "emails[0].value"})
+    (item,) = plan_for(mapping, [ada], [old], {"E1": "acct-1"}, immutable=both).items
+    assert item.reason == (
+        "userName, emails[0].value cannot change on dir: "
+        "E1's userName changed from 'old@example.com' to 'new@example.com'; "
+        "E1's emails[0].value changed from 'old@example.com' to 'new@example.com'; "
+        'create the new account by hand, or set rename = "recreate" for target dir to create it and '
+        "disable the old one")
+    create, disable = plan_for(mapping, [ada], [old], {"E1": "acct-1"}, immutable=frozenset({"userName"}),
+                               rename="recreate").items
+    assert disable.reason == ("replaced by a new account for E1: "
+                              "E1's userName changed from 'old@example.com' to 'new@example.com'")
+
+
+def test_a_recreate_whose_new_account_the_target_refuses_is_a_conflict_saying_why(mapping):
+    ada = person("E1", email="new@example.com")
+    old = account_for(person("E1", email="old@example.com"), "acct-1")
+    plan = plan_for(mapping, [ada], [old], {"E1": "acct-1"}, immutable=frozenset({"userName"}),
+                    rename="recreate", validate=lambda want: f"{want['userName']} is reserved")
+    (item,) = plan.items
+    assert (item.op, item.reason, item.account_id) == ("conflict", "new@example.com is reserved", None)
+    assert item.changes["userName"].after == "new@example.com"
+
+
+def test_a_partial_change_that_reaches_the_old_value_ignoring_case_leaves_only_the_manual_item(mapping):
+    ada = person("E1", email="new@example.com")
+    account = account_for(person("E1", email="old@example.com"))
+    plan = plan_for(mapping, [ada], [account], {"E1": "id-E1"},
+                    partial_change=lambda path, have, want: (have.upper(), "e-mail by hand")
+                    if path == "emails[0].value" else None)
+    assert [(i.op, sorted(i.changes)) for i in plan.items] == [
+        ("update", ["userName"]), ("manual", ["emails[0].value"])]
