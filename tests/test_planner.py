@@ -413,3 +413,17 @@ def test_a_partial_change_that_reaches_the_old_value_ignoring_case_leaves_only_t
                     if path == "emails[0].value" else None)
     assert [(i.op, sorted(i.changes)) for i in plan.items] == [
         ("update", ["userName"]), ("manual", ["emails[0].value"])]
+    assert plan.items[0].reason == "attributes differ: userName"   # not the path left to a person
+
+
+def test_a_partial_change_keeps_the_plans_from_value_and_the_correlation_note(mapping):
+    ada = person("E1", title="Lead", given="Augusta")
+    unlinked = account_for(person("E1", title="Agent"))
+    plan = plan_for(mapping, [ada], [unlinked], {}, partial_change=lambda path, have, want: (
+        f"{have}+{want}", f"{path}: by hand") if path in ("title", "name.givenName") else None)
+    update, manual = plan.items
+    # the executor compares the account with `from`: the reduced change still says what it was
+    assert (update.changes["title"].before, update.changes["title"].after) == ("Agent", "Agent+Lead")
+    assert update.reason == ("existing account found by correlation; "
+                             "attributes differ: name.givenName, title")
+    assert manual.reason == "name.givenName: by hand; title: by hand"
