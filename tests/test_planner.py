@@ -427,3 +427,23 @@ def test_a_partial_change_keeps_the_plans_from_value_and_the_correlation_note(ma
     assert update.reason == ("existing account found by correlation; "
                              "attributes differ: name.givenName, title")
     assert manual.reason == "name.givenName: by hand; title: by hand"
+
+
+def test_a_target_that_cannot_disable_or_enable_gets_manual_items_that_say_what_to_do(mapping):
+    leaver, rehire = person("E1", status="leaver"), person("E2")
+    accounts = [account_for(leaver), account_for(rehire, active=False)]
+    plan = plan_for(mapping, [leaver, rehire], accounts, {"E1": "id-E1", "E2": "id-E2"},
+                    capabilities=frozenset({"create", "update"}))
+    assert [(i.op, i.reason) for i in plan.items] == [
+        ("manual", "disable account id-E1 by hand (E1 is inactive in the source): "
+                   "this target cannot disable accounts"),
+        ("manual", "enable account id-E2 by hand (E2 is active in the source again): "
+                   "this target cannot enable accounts")]
+    assert [i.to_dict()["changes"] for i in plan.items] == [
+        {"active": {"from": True, "to": False}}, {"active": {"from": False, "to": True}}]
+
+
+def test_a_manual_item_for_a_missing_correlation_value_is_a_complete_plan_item(mapping):
+    nobody = Identity("E1", {"employee_id": "E1", "given_name": "A", "department": "Support", "status": "active"})
+    (item,) = plan_for(mapping, [nobody]).items
+    assert item.to_dict()["changes"] == {} and item.account_id is None
