@@ -218,6 +218,8 @@ def test_a_409_whose_account_cannot_be_found_fails_the_item_with_the_targets_ans
     assert state.links("dir") == {}
     (row,) = state.audit_rows()
     assert row.outcome == f"failed: {error}"
+    assert (row.run_id, row.plan_id, row.identity, row.account_id, row.before, row.after) == (
+        "r1", "p1", "E1", None, "{}", "{}")
 
 
 # -- changes to existing accounts ----------------------------------------------------
@@ -233,6 +235,7 @@ def test_an_update_sends_only_what_still_differs_and_audits_before_and_after(ct,
     assert clienttrack.rows[int(made)]["UserName"] == "ada@example.com"   # same ignoring case: not sent
     (row,) = state.audit_rows()
     assert (row.before, row.after, row.outcome) == ('{"Title": "Agent"}', '{"Title": "Lead"}', DONE)
+    assert (row.run_id, row.plan_id, row.item_id, row.account_id) == ("r1", "p1", "i1", made)
     assert state.links("ct") == {"E1": made}
 
 
@@ -274,6 +277,8 @@ def test_a_vanished_account_fails_its_item(ct, clienttrack, state):
     result = apply(plan_of(change(1, UPDATE, "4242", {"Title": Change("Agent", "Lead")})), ct, state)
     assert result.counts == {FAILED: 1} and result.failed == 1
     assert items(state)["i1"] == (FAILED, "4242", "account 4242 no longer exists on ct")
+    assert [(r.account_id, r.outcome) for r in state.audit_rows()] == [
+        ("4242", "failed: account 4242 no longer exists on ct")]
 
 
 def test_the_disable_of_a_replaced_account_keeps_the_link_of_its_replacement(ct, clienttrack, state):

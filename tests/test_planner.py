@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provisioner.mapping import load_mapping
-from provisioner.model import Account, Identity, Rejected, SourceResult
+from provisioner.model import Account, Identity, Rejected, SourceResult, Upcoming
 from provisioner.planner import PlanPolicy, TargetInput, make_plan
 
 MAPPING = """
@@ -447,3 +447,40 @@ def test_a_manual_item_for_a_missing_correlation_value_is_a_complete_plan_item(m
     nobody = Identity("E1", {"employee_id": "E1", "given_name": "A", "department": "Support", "status": "active"})
     (item,) = plan_for(mapping, [nobody]).items
     assert item.to_dict()["changes"] == {} and item.account_id is None
+
+
+def test_conflict_reasons_name_the_value_the_accounts_and_the_people(mapping):
+    ada = person("E1")
+    assert plan_for(mapping, [ada], [account_for(ada, "a1"), account_for(ada, "a2")]).items[0].reason == \
+        "userName = 'e1@example.com' matches 2 accounts (a1, a2); link the right one by hand"
+    a, b = person("E1", email="x@example.com"), person("E2", email="x@example.com")
+    assert plan_for(mapping, [a, b], [account_for(a, "a1")], {"E1": "a1"}).items[0].reason == \
+        "userName = 'x@example.com' matches account a1, which is linked to E1"
+    assert [i.reason for i in plan_for(mapping, [a, b], [account_for(a, "a1")]).items] == [
+        "E1, E2 all correlate to account a1; fix the source so only one person matches"] * 2
+
+
+def test_the_plan_says_what_it_counted_and_keeps_its_id(mapping):
+    ada, bob = person("E1"), person("E2")
+    plan = plan_for(mapping, [ada, bob], [account_for(ada), account_for(person("Z"), "z")], only=["E2"])
+    assert plan.plan_id == "p1" and plan.targets["dir"].accounts == 2
+    assert [l.identity for l in plan.adopt] == []   # Ada's adoption is outside `only`
+    assert [l.identity for l in plan_for(mapping, [ada], [account_for(ada)], only=["e1"]).adopt] == ["E1"]
+    unreadable = TargetInput(name="bad", mapping=mapping, accounts=[], links={}, unreadable="refused")
+    summary = make_plan(SourceResult((ada,)), [unreadable], PlanPolicy(), plan_id="p", created_at="t").targets
+    assert summary["bad"].to_dict()["accounts"] == 0
+
+
+def test_the_plan_carries_source_counts_upcoming_changes_and_unmatched_records(mapping):
+    source = SourceResult((person("E1"),), counts={"hr": {"identities": 1}},
+                          upcoming=(Upcoming("E3", "starts", "2026-02-01", {"department": "Support"}),
+                                    Upcoming("E2", "leaves", "2026-01-15", {"department": "Research"})),
+                          unmatched=(Rejected(4, "X9", "only in the directory"),))
+    target = TargetInput(name="dir", mapping=mapping, accounts=[], links={})
+    plan = make_plan(source, [target], PlanPolicy(), plan_id="p1", created_at="t")
+    assert plan.source_info == {
+        "sources": {"hr": {"identities": 1}},
+        "upcoming": [{"identity": "E2", "change": "leaves", "date": "2026-01-15", "targets": []},
+                     {"identity": "E3", "change": "starts", "date": "2026-02-01", "targets": ["dir"]}],
+        "unmatched": [{"row": 4, "key": "X9", "reason": "only in the directory"}]}
+    assert plan_for(mapping, [person("E1")]).source_info == {}   # a plain single source adds nothing
