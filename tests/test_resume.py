@@ -15,6 +15,7 @@ duplicate row, as a real CTAPI does: there only the look-up prevents a duplicate
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -151,7 +152,7 @@ def test_a_killed_apply_resumes_without_sending_any_create_twice(tmp_path, targe
     target, upstream = target
     with RecordingProxy(upstream, hold=_the_nth_create(target, HELD)) as proxy:
         run = Run(tmp_path, target, proxy)
-        plan_id = __import__("json").loads(run.run("plan", "--json").stdout)["plan_id"]
+        plan_id = json.loads(run.run("plan", "--json").stdout)["plan_id"]
         apply = subprocess.Popen(run.command("apply", plan_id, "--yes"), cwd=tmp_path, env=run.env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
