@@ -349,7 +349,9 @@ def test_a_stop_request_starts_nothing_more_and_leaves_the_rest_pending(ct, clie
     def should_stop() -> bool:
         asked.append(1)
         return len(asked) > 2
-    result = apply(plan, ct, state, should_stop=should_stop)
+    two_at_a_time = TargetHandle("ct", ct.target, CT_MAPPING, concurrency=2, rate_limit=None)
+    # the two started are both recorded, though the stop came while one was still running
+    result = apply(plan, two_at_a_time, state, should_stop=should_stop)
     assert result.stopped and result.plan_status == "partial" and posts(clienttrack) == 2
     assert [s for s, _, _ in items(state).values()] == [DONE, DONE, PENDING, PENDING]
 
@@ -392,3 +394,35 @@ def test_a_value_that_differs_from_the_plan_only_in_ignored_case_is_not_stale(ct
                    ct, state)
     assert result.counts == {DONE: 1}
     assert clienttrack.rows[int(made)]["Email"] == "ada@new.example"
+
+
+def test_every_item_started_is_recorded_when_several_run_at_once(ct, clienttrack, state):
+    plan = plan_of(*[create(n, ada(UserName=f"p{n}@example.com", Email=f"p{n}@example.com"))
+                     for n in range(1, 6)])
+    result = apply(plan, TargetHandle("ct", ct.target, CT_MAPPING, concurrency=2, rate_limit=None), state)
+    assert result.counts == {DONE: 5} and posts(clienttrack) == 5
+    assert {s for s, _, _ in items(state).values()} == {DONE}
+
+
+def test_a_blocked_target_leaves_its_finished_items_alone_and_the_next_target_still_applies(
+        ct, clienttrack, state):
+    made = insert_ada(clienttrack)
+    other = TargetHandle("ct2", ct.target, CT_MAPPING, concurrency=1, rate_limit=None)
+    blocked = TargetSummary(accounts=0, counts={}, unmanaged=0, blocked=True, block_reason="too many")
+    fine = TargetSummary(accounts=0, counts={}, unmanaged=0)
+    done = PlanItem("i1", "ct", DISABLE, "E1", made, {"active": Change(True, False)}, "", status=DONE)
+    second = PlanItem("i2", "ct2", UPDATE, "E1", made, {"Title": Change("Agent", "Lead")}, "")
+    plan = Plan("p1", "t", "pending", 1, (), {"ct": blocked, "ct2": fine}, (done, second))
+    state.save_plan(plan)
+    state.set_item_status("p1", "i1", DONE)
+    result = apply_plan(plan, {"ct": ct, "ct2": other}, state, run_id="r1")
+    assert result.counts == {DONE: 2} and result.blocked_targets == ["ct"]
+    assert items(state)["i1"][0] == DONE
+    assert clienttrack.rows[int(made)]["Title"] == "Lead"
+
+
+def test_a_target_refusing_an_item_fails_that_item_with_the_targets_words(ct, clienttrack, state):
+    result = apply(plan_of(create(1, ada(Bogus="x"))), ct, state)
+    assert result.counts == {FAILED: 1}
+    status, _, error = items(state)["i1"]
+    assert status == FAILED and "Invalid column name 'Bogus'" in error
