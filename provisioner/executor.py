@@ -300,7 +300,7 @@ def _modify(target, item: PlanItem, ci: Callable[[str], bool], write_only: froze
                                   f"{change.before!r}; make a new plan")
         needed[path] = change.after
     if not needed:
-        return Outcome(DONE, account_id=account.id, note="already as planned")
+        return Outcome(DONE, account_id=account.id)   # nothing sent, so nothing to audit
     target.modify(account, needed)
     before = {p: (account.active if p == ACTIVE else account.attrs.get(p)) for p in needed}
     return Outcome(DONE, account_id=account.id, before=before, after=needed)

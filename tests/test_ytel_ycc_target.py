@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import YCC_PASSWORD, YCC_USER, assert_nowhere
+from fake_clock import FakeClock
 from provisioner.errors import AlreadyExists, ConfigError, TargetError
 from provisioner.executor import apply_plan
 from provisioner.mapping import load_mapping
@@ -161,10 +162,11 @@ def test_refusals_under_http_200_fail_and_quote_ycc(ycc_factory):
 
 
 def test_a_token_that_dies_mid_run_is_renewed_once(ycc_factory):
-    ycc = ycc_factory(Faults(token_lifetime=0.3))
+    ycc = ycc_factory(Faults(token_lifetime=60))
+    ycc.clock = clock = FakeClock()   # the server's: its tokens die when the test says
     with connect(ycc) as target:
         assert "1 agents; template agent '9999' present" in target.check()
-        time.sleep(0.4)
+        clock.advance(61)
         assert "present" in target.check()
     assert ycc.grants == ["resource_owner_credentials", "refresh_token"]
     assert ycc.statuses("/api/v2/get-agent-list") == [200, 401, 200]
