@@ -191,25 +191,23 @@ class StateDB:
                     s.commit()
 
     @contextmanager
-    def _read(self) -> Iterator[Session]:
-        """The open transaction's session (so a read sees its writes), else a new one."""
+    def _joined(self, commit: bool) -> Iterator[Session]:
+        """The open transaction's session (a read sees its writes; a write waits for its
+        commit), else a session of its own, committed when `commit`."""
         current = getattr(self._local, "session", None)
         if current is not None:
             yield current
             return
         with self.session() as s:
             yield s
+            if commit:
+                s.commit()
 
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        """The session a write goes to: the open transaction's, else its own committed one."""
-        current = getattr(self._local, "session", None)
-        if current is not None:
-            yield current
-            return
-        with self.session() as s:
-            yield s
-            s.commit()
+    def _read(self):
+        return self._joined(commit=False)
+
+    def _write(self):
+        return self._joined(commit=True)
 
     def close(self) -> None:
         self.engine.dispose()
