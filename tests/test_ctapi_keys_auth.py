@@ -27,7 +27,7 @@ def test_both_keys_on_every_request_and_org_id_when_given(clienttrack):
 
 
 def test_a_401_is_answered_once_and_not_repeated(clienttrack):
-    for wrong in (auth(subscription="nope"), auth(api_key="nope")):
+    for wrong in (auth(subscription="wrong-subscription-key-5150"), auth(api_key="wrong-api-key-5150")):
         with httpx.Client(base_url=clienttrack.base_url, auth=wrong) as client:
             assert client.get("/auth/test").status_code == 401
     assert clienttrack.statuses() == [401, 401]

@@ -104,8 +104,10 @@ class EchoWorkspace:
         keys, env, self.secrets, self.extra, _ = TARGETS[kind]
         mapping = keys.rsplit('mapping = "', 1)[1].rstrip('"')
         (root / mapping).write_text((REPO / "mappings" / mapping).read_text(encoding="utf-8"), encoding="utf-8")
-        (root / "people.csv").write_text("employee_id,given_name,family_name,email\n"
-                                         "E1,Ada,Lovelace,ada@example.com\n", encoding="utf-8")
+        # the columns the shipped mappings read (a mapping naming a missing one is refused)
+        (root / "people.csv").write_text(
+            "employee_id,given_name,family_name,email,department,title,status,timezone,work_phone,mobile_phone,role\n"
+            "E1,Ada,Lovelace,ada@example.com,Support,Agent,active,UTC,,,Agent\n", encoding="utf-8")
         (root / "config.toml").write_text(f"""
 [state]
 url = "sqlite:///state.db"
