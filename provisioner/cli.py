@@ -20,6 +20,7 @@ from .runlock import RUN_LOCK, LockHeld, describe_holder
 from .secrets import redact
 from .sources import check_sources
 from .state import StateDB
+from .stopping import EXIT_INTERRUPTED, StopFlag
 
 # Exit codes are part of the interface: schedulers and scripts read them.
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_BLOCKED, EXIT_STALE, EXIT_CHANGES = 0, 1, 2, 3, 4, 5
@@ -254,10 +255,14 @@ def _apply(settings, state: StateDB, plan, *, yes: bool, allow_mass_change: bool
         with flow.open_targets(settings, [n for n in plan.targets if n in settings.targets]) as opened:
             return _apply(settings, state, plan, yes=True, allow_mass_change=allow_mass_change,
                           handles=opened)
-    with render.progress(todo) as advance:
+    with StopFlag().installed() as stop, render.progress(todo) as advance:
         result = flow.run_apply(settings, state, handles, plan, allow_mass_change=allow_mass_change,
-                                on_item=advance)
+                                on_item=advance, should_stop=stop)
     render.print_apply_result(plan, result, state)
+    if result.stopped:
+        click.echo(f"stopped: the rest of plan {plan.plan_id} stays pending; resume with: "
+                   f"provisioner apply {plan.plan_id}", err=True)
+        return EXIT_INTERRUPTED
     if result.failed:
         return EXIT_FAILED
     if result.blocked_targets:
@@ -300,7 +305,7 @@ def schedule(obj: Context, once: bool, wait: float | None) -> None:
     """Reconcile on the [schedule] cron; apply only when nothing is blocked and auto_apply is on."""
     from . import scheduler
     settings, state = obj.settings, obj.state()
-    stop = scheduler.StopFlag()
+    stop = StopFlag()
     stop.install()
     if once:
         cycle = scheduler.run_cycle(settings, state, should_stop=stop, wait_seconds=wait)

@@ -2,14 +2,14 @@
 
 A cycle plans; it applies only when no target is blocked and
 `schedule.auto_apply` is on; otherwise the plan waits in the state DB for a
-person, who is notified. SIGTERM lets the items being applied finish, leaves
-the rest pending (the next apply of that plan resumes) and stops.
+person, who is notified. SIGTERM or Ctrl-C lets the items being applied
+finish, leaves the rest pending (the next apply of that plan resumes) and
+stops; see provisioner.stopping.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +23,7 @@ from . import flow, notify
 from .errors import ProvisionerError
 from .model import APPLICABLE_OPS, FAILED, STALE
 from .runlock import RUN_LOCK, LockHeld, describe_holder
+from .stopping import StopFlag
 
 log = logging.getLogger(__name__)
 
@@ -98,27 +99,6 @@ def _notify(settings, event, run_id, plan, counts, failures, unreadable=None) ->
         notify.deliver(settings.notify, doc)
     except Exception:  # telling people must never fail the run it reports on
         log.exception("notify: could not send the %s notification", event)
-
-
-class StopFlag:
-    """Set by SIGTERM/SIGINT; the executor asks it between items."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.on_set: list[Callable[[], None]] = []
-
-    def __call__(self) -> bool:
-        return self.event.is_set()
-
-    def install(self) -> None:
-        def handler(signum, frame) -> None:
-            log.warning("%s received: finishing the items in progress, then stopping",
-                        signal.Signals(signum).name)
-            self.event.set()
-            for callback in self.on_set:
-                callback()
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
 
 
 def serve(settings, state, stop: StopFlag) -> None:

@@ -39,7 +39,7 @@ class RunRecord(SQLModel, table=True):
     trigger: str = "cli"
     started_at: str
     finished_at: str | None = None
-    status: str = "running"                     # running | ok | blocked | partial | failed | stale
+    status: str = "running"                     # running | ok | blocked | partial | stopped | failed | stale
     plan_id: str | None = Field(default=None, index=True)
     identities: int | None = None
     # a run after which the targets matched the source: its identity count is

@@ -177,6 +177,61 @@ def test_sigterm_lets_the_current_items_finish_and_a_later_apply_resumes(ws):
     db.close()
 
 
+def apply_in_background(ws: Workspace) -> tuple[subprocess.Popen, StateDB]:
+    """A plan of 8 creates, applied at 1 item/s in a child process, with one item done."""
+    nightly(ws, rate_limit=2, concurrency=1)
+    ws.people(*PEOPLE)
+    ws.run("plan")
+    proc = popen(ws, "apply", "latest", "--yes")
+    db = StateDB(f"sqlite:///{ws.root / 'state' / 'provisioner.db'}")
+
+    def done() -> int:
+        with db.session() as s:
+            return len(s.exec(select(PlanItemRecord).where(PlanItemRecord.status == "done")).all())
+    until(lambda: done() >= 1)
+    return proc, db
+
+
+def test_ctrl_c_during_apply_finishes_the_items_in_flight_and_records_a_stopped_run(ws):
+    proc, db = apply_in_background(ws)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert "SIGINT received: finishing the items in progress" in err
+    assert "stopped: the rest of plan" in err and "resume with: provisioner apply" in err
+    created = len(ws.users())
+    assert 1 <= created < 8
+    with db.session() as s:
+        statuses = [r.status for r in s.exec(select(PlanItemRecord))]
+    assert statuses.count("done") == created and statuses.count("pending") == 8 - created
+    assert "in_flight" not in statuses
+    [apply_run, plan_run] = json.loads(ws.run("runs", "--json").stdout)[:2]
+    assert apply_run["kind"] == "apply" and apply_run["status"] == "stopped" and apply_run["error"] is None
+    assert apply_run["counts"] == {"done": created}
+    plan = json.loads(ws.run("show", "latest", "--json").stdout)
+    assert plan["status"] == "partial"
+    ws.run("apply", "latest", "--yes")
+    assert len(ws.users()) == 8
+    assert json.loads(ws.run("show", "latest", "--json").stdout)["status"] == "applied"
+    db.close()
+
+
+def test_a_second_ctrl_c_exits_at_once_and_the_plan_still_resumes(ws):
+    proc, db = apply_in_background(ws)
+    proc.send_signal(signal.SIGINT)
+    until(lambda: "SIGINT received" in proc.stderr.readline())
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "SIGINT again: exiting now" in err and "Traceback" not in err
+    ws.run("apply", "latest", "--yes")
+    users = ws.users()
+    assert len(users) == 8 and {u["userName"] for u in users.values()} == {f"p{n}@example.com" for n in range(8)}
+    with db.session() as s:
+        assert {r.status for r in s.exec(select(PlanItemRecord))} == {"done"}
+    db.close()
+
+
 def test_the_long_running_scheduler_stops_cleanly_on_sigterm(ws):
     nightly(ws)
     ws.people(ADA)
