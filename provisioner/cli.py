@@ -315,7 +315,7 @@ def schedule(obj: Context, once: bool, wait: float | None) -> None:
     click.echo(f"scheduler: cron '{settings.schedule.cron}' ({settings.schedule.timezone}), "
                f"auto_apply {'on' if settings.schedule.auto_apply else 'off'}; "
                f"next run at {first.isoformat()}")
-    scheduler.serve(settings, state, stop)
+    scheduler.serve(obj.config_path, settings, state, stop)
 
 
 def _cycle_words(cycle) -> str:
@@ -323,6 +323,9 @@ def _cycle_words(cycle) -> str:
         return f"BLOCKED by the safety policy; review with: provisioner show {cycle.plan_id}"
     if cycle.event == "review":
         return f"waiting for review; apply with: provisioner apply {cycle.plan_id}"
+    if cycle.event == "manual":
+        return (("applied; " if cycle.applied else "") + "some items only a person can do; see them with: "
+                f"provisioner show {cycle.plan_id}")
     if cycle.event == "failed":
         return "applied with failures (see provisioner runs)"
     if cycle.stopped:

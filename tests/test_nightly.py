@@ -3,11 +3,13 @@ SIGTERM, notifications, person, JSON logs, and the same on a PostgreSQL state DB
 
 from __future__ import annotations
 
+import email.policy
 import json
 import signal
 import subprocess
 import sys
 import time
+from email import message_from_string
 from types import SimpleNamespace
 
 import pytest
@@ -19,12 +21,13 @@ from ports import closed_port_url
 from provisioner.state import LockRecord, PlanItemRecord, StateDB
 from scripted_server import Reply, ScriptedServer
 from test_end_to_end import ADA, GRACE, Workspace, row
+from test_notify import smtp_server  # noqa: F401  (a fixture: a real SMTP server on loopback)
 
 HOOK_SECRET = "T00/B00/hook-secret-9d3e"
 PEOPLE = [row(f"E1{n:03d}", f"Given{n}", f"Family{n}", f"p{n}@example.com") for n in range(8)]
 
 
-def nightly(ws: Workspace, hook=None, auto_apply=False, db_url=None, dead_hook=False,
+def nightly(ws: Workspace, hook=None, auto_apply=False, db_url=None, dead_hook=False, smtp=None,
             **target_extra) -> Workspace:
     """Give the workspace a [schedule] and [notify] (with `dead_hook`, a dead webhook before the live one)."""
     ws.write_config(**target_extra)
@@ -41,6 +44,10 @@ wait_seconds = 0
         ws.env["HOOK_URL"] = f"{hook.url}/services/{HOOK_SECRET}"
         dead = f'"{closed_port_url()}", ' if dead_hook else ""
         extra += f'\n[notify]\nwebhooks = [{dead}"env:HOOK_URL"]\ntimeout = 2\n'
+    if smtp is not None:
+        extra += ("" if hook is not None else "\n[notify]\n") + (
+            f'[notify.smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nfrom = "provisioner@example.com"\n'
+            'to = ["it@example.com"]\n')
     with open(ws.root / "config.toml", "a", encoding="utf-8") as config:
         config.write(extra)
     if db_url:
@@ -86,6 +93,80 @@ def test_once_without_auto_apply_stores_the_plan_and_asks_for_review(ws, hook):
     assert status["directory"]["pending_plans"] == [doc["plan_id"]]
     ws.run("apply", doc["plan_id"], "--yes")
     assert set(ws.users()) == {"ada@example.com", "grace.hopper@example.com"}
+
+
+def test_a_plan_for_review_sends_its_markdown_summary_and_mails_the_html_report(ws, hook, smtp_server):
+    nightly(ws, hook, smtp=smtp_server)
+    ws.people(ADA, row("E0002", "Grace", "Hopper", "grace@example.com", title="<script>alert(1)</script>"))
+    ws.run("schedule", "--once")
+    [doc] = bodies(hook)
+    markdown = doc["summary_markdown"]
+    assert markdown.startswith(f"## Plan {doc['plan_id']}")
+    assert "| directory | 0 | 2 | 0 | 0 | 0 | 0 | 0 | 0 | no |" in markdown
+    [(_, _, content)] = smtp_server.messages
+    mail = message_from_string(content, policy=email.policy.default)
+    assert mail["Subject"] == f"provisioner: plan {doc['plan_id']} is waiting for review"
+    body = mail.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert body.startswith(doc["text"]) and markdown in body
+    [attachment] = list(mail.iter_attachments())
+    assert attachment.get_filename() == f"plan-{doc['plan_id']}.html"
+    assert attachment.get_content_type() == "text/html"
+    report = attachment.get_content()
+    assert report.startswith("<!doctype html>") and "ada@example.com" in report
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report and "<script>alert(1)" not in report
+
+
+def test_a_plan_whose_only_items_need_a_person_still_notifies(tmp_path, hook):
+    twins = [{"id": f"u{n}", "userName": "ada@example.com", "active": True,
+              "name": {"givenName": "Ada", "familyName": "Lovelace"}} for n in (1, 2)]
+
+    def two_accounts_for_ada(request):
+        return Reply(200, {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+                           "totalResults": 2, "startIndex": 1, "itemsPerPage": 2, "Resources": twins})
+
+    with ScriptedServer(respond=two_accounts_for_ada) as target:
+        ws = nightly(Workspace(tmp_path, SimpleNamespace(base_url=target.url)), hook, auto_apply=True)
+        ws.people(ADA)
+        result = ws.run("schedule", "--once")
+        assert all(r.method == "GET" for r in target.requests)  # nothing was applied
+    assert "some items only a person can do" in result.stdout
+    [doc] = bodies(hook)
+    assert doc["event"] == "manual" and doc["counts"] == {"conflict": 1}
+    assert doc["text"].startswith(f"provisioner: plan {doc['plan_id']} has 1 item(s) only a person can do")
+    assert "### Items that need a person" in doc["summary_markdown"] and "matches 2 accounts" in doc["summary_markdown"]
+    ws.admin.close()
+
+
+def test_the_scheduler_reads_a_changed_config_at_its_next_cycle(ws, caplog, monkeypatch):
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from provisioner.config import load_config
+    from provisioner.scheduler import NightlyJob, make_trigger
+    from provisioner.stopping import StopFlag
+
+    nightly(ws)
+    ws.people(ADA)
+    monkeypatch.setenv("E2E_SCIM_TOKEN", ws.env["E2E_SCIM_TOKEN"])
+    monkeypatch.chdir(ws.root)
+    config = ws.root / "config.toml"
+    settings = load_config(config)
+    scheduler = BlockingScheduler()
+    scheduler.add_job(lambda: None, make_trigger(settings.schedule), id="reconcile")
+    state = StateDB(f"sqlite:///{ws.root / 'state' / 'provisioner.db'}")
+    job = NightlyJob(config, settings, state, StopFlag(), scheduler)
+    try:
+        assert job().event == "review" and ws.users() == {}
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace("auto_apply = false", "auto_apply = true")
+                          .replace('cron = "0 2 * * *"', 'cron = "30 4 * * 1-5"'), encoding="utf-8")
+        cycle = job()  # the same scheduler process, the new config
+        assert cycle.applied and set(ws.users()) == {"ada@example.com"}
+        trigger = scheduler.get_job("reconcile").trigger
+        assert str(trigger.fields[trigger.FIELD_NAMES.index("hour")]) == "4"
+        config.write_text("[schedule\n", encoding="utf-8")
+        assert job() is None  # a broken config skips the cycle, the scheduler lives on
+        assert "the config has a mistake" in caplog.text and "line 1" in caplog.text
+    finally:
+        job.state.close()
 
 
 def test_once_with_auto_apply_applies_and_a_blocked_plan_waits(ws, hook):
