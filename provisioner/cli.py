@@ -16,6 +16,7 @@ from .config import load_config, load_state_settings
 from .errors import ConfigError, ProvisionerError
 from .logs import setup_logging
 from .reports import PLAN_FORMATS
+from .reports.audit_report import AUDIT_FORMATS
 from .runlock import RUN_LOCK, LockHeld, describe_holder
 from .secrets import redact
 from .sources import check_sources
@@ -295,6 +296,37 @@ def status(obj: Context, as_json: bool) -> None:
         click.echo(json.dumps(report, indent=2))
     else:
         render.print_status(report)
+
+
+@cli.command(epilog=_example("provisioner audit --since 2026-03-01 --target directory -o audit.csv"))
+@click.option("--since", help="Only changes at or after this date or time (YYYY-MM-DD or ISO 8601; UTC "
+                              "unless it has an offset).")
+@click.option("--target", help="Only this target's changes.")
+@click.option("--person", "person_key", metavar="KEY", help="Only this person's changes (their source key).")
+@click.option("--format", "fmt", type=click.Choice(list(AUDIT_FORMATS)), default="csv", show_default=True,
+              help="csv: one row per attribute sent; json: one object per change.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write to this file instead of stdout.")
+@click.pass_obj
+def audit(obj: Context, since: str | None, target: str | None, person_key: str | None, fmt: str,
+          output: str | None) -> None:
+    """The provisioning log: every change sent, before and after, its run, plan and outcome."""
+    rows = obj.state().audit_rows(target, identity=person_key, since=_utc_time(since) if since else None)
+    _write_report(AUDIT_FORMATS[fmt](rows), output)
+    if output:
+        click.echo(f"{len(rows)} change(s) written to {output}", err=True)
+
+
+def _utc_time(text: str) -> str:
+    """A --since value as the audit log writes times, so that they compare as text."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date or time (e.g. 2026-03-01 or "
+                                 "2026-03-01T02:00+01:00)", param_hint="--since") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
 
 
 @cli.command(epilog=_example("provisioner schedule --once"))

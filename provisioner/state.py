@@ -324,14 +324,17 @@ class StateDB:
             s.commit()
 
     def audit_rows(self, target: str | None = None, *, identity: str | None = None,
-                   last: int | None = None) -> list[AuditRecord]:
-        """Audit rows, oldest first; `last` keeps only the newest N."""
+                   last: int | None = None, since: str | None = None) -> list[AuditRecord]:
+        """Audit rows, oldest first; `last` keeps only the newest N; `since` an ISO UTC time
+        (as utcnow() writes it); `identity` matches ignoring case, as a person types a key."""
         with self.session() as s:
             query = select(AuditRecord).order_by(AuditRecord.id.desc())
             if target:
                 query = query.where(AuditRecord.target == target)
             if identity is not None:
-                query = query.where(AuditRecord.identity == identity)
+                query = query.where(func.lower(AuditRecord.identity) == identity.lower())
+            if since is not None:
+                query = query.where(AuditRecord.at >= since)
             if last is not None:
                 query = query.limit(last)
             return list(reversed(s.exec(query).all()))

@@ -3,7 +3,9 @@ SIGTERM, notifications, person, JSON logs, and the same on a PostgreSQL state DB
 
 from __future__ import annotations
 
+import csv
 import email.policy
+import io
 import json
 import signal
 import subprocess
@@ -344,6 +346,35 @@ def test_person_shows_source_link_account_and_changes(ws):
     assert "linked to account" in text_out and "Countess" in text_out
     unknown = ws.run("person", "E9999", "--json", check=1)
     assert json.loads(unknown.stdout)["targets"]["directory"]["link"] is None
+
+
+def test_audit_exports_every_change_sent_with_before_after_run_plan_and_outcome(ws):
+    nightly(ws)
+    ws.people(ADA, GRACE)
+    ws.run("reconcile", "--yes")
+    ws.people(row("E0001", "Ada", "Lovelace", "ada@example.com", title="Countess"), GRACE)
+    ws.run("reconcile", "--yes")
+    runs = {r["plan_id"]: r["id"] for r in json.loads(ws.run("runs", "--json").stdout) if r["kind"] == "apply"}
+    rows = list(csv.DictReader(io.StringIO(ws.run("audit").stdout)))
+    assert list(rows[0]) == ["at", "run_id", "plan_id", "item_id", "target", "op", "identity", "account",
+                             "attribute", "before", "after", "outcome"]
+    creates = [r for r in rows if r["op"] == "create"]
+    assert {r["identity"] for r in creates} == {"E0001", "E0002"} and all(r["before"] == "" for r in creates)
+    assert {"userName", "active"} <= {r["attribute"] for r in creates if r["identity"] == "E0001"}
+    [update] = [r for r in rows if r["op"] == "update"]
+    assert (update["identity"], update["attribute"], update["before"], update["after"], update["outcome"]) == (
+        "E0001", "title", "Agent", "Countess", "done")
+    assert update["run_id"] == runs[update["plan_id"]] and update["account"] == ws.users()["ada@example.com"]["id"]
+
+    mine = json.loads(ws.run("audit", "--person", "e0001", "--target", "directory", "--format", "json").stdout)
+    assert [c["op"] for c in mine] == ["create", "update"]
+    assert mine[1]["before"] == {"title": "Agent"} and mine[1]["after"] == {"title": "Countess"}
+    later = ws.run("audit", "--since", "2999-01-01").stdout
+    assert later.strip() == "at,run_id,plan_id,item_id,target,op,identity,account,attribute,before,after,outcome"
+    since_now = json.loads(ws.run("audit", "--since", mine[1]["at"], "--format", "json").stdout)
+    assert [c["op"] for c in since_now] == ["update"]
+    wrong = ws.run("audit", "--since", "last tuesday", check=2)
+    assert "--since" in wrong.stderr and "'last tuesday' is not a date or time" in wrong.stderr
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
