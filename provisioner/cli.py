@@ -421,7 +421,9 @@ def _load_plan(state: StateDB, plan_id: str):
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        # one name however it was started (also `python -m provisioner`): usage lines and the
+        # shell completion variable _PROVISIONER_COMPLETE depend on it
+        cli.main(prog_name="provisioner", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(EXIT_FAILED)
