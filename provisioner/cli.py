@@ -11,17 +11,18 @@ from datetime import datetime, timezone
 
 import click
 
-from . import flow, render
-from .config import load_config, load_state_settings
 from .errors import ConfigError, ProvisionerError
 from .logs import setup_logging
-from .reports import PLAN_FORMATS
-from .reports.audit_report import AUDIT_FORMATS
-from .runlock import RUN_LOCK, LockHeld, describe_holder
 from .secrets import redact
-from .sources import check_sources
-from .state import StateDB
 from .stopping import EXIT_INTERRUPTED, StopFlag
+
+# The engine's modules (sqlalchemy, pydantic, rich, httpx, ldap3 behind them) are
+# imported inside the commands that use them: `--help`, and every command, start
+# without paying for what they do not run.
+
+# what `show --format` and `audit --format` offer besides text (see provisioner.reports)
+PLAN_FORMATS = ("json", "html", "markdown", "csv")
+AUDIT_FORMATS = ("csv", "json")
 
 # Exit codes are part of the interface: schedulers and scripts read them.
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_BLOCKED, EXIT_STALE, EXIT_CHANGES = 0, 1, 2, 3, 4, 5
@@ -38,6 +39,7 @@ class Context:
     @property
     def settings(self):
         if self._settings is None:
+            from .config import load_config
             self._settings = load_config(self.config_path)
             for name, target in self._settings.targets.items():
                 if not target.tls_verify:
@@ -48,7 +50,9 @@ class Context:
         return self._settings
 
     def state(self) -> StateDB:
+        from .state import StateDB
         if self._settings is None:
+            from .config import load_state_settings
             # a command that only reads the state DB resolves no target secret
             return StateDB(load_state_settings(self.config_path).url)
         return StateDB(self.settings.state.url)
@@ -56,6 +60,7 @@ class Context:
 
     def run_lock(self, state: StateDB, command: str, wait: float | None):
         """The lock every changing command holds: one run at a time across machines."""
+        from .runlock import RUN_LOCK, describe_holder
         lock = self.settings.lock
         return state.lock(RUN_LOCK, describe_holder(command),
                           lock.wait_seconds if wait is None else wait, lock.lease_seconds)
@@ -87,6 +92,7 @@ def cli(ctx: click.Context, config_path: str, verbose: bool, log_format: str, no
     """Keep target accounts in step with a source of truth: plan, review, apply."""
     if no_color:
         # rich reads NO_COLOR when a console is made (the progress bar's), the module's console is older
+        from . import render
         os.environ["NO_COLOR"] = "1"
         render.console.no_color = True
     setup_logging(verbose, log_format)
@@ -98,6 +104,8 @@ def cli(ctx: click.Context, config_path: str, verbose: bool, log_format: str, no
 @click.pass_obj
 def check(obj: Context, offline: bool) -> None:
     """Validate config, mappings and the source; authenticate to each target."""
+    from . import flow
+    from .sources import check_sources
     settings = obj.settings
     checks, source = check_sources(settings)
     for one in checks:
@@ -139,6 +147,7 @@ def check(obj: Context, offline: bool) -> None:
 def plan(obj: Context, targets: tuple[str, ...], only: tuple[str, ...], as_json: bool,
          detailed_exitcode: bool) -> None:
     """Compute, store and print what would be created, updated and disabled."""
+    from . import flow
     settings, state = obj.settings, obj.state()
     with flow.open_targets(settings, targets) as handles:
         outcome = flow.build_plan(settings, state, handles, only=only)
@@ -147,6 +156,7 @@ def plan(obj: Context, targets: tuple[str, ...], only: tuple[str, ...], as_json:
 
 
 def _plan_exit_code(outcome: flow.PlanOutcome, detailed: bool) -> int:
+    from . import render
     if outcome.unreadable:
         return EXIT_FAILED
     if outcome.plan.status == "blocked":
@@ -160,7 +170,8 @@ def _print_plan(plan, handles, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
         return
-    estimates = {name: flow.estimate_seconds(plan, name, h.rate_limit, h.concurrency)
+    from . import flow, render
+    estimates = {name: flow.estimate_seconds(plan, name, h.rate_limit, h.concurrency, h)
                  for name, h in handles.items()}
     render.print_plan(plan, estimates)
 
@@ -181,9 +192,11 @@ def show(obj: Context, plan_id: str, fmt: str, as_json: bool, output: str | None
     if fmt == "text":
         if output:
             raise click.UsageError("-o/--output needs --format html, markdown, csv or json")
+        from . import render
         render.print_plan(plan, {})
         return
-    _write_report(PLAN_FORMATS[fmt](plan), output)
+    from .reports import PLAN_REPORTS
+    _write_report(PLAN_REPORTS[fmt](plan), output)
     if output:
         click.echo(f"plan {plan.plan_id}: {fmt} report written to {output}", err=True)
 
@@ -225,6 +238,7 @@ def apply(obj: Context, plan_id: str, yes: bool, allow_mass_change: bool, wait: 
 def reconcile(obj: Context, yes: bool, dry_run: bool, allow_mass_change: bool,
               targets: tuple[str, ...], wait: float | None) -> None:
     """Plan, then apply that plan."""
+    from . import flow
     settings, state = obj.settings, obj.state()
     # a dry run changes nothing, so it waits for nobody
     lock = nullcontext() if dry_run else obj.run_lock(state, "reconcile", wait)
@@ -239,6 +253,7 @@ def reconcile(obj: Context, yes: bool, dry_run: bool, allow_mass_change: bool,
 
 
 def _apply(settings, state: StateDB, plan, *, yes: bool, allow_mass_change: bool, handles=None) -> int:
+    from . import flow, render
     todo = render.applicable_count(plan)
     if todo == 0:
         click.echo(f"plan {plan.plan_id}: nothing to apply")
@@ -279,6 +294,7 @@ def _apply(settings, state: StateDB, plan, *, yes: bool, allow_mass_change: bool
 @click.pass_obj
 def runs(obj: Context, as_json: bool, limit: int) -> None:
     """List recent runs: when, what, how long, the counts, the plan."""
+    from . import render
     report = render.runs_report(obj.state(), limit)
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -291,6 +307,7 @@ def runs(obj: Context, as_json: bool, limit: int) -> None:
 @click.pass_obj
 def status(obj: Context, as_json: bool) -> None:
     """Per target: linked accounts, last successful run, pending plans, last error."""
+    from . import render
     report = render.status_report(obj.settings, obj.state())
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -303,7 +320,7 @@ def status(obj: Context, as_json: bool) -> None:
                               "unless it has an offset).")
 @click.option("--target", help="Only this target's changes.")
 @click.option("--person", "person_key", metavar="KEY", help="Only this person's changes (their source key).")
-@click.option("--format", "fmt", type=click.Choice(list(AUDIT_FORMATS)), default="csv", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(AUDIT_FORMATS), default="csv", show_default=True,
               help="csv: one row per attribute sent; json: one object per change.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write to this file instead of stdout.")
@@ -311,8 +328,9 @@ def status(obj: Context, as_json: bool) -> None:
 def audit(obj: Context, since: str | None, target: str | None, person_key: str | None, fmt: str,
           output: str | None) -> None:
     """The provisioning log: every change sent, before and after, its run, plan and outcome."""
+    from .reports.audit_report import AUDIT_REPORTS
     rows = obj.state().audit_rows(target, identity=person_key, since=_utc_time(since) if since else None)
-    _write_report(AUDIT_FORMATS[fmt](rows), output)
+    _write_report(AUDIT_REPORTS[fmt](rows), output)
     if output:
         click.echo(f"{len(rows)} change(s) written to {output}", err=True)
 
@@ -373,6 +391,7 @@ def _cycle_words(cycle) -> str:
 @click.pass_obj
 def person(obj: Context, key: str, as_json: bool, offline: bool, changes: int) -> None:
     """One person across everything: source record, link and account per target, last changes."""
+    from . import render
     from .person import person_report
     report = person_report(obj.settings, obj.state(), key, contact_targets=not offline, changes=changes)
     if as_json:
@@ -419,6 +438,12 @@ def _load_plan(state: StateDB, plan_id: str):
     return plan
 
 
+def _is_lock_held(exc: Exception) -> bool:
+    # runlock is loaded only when a command took the lock; otherwise exc cannot be LockHeld
+    runlock = sys.modules.get("provisioner.runlock")
+    return runlock is not None and isinstance(exc, runlock.LockHeld)
+
+
 def main() -> None:
     try:
         # one name however it was started (also `python -m provisioner`): usage lines and the
@@ -433,10 +458,10 @@ def main() -> None:
     except ConfigError as exc:
         click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(EXIT_CONFIG)
-    except LockHeld as exc:
-        click.echo(f"error: {redact(str(exc))}; try again later or pass --wait SECONDS", err=True)
-        sys.exit(EXIT_LOCKED)
     except ProvisionerError as exc:
+        if _is_lock_held(exc):
+            click.echo(f"error: {redact(str(exc))}; try again later or pass --wait SECONDS", err=True)
+            sys.exit(EXIT_LOCKED)
         click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(EXIT_FAILED)
     except KeyboardInterrupt:

@@ -523,7 +523,8 @@ class ScimTargetSettings(_TargetSettings):
     username: Name | None = None
     password: SecretRef | None = None
     update_method: Literal["patch", "put"] = "patch"
-    page_size: Annotated[int, _bounded("whole number", 1, 1000)] = 100
+    # None: the largest page the server announces (filter.maxResults), see targets/scim.py
+    page_size: Annotated[int, _bounded("whole number", 1, 1000)] | None = None
 
     @model_validator(mode="after")
     def _one_auth_form(self) -> ScimTargetSettings:
@@ -715,13 +716,13 @@ class OneCloudSandboxSettings(_SandboxSettings):
     tenant: Name = "127.0.0.1"               # the `scope` the token endpoint accepts
     scim_paging: bool = True                 # false: only the directory lists users
     roles_as_objects: bool = False           # roles answered as {"value": ...} objects
+    scim_groups: bool = False                # SCIM users carry their team as groups
 
 
 class CcsSandboxSettings(_SandboxSettings):
     port: Annotated[int, _bounded("whole number", 1, 65535)] = 9103
     token: SecretRef
     tenant_uuid: Name = "81bf95ea-53d6-48e2-85cd-f8d6bde10fd9"
-    list_settings: bool = True               # false: the list carries only names and numbers
 
 
 class ClientTrackSandboxSettings(_SandboxSettings):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 # What one item costs on a target, in requests: a create is one POST; every
 # other change re-reads the account first (the stale check), then writes it.
 _REQUESTS_PER_ITEM = {"create": 1, "update": 2, "disable": 2, "enable": 2}
-# Assumed round trip when a target has no rate limit, for the estimate only.
+# Assumed round trip when a target cannot time its requests, for the estimate only.
 _ASSUMED_LATENCY_S = 0.15
 
 
@@ -74,12 +75,11 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
         check_mappings(settings, handles, source)
         source = with_link_attrs(source, state, settings.targets)
         inputs, unreadable = [], {}
+        listed = list_all_accounts(handles)
         for name, handle in handles.items():
-            try:
-                accounts = handle.target.list_accounts()
-                why = None
-            except ProvisionerError as exc:
-                accounts, why = [], f"could not read its accounts: {exc}"
+            write_only = frozenset(getattr(handle.target, "write_only", ()))
+            accounts, why = listed[name]
+            if why is not None:
                 unreadable[name] = why
                 log.error("target %s: %s", name, why)
             inputs.append(TargetInput(
@@ -88,6 +88,7 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
                 validate=getattr(handle.target, "validate", None),
                 manual_create=getattr(handle.target, "manual_create", None),
                 read_only=frozenset(getattr(handle.target, "read_only", ())),
+                write_only=write_only, written=state.written(name) if write_only else {},
                 immutable=frozenset(getattr(handle.target, "immutable", ())),
                 partial_change=getattr(handle.target, "partial_change", None),
                 rename_hint=getattr(handle.target, "rename_hint", None),
@@ -110,6 +111,22 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
                      successful=nothing_to_do and plan.status != "blocked" and not only and
                      set(handles) == set(settings.targets))
     return PlanOutcome(plan, unreadable, run_id)
+
+
+def list_all_accounts(handles: dict[str, TargetHandle]) -> dict[str, tuple[list, str | None]]:
+    """Each target's accounts, or why they could not be read. The targets are read at
+    the same time (each waits on its own server); one failing spoils no other."""
+    def read(handle: TargetHandle) -> tuple[list, str | None]:
+        try:
+            return handle.target.list_accounts(), None
+        except ProvisionerError as exc:
+            return [], f"could not read its accounts: {exc}"
+
+    if len(handles) <= 1:
+        return {name: read(handle) for name, handle in handles.items()}
+    with ThreadPoolExecutor(max_workers=len(handles), thread_name_prefix="list") as pool:
+        futures = {name: pool.submit(read, handle) for name, handle in handles.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 LINKS_PREFIX = "links."
@@ -178,9 +195,16 @@ def plan_counts(plan: Plan) -> dict[str, int]:
     return counts
 
 
-def estimate_seconds(plan: Plan, target: str, rate_limit: float | None, concurrency: int) -> float:
-    """How long applying the target's items should take, from its rate limit and concurrency."""
+def estimate_seconds(plan: Plan, target: str, rate_limit: float | None, concurrency: int,
+                     handle: TargetHandle | None = None) -> float:
+    """How long applying the target's items should take: each request at the cost measured
+    on the target at this concurrency (else an assumed round trip shared by the threads),
+    and never faster than its rate limit allows."""
     requests = sum(_REQUESTS_PER_ITEM.get(i.op, 0) for i in plan.items if i.target == target)
-    by_concurrency = requests * _ASSUMED_LATENCY_S / max(1, concurrency)
+    if not requests:
+        return 0.0
+    measured = handle.target.seconds_per_request(max(1, concurrency)) if handle is not None else None
+    by_concurrency = (requests * measured if measured is not None
+                      else requests * _ASSUMED_LATENCY_S / max(1, concurrency))
     by_rate = requests / rate_limit if rate_limit else 0.0
     return max(by_concurrency, by_rate)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import unicodedata
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 # Operations a plan item can carry.
 CREATE, UPDATE, DISABLE, ENABLE, MANUAL, CONFLICT = (
@@ -117,6 +117,25 @@ class Account:
     def active(self) -> bool:
         value = self.attrs.get(ACTIVE, True)
         return value is not False and str(value).lower() != "false"
+
+
+def with_written(account: Account, write_only: Iterable[str],
+                 written: Mapping[str, Any] | None) -> Account:
+    """The account with each write-only path at the value this tool last wrote to it.
+
+    The target cannot show these paths, so the last write is all there is to
+    know: a path never written is None (any wanted value differs, so it is
+    written once), and `active` never written is False — not known to be
+    enabled, so a leaver is disabled only once this tool has enabled them.
+    """
+    paths = frozenset(write_only)
+    if not paths:
+        return account
+    written = written or {}
+    attrs = {**account.attrs, **{p: written.get(p) for p in paths if p != ACTIVE}}
+    if ACTIVE in paths:
+        attrs[ACTIVE] = written.get(ACTIVE, False)
+    return Account(id=account.id, attrs=attrs, raw=account.raw)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from contextlib import nullcontext
 
 from . import flow
 from .errors import ProvisionerError
+from .model import with_written
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ def person_report(settings, state, key: str, *, contact_targets: bool = True, ch
                 entry["link"] = {"account_id": link.account_id, "data": json.loads(link.data),
                                  "since": link.created_at, "updated_at": link.updated_at}
                 if name in handles:
-                    entry["account"], entry["account_error"] = _account(handles[name], link.account_id)
+                    entry["account"], entry["account_error"] = _account(
+                        handles[name], link.account_id, state.written(name).get(link.account_id))
             entry["changes"] = [
                 {"at": a.at, "op": a.op, "outcome": a.outcome, "plan_id": a.plan_id, "run_id": a.run_id,
                  "before": json.loads(a.before), "after": json.loads(a.after)}
@@ -40,12 +42,14 @@ def person_report(settings, state, key: str, *, contact_targets: bool = True, ch
     return report
 
 
-def _account(handle, account_id: str) -> tuple[dict | None, str | None]:
+def _account(handle, account_id: str, written: dict | None) -> tuple[dict | None, str | None]:
     try:
         account = handle.target.get_account(account_id)
     except ProvisionerError as exc:
         return None, str(exc)
     if account is None:
         return None, f"account {account_id} does not exist on the target any more"
+    # what the target cannot show is what this tool last wrote to it
+    account = with_written(account, getattr(handle.target, "write_only", ()), written)
     return {"id": account.id, "active": account.active, "attrs": dict(account.attrs)}, None
 

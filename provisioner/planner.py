@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from .model import (
     ACTIVE, CONFLICT, CREATE, DISABLE, ENABLE, MANUAL, UPDATE,
     Account, Change, Identity, Link, Plan, PlanItem, SourceResult, TargetSummary, normalize, same_value,
+    with_written,
 )
 
 
@@ -50,6 +51,10 @@ class TargetInput:
     manual_create: Callable[[str, Mapping[str, Any]], str] | None = None
     # paths the target shows but cannot change (e.g. a name used only to correlate): never diffed
     read_only: frozenset[str] = frozenset()
+    # paths the target can write but never shows (CCS agent settings): diffed
+    # against `written`, account id -> {path: the value this tool last wrote}
+    write_only: frozenset[str] = frozenset()
+    written: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # target paths that can never change on an existing account (Ytel's username):
     # a diff on one is a manual item, or with rename = "recreate" a create of a
     # new account plus a disable of the old one
@@ -223,10 +228,10 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
                  policy: PlanPolicy) -> _TargetPlan:
     mapping = target.mapping
     tp = _TargetPlan()
-    by_id = {a.id: a for a in target.accounts}
+    by_id = {a.id: with_written(a, target.write_only, target.written.get(a.id)) for a in target.accounts}
     owner_of = {account_id: key for key, account_id in target.links.items()}
     source_keys = {i.key for i in identities}
-    index = _CorrelationIndex(target.accounts, mapping)
+    index = _CorrelationIndex(list(by_id.values()), mapping)
 
     create_inactive = {i.key for i in identities if i.create_inactive}
     desired: dict[str, dict[str, Any]] = {}

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from .model import APPLICABLE_OPS, CONFLICT, CREATE, DISABLE, ENABLE, MANUAL, OPS, UPDATE, Plan
 
@@ -67,30 +68,54 @@ def print_summary(plan: Plan, estimates: dict[str, float] | None = None) -> None
 
 def print_plan(plan: Plan, estimates: dict[str, float], *, apply_hint: bool = True) -> None:
     print_summary(plan, estimates)
-    for rejected in plan.rejected:
-        # the reason starts with the source's name when several are merged
-        held = f"; {escape(rejected.key)} is held on every target" if rejected.key else ""
-        console.print(f"  [red]rejected[/] row {rejected.row} ({escape(rejected.key or 'no key')}): "
-                      f"{escape(rejected.reason)}{held}")
+    if plan.rejected:
+        console.print(_rejected_text(plan))
     print_source_info(plan.source_info)
-    for item in plan.items:
-        mark, colour = _MARK[item.op]
-        account = f" account {escape(item.account_id)}" if item.account_id else ""
-        person = f" ({escape(item.person)})" if item.person and item.person != item.identity else ""
-        status = "" if item.status == "pending" else f"  [{item.status}]"
-        console.print(f"[{colour}]{mark} {item.op:<8}[/] {escape(item.target)}  "
-                      f"{escape(item.identity or '')}{person}{account}{status}")
-        console.print(f"      why: {escape(item.reason)}")
-        for path, change in item.changes.items():
-            console.print(f"      {escape(path)}: {escape(_fmt(change.before))} → {escape(_fmt(change.after))}")
-        if item.error:
-            console.print(f"      [red]error[/]: {escape(item.error)}")
+    if plan.items:
+        # one renderable for all items: rich costs ~a millisecond per print call,
+        # which made a plan of thousands of items take seconds to show
+        # soft_wrap: long lines are left to the terminal; rich re-wrapping every line
+        # cost seconds on a plan of thousands of items
+        console.print(_items_text(plan), soft_wrap=True)
     if not any(i.op in APPLICABLE_OPS for i in plan.items):
         waiting = sum(1 for i in plan.items if i.op in (MANUAL, CONFLICT))
         console.print(f"nothing to apply; {waiting} item(s) above need a person" if waiting
                       else "nothing to apply: the targets match the source")
     elif apply_hint:
         console.print(f"apply with: provisioner apply {plan.plan_id}")
+
+
+def _rejected_text(plan: Plan) -> Text:
+    text = Text()
+    for rejected in plan.rejected:
+        text.append("  ")
+        text.append("rejected", style="red")
+        # the reason starts with the source's name when several are merged
+        held = f"; {rejected.key} is held on every target" if rejected.key else ""
+        text.append(f" row {rejected.row} ({rejected.key or 'no key'}): {rejected.reason}{held}\n")
+    text.rstrip()
+    return text
+
+
+def _items_text(plan: Plan) -> Text:
+    """Every item as plain lines with styled marks (no markup, so nothing to escape)."""
+    text = Text()
+    append = text.append
+    for item in plan.items:
+        mark, colour = _MARK[item.op]
+        account = f" account {item.account_id}" if item.account_id else ""
+        person = f" ({item.person})" if item.person and item.person != item.identity else ""
+        status = "" if item.status == "pending" else f"  [{item.status}]"
+        append(f"{mark} {item.op:<8}", style=colour)
+        append(f" {item.target}  {item.identity or ''}{person}{account}{status}\n      why: {item.reason}\n")
+        for path, change in item.changes.items():
+            append(f"      {path}: {_fmt(change.before)} → {_fmt(change.after)}\n")
+        if item.error:
+            append("      ")
+            append("error", style="red")
+            append(f": {item.error}\n")
+    text.rstrip()
+    return text
 
 
 def print_source_info(info: dict) -> None:

@@ -1,4 +1,5 @@
-"""The state DB: runs, plans and their items, links, and the audit log.
+"""The state DB: runs, plans and their items, links, values written to
+write-only attributes, and the audit log.
 
 SQLModel over any SQLAlchemy URL (SQLite by default). Nothing else in the
 engine remembers anything between runs.
@@ -10,12 +11,13 @@ import fcntl
 import json
 import logging
 import os
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, func, inspect
+from sqlalchemy import Column, Index, Text, UniqueConstraint, event, func, inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import make_url
 from sqlmodel import Field, Session, SQLModel, create_engine, select
@@ -95,6 +97,20 @@ class LinkRecord(SQLModel, table=True):
     updated_at: str
 
 
+class WrittenRecord(SQLModel, table=True):
+    """The value this tool last wrote to an account's write-only attribute (one
+    the target cannot show, like CCS's agent settings): what the planner diffs
+    against instead of a read."""
+    __tablename__ = "written"
+    target: str = Field(primary_key=True)
+    account_id: str = Field(primary_key=True)
+    path: str = Field(primary_key=True)
+    identity: str | None = None                 # whose link the write was for
+    value: str = Field(sa_column=Column(Text, nullable=False))   # JSON
+    plan_id: str | None = None
+    written_at: str
+
+
 class LockRecord(SQLModel, table=True):
     __tablename__ = "locks"
     name: str = Field(primary_key=True)
@@ -137,8 +153,11 @@ class StateDB:
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             sqlite_file = Path(parsed.database)
             _prepare_sqlite_file(sqlite_file)
+        self._local = threading.local()
         try:
             self.engine = create_engine(url)
+            if parsed.get_backend_name() == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
             with _migration_guard(sqlite_file):
                 _upgrade(self.engine)
         except (SQLAlchemyError, ImportError) as exc:
@@ -146,6 +165,40 @@ class StateDB:
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self, durable: bool = False) -> Iterator[None]:
+        """Group the writes made inside into one commit: the executor records a
+        batch of items at once instead of paying a commit per write. `durable`
+        makes SQLite sync this commit to disk even against a power cut (the
+        in-flight marks a resume relies on). Nested use joins the outer one."""
+        if getattr(self._local, "session", None) is not None:
+            yield
+            return
+        with self.session() as s:
+            sync_full = durable and self.engine.dialect.name == "sqlite"
+            if sync_full:  # before the transaction begins: SQLite ignores it inside one
+                s.connection().exec_driver_sql("PRAGMA synchronous=FULL")
+            self._local.session = s
+            try:
+                yield
+                s.commit()
+            finally:
+                self._local.session = None
+                if sync_full:
+                    s.connection().exec_driver_sql("PRAGMA synchronous=NORMAL")
+                    s.commit()
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """The session a write goes to: the open transaction's, else its own committed one."""
+        current = getattr(self._local, "session", None)
+        if current is not None:
+            yield current
+            return
+        with self.session() as s:
+            yield s
+            s.commit()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -262,7 +315,7 @@ class StateDB:
 
     def set_item_status(self, plan_id: str, item_id: str, status: str, error: str | None = None,
                         account_id: str | None = None) -> None:
-        with self.session() as s:
+        with self._write() as s:
             row = s.get(PlanItemRecord, (plan_id, item_id))
             row.status = status
             row.error = redact(error) if error else None
@@ -270,7 +323,6 @@ class StateDB:
                 row.account_id = account_id
             row.updated_at = utcnow()
             s.add(row)
-            s.commit()
 
     # -- links ------------------------------------------------------------
     def links(self, target: str) -> dict[str, str]:
@@ -296,7 +348,7 @@ class StateDB:
     def save_link(self, target: str, identity: str, account_id: str, data: dict | None = None) -> None:
         """Point `identity` at `account_id` on `target`, dropping any stale link to that account."""
         now = utcnow()
-        with self.session() as s:
+        with self._write() as s:
             for other in s.exec(select(LinkRecord).where(LinkRecord.target == target,
                                                          LinkRecord.account_id == account_id,
                                                          LinkRecord.identity != identity)):
@@ -311,17 +363,41 @@ class StateDB:
             if data is not None:
                 row.data = _dump(data)
             s.add(row)
-            s.commit()
+
+    # -- values written to write-only attributes ---------------------------
+    def written(self, target: str) -> dict[str, dict[str, Any]]:
+        """account id -> {path: the value this tool last wrote} on `target`."""
+        with self.session() as s:
+            rows = s.exec(select(WrittenRecord.account_id, WrittenRecord.path, WrittenRecord.value)
+                          .where(WrittenRecord.target == target))
+            out: dict[str, dict[str, Any]] = {}
+            for account_id, path, value in rows:
+                out.setdefault(account_id, {})[path] = json.loads(value)
+            return out
+
+    def save_written(self, target: str, account_id: str, values: dict[str, Any], *,
+                     identity: str | None = None, plan_id: str | None = None) -> None:
+        """Remember `values` ({path: value}) as written to the account just now."""
+        if not values:
+            return
+        now = utcnow()
+        with self._write() as s:
+            for path, value in values.items():
+                row = s.get(WrittenRecord, (target, account_id, path))
+                if row is None:
+                    row = WrittenRecord(target=target, account_id=account_id, path=path, value="null",
+                                        written_at=now)
+                row.value, row.identity, row.plan_id, row.written_at = _dump(value), identity, plan_id, now
+                s.add(row)
 
     # -- audit ------------------------------------------------------------
     def audit(self, *, run_id: str | None, plan_id: str | None, item: PlanItem, account_id: str | None,
               before: dict, after: dict, outcome: str) -> None:
-        with self.session() as s:
+        with self._write() as s:
             s.add(AuditRecord(at=utcnow(), run_id=run_id, plan_id=plan_id, item_id=item.id,
                               target=item.target, op=item.op, identity=item.identity,
                               account_id=account_id, before=_dump(before), after=_dump(after),
                               outcome=redact(outcome)))
-            s.commit()
 
     def audit_rows(self, target: str | None = None, *, identity: str | None = None,
                    last: int | None = None, since: str | None = None) -> list[AuditRecord]:
@@ -380,7 +456,7 @@ def _item_from_row(row: PlanItemRecord) -> PlanItem:
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _FIRST_REVISION = "0001"   # what create_all made before there were migrations
-SCHEMA_HEAD = "0003"       # the newest file in migrations/versions (a test keeps them in step)
+SCHEMA_HEAD = "0004"       # the newest file in migrations/versions (a test keeps them in step)
 
 
 def _current_revision(engine) -> str | None:
@@ -429,6 +505,16 @@ def _migration_guard(sqlite_file: Path | None):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL lets readers (status, person) run beside an apply, and with
+    synchronous=NORMAL a commit no longer waits for an fsync: a killed process
+    loses nothing committed; only a power cut may lose the last commits."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def _prepare_sqlite_file(path: Path) -> None:

@@ -18,7 +18,7 @@ TENANT = "81bf95ea-53d6-48e2-85cd-f8d6bde10fd9"
 
 
 def row(key, given, family, status="active"):
-    return ",".join([key, given, family, f"{key.lower()}@example.com", "Support", "Agent", "UTC", "",
+    return ",".join([key, given, family, f"{key.lower()}@example.com", "Support", "Agent", "UTC", "", "",
                      "Agent", "", status])
 
 
@@ -89,5 +89,58 @@ def test_ccs_follows_onecloud_extensions_and_people(tmp_path, onecloud):
         assert (ccs.extensions["jose"]["is_agent"], ccs.extensions["jose"]["agent_state"]) == ("false", "Sign Out")
         assert ccs.extensions["ada"]["is_agent"] == "true"
         assert [i["op"] for i in ws.plan()["items"]] == ["manual"]
+    finally:
+        ccs.stop()
+
+
+def list_reads(ccs) -> int:
+    return len([r for r in ccs.requests if r[0] == "GET" and r[1].endswith("/extensions")])
+
+
+def ccs_writes(ccs, uuid: str) -> int:
+    return len([r for r in ccs.requests if r[0] == "PUT" and r[1].endswith(f"/extensions/{uuid}/")])
+
+
+def test_write_only_agent_settings_converge_and_leavers_are_disabled(tmp_path, onecloud):
+    # the list answers as the vendor's example does: uuid, names and number, no settings
+    ccs = CcsEmulator(CcsOptions(token=CCS_TOKEN, extensions=[
+        dict(uuid="ada", firstname="Ada", lastname="Lovelace", extension="301"),
+        dict(uuid="jose", firstname="Jose", lastname="Nunez", extension="302"),
+        dict(uuid="grace", firstname="Grace", lastname="Hopper", extension="303")])).start()
+    try:
+        ws = TwoTargets(tmp_path, onecloud, ccs)
+        people = [row("E1", "Ada", "Lovelace"), row("E2", "José", "Núñez"), row("E3", "Grace", "Hopper")]
+        ws.people(*people)
+        plan = ws.plan()
+        assert sorted((i["op"], i["account_id"]) for i in ccs_items(plan).values()) == [
+            ("enable", "ada"), ("enable", "grace"), ("enable", "jose")]
+        before = list_reads(ccs)
+        ws.run("apply", plan["plan_id"], "--yes")
+        assert list_reads(ccs) - before == 1      # one list read for the whole apply, not one per item
+        for uuid in ("ada", "jose", "grace"):
+            held = ccs.extensions[uuid]
+            assert (held["is_agent"], held["recording_type"], held["monitor"], held["max_chats"],
+                    held["is_multimedia_enabled"]) == ("true", "On Demand", "true", "3", "true")
+            assert ccs_writes(ccs, uuid) == 1
+
+        # the list still shows no settings: planned against what was written, nothing to do
+        assert ccs_items(ws.plan()) == {}
+
+        # José leaves (his extension was made an agent by us): disabled; a new extension made
+        # by hand for a new person is written once
+        ccs.add_extension("Katherine", "Johnson", "304", uuid="kate")
+        ws.people(*people[:1], row("E2", "José", "Núñez", status="terminated"), *people[2:],
+                  row("E4", "Katherine", "Johnson"))
+        plan = ws.plan()
+        assert sorted((i["op"], i["account_id"]) for i in ccs_items(plan).values()) == [
+            ("disable", "jose"), ("enable", "kate")]
+        ws.run("apply", plan["plan_id"], "--yes")
+        assert ccs.extensions["jose"]["is_agent"] == "false"
+        assert ccs.extensions["kate"]["is_agent"] == "true" and ccs_writes(ccs, "kate") == 1
+        assert ccs_items(ws.plan()) == {}
+        assert ccs_writes(ccs, "ada") == 1 and ccs_writes(ccs, "jose") == 2
+        # `person` shows the settings CCS cannot show as what was last written
+        shown = json.loads(ws.run("person", "E2", "--json").stdout)["targets"]["ccs"]["account"]
+        assert shown["active"] is False and shown["attrs"]["max_chats"] == "3"
     finally:
         ccs.stop()

@@ -10,7 +10,7 @@ import pytest
 
 from provisioner.errors import ConfigError, TargetError
 from provisioner.mapping import load_mapping
-from provisioner.model import FOLD, Identity, SourceResult, normalize, same_value
+from provisioner.model import FOLD, Change, Identity, SourceResult, normalize, same_value
 from provisioner.planner import PlanPolicy, TargetInput, make_plan
 from provisioner.sandbox.ccs import CcsEmulator, CcsOptions
 from provisioner.secrets import Secret
@@ -49,27 +49,63 @@ def person(key, given, family, status="active", **attrs):
                           "status": status, **attrs})
 
 
-def plan_for(target, *identities, links=None):
+# what this tool wrote to Reese's extension on an earlier run (the state DB's memory)
+REESE_WRITTEN = {"active": True, "recording_type": "On Demand", "monitor": "true", "max_chats": "3",
+                 "is_multimedia_enabled": "true"}
+
+
+def plan_for(target, *identities, links=None, written=None):
     accounts = target.list_accounts()
     inputs = TargetInput(name="ccs", mapping=MAPPING, accounts=accounts, links=links or {},
                          capabilities=frozenset(target.capabilities), validate=target.validate,
                          manual_create=target.manual_create, read_only=target.read_only,
+                         write_only=target.write_only,
+                         written={"u-114": REESE_WRITTEN} if written is None else written,
                          max_disable_percent=100)
     plan = make_plan(SourceResult(tuple(identities)), [inputs], PlanPolicy(),
                      plan_id="p", created_at="t")
     return {i.identity: i for i in plan.items}, plan
 
 
-def test_lists_in_both_modes_with_string_values(ccs):
+def test_lists_in_both_modes_names_and_numbers_only(ccs):
     for mode, path in (("telco", f"/tenants/{TENANT}/extensions"), ("tenant", "/extensions")):
         with connect(ccs, mode=mode) as target:
             accounts = {a.id: a for a in target.list_accounts()}
         assert ccs.requests[-1][1] == "/6/v2/api" + path
         reese = accounts["u-114"]
         assert reese.attrs["fullname"] == "Reese Nath" and reese.attrs["extension"] == "114"
-        assert reese.active and not accounts["u-113"].active
-        # CCS's strings equal the mapping's booleans and numbers: no false differences
-        assert same_value(reese.attrs["max_chats"], 3) and same_value(reese.attrs["monitor"], True)
+        # the list cannot show the agent settings: they are unknown, never guessed from the list
+        assert all(reese.attrs[p] is None for p in target.write_only if p in reese.attrs)
+        assert target.write_only == {"active", "is_agent", "recording_type", "monitor", "max_chats",
+                                     "is_multimedia_enabled"}
+    # CCS's strings equal the mapping's booleans and numbers: no false differences
+    assert same_value("3", 3) and same_value("true", True)
+
+
+def test_write_only_settings_are_planned_against_what_was_last_written(ccs):
+    with connect(ccs) as target:
+        # Reese's extension got these settings from us before: nothing to do, although the list
+        # shows none of them; the same person leaving is a disable (is_agent was written true)
+        items, _ = plan_for(target, person("E1", "Reese", "Nath", **{"links.onecloud.extension": "114"}),
+                            links={"E1": "u-114"})
+        assert items == {}
+        items, _ = plan_for(target, person("E1", "Reese", "Nath", status="terminated"), links={"E1": "u-114"})
+        assert items["E1"].op == "disable" and items["E1"].changes["active"].before is True
+        # gone from the source altogether: disabled too
+        items, _ = plan_for(target, links={"E1": "u-114"})
+        assert items["E1"].op == "disable"
+        # a source change is planned from the value last written
+        items, _ = plan_for(target, person("E1", "Reese", "Nath"), links={"E1": "u-114"},
+                            written={"u-114": {**REESE_WRITTEN, "max_chats": "2"}})
+        assert items["E1"].op == "update" and items["E1"].changes["max_chats"] == Change("2", "3")
+        # never written: every setting and is_agent are written once, whatever the extension holds
+        items, _ = plan_for(target, person("E1", "Reese", "Nath"), links={"E1": "u-114"}, written={})
+        assert items["E1"].op == "enable" and set(items["E1"].changes) == {
+            "recording_type", "monitor", "max_chats", "is_multimedia_enabled", "active"}
+        # a leaver whose extension was never made an agent by this tool is left alone
+        items, _ = plan_for(target, person("E2", "José", "Núñez", status="terminated"),
+                            links={"E2": "u-113"})
+        assert items == {}
 
 
 def test_correlates_by_number_then_by_name_ignoring_case_and_accents(ccs):
@@ -86,9 +122,10 @@ def test_correlates_by_number_then_by_name_ignoring_case_and_accents(ccs):
             person("E4", "Ada", "Lovelace", **{"links.onecloud.extension": "2002"}))
     assert "E1" not in items and [(l.identity, l.account_id) for l in plan.adopt] == [("E1", "u-114")]
     assert items["E2"].op == "enable" and items["E2"].account_id == "u-113"
+    # never written by this tool: every setting is written once (the list cannot show them)
     assert {k: (c.before, c.after) for k, c in items["E2"].changes.items()} == {
-        "recording_type": ("None", "On Demand"), "monitor": ("false", "true"), "max_chats": ("0", "3"),
-        "is_multimedia_enabled": ("false", "true"), "active": (False, True)}
+        "recording_type": (None, "On Demand"), "monitor": (None, "true"), "max_chats": (None, "3"),
+        "is_multimedia_enabled": (None, "true"), "active": (False, True)}
     assert items["E3"].op == "conflict" and "u-111" in items["E3"].reason and "u-112" in items["E3"].reason
     assert items["E4"].op == "manual"
     assert items["E4"].reason == (
@@ -107,8 +144,8 @@ def test_update_and_enable_write_strings_with_put(ccs):
         items, _ = plan_for(target, person("E2", "José", "Núñez"))
         account = target.get_account("u-113")
         target.modify(account, {k: c.after for k, c in items["E2"].changes.items()})
-        after = target.get_account("u-113")
-    assert after.active and after.attrs["max_chats"] == "3" and after.attrs["recording_type"] == "On Demand"
+    after = ccs.extensions["u-113"]     # only the emulator can show what CCS holds now
+    assert (after["is_agent"], after["max_chats"], after["recording_type"]) == ("true", "3", "On Demand")
     assert ("PUT", f"/6/v2/api/tenants/{TENANT}/extensions/u-113/", 200) in ccs.requests
 
 
@@ -117,7 +154,7 @@ def test_leaver_is_disabled_and_signed_out(ccs):
         items, _ = plan_for(target, person("E1", "Reese", "Nath", status="terminated"))
         assert items["E1"].op == "disable"
         target.modify(target.get_account("u-114"), {"active": False})
-        assert not target.get_account("u-114").active
+        assert ccs.extensions["u-114"]["is_agent"] == "false"
         assert ccs.extensions["u-114"]["agent_state"] == "Sign Out"
         # already signed out: read the state, do not post it again
         posts = len([r for r in ccs.requests if r[0] == "POST"])
@@ -199,6 +236,8 @@ def test_emulator_answers_in_the_documented_shapes(ccs):
     auth = {"Authorization": f"Bearer {TOKEN}"}
     listed = httpx.get(f"{api}/extensions", headers=auth).json()
     assert listed["total"] == "4" and listed["success"] is True
+    # exactly the fields of the document's example: no agent settings
+    assert [list(i) for i in listed["items"]] == [["uuid", "lastname", "firstname", "extension"]] * 4
     assert httpx.get(f"{api}/extensions").json() == {"status": 401, "reason": "Unauthorized"}
     bad = httpx.put(f"{api}/tenants/nope/extensions/u-113/", headers=auth, json={})
     assert (bad.status_code, bad.json()) == (400, {"success": False, "reason": "Invalid tenant"})
@@ -219,7 +258,6 @@ def test_sandbox_serve_runs_the_configured_ccs_emulator(tmp_path, monkeypatch):
 [sandbox.ccs]
 port = {port}
 token = "env:SANDBOX_CCS_TOKEN"
-list_settings = false
 
 [source]
 type = "csv"

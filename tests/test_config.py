@@ -83,7 +83,7 @@ def test_minimal_config_gets_defaults_and_absolute_paths(tmp_path, env):
     assert target.username is None and target.password is None
     assert target.mapping == tmp_path / "mappings" / "directory.toml"
     assert target.update_method == "patch"
-    assert (target.page_size, target.concurrency) == (100, 4)
+    assert (target.page_size, target.concurrency) == (None, 4)  # None: the page size the server announces
     assert target.rate_limit is None and target.timeout == 30.0
     assert target.tls_verify is True and target.ca_file is None
 

@@ -215,7 +215,6 @@ correlate = ["userName"]
 [attributes]
 userName = "mail"
 "name.familyName" = "sn"
-active = { from = "active", equals = "true", default = true }
 """)
     (root / "config.toml").write_text(f"""
 [state]

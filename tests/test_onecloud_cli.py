@@ -14,12 +14,13 @@ from conftest import ONECLOUD_SECRET, ONECLOUD_TENANT
 from test_end_to_end import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
-HEADER = "employee_id,given_name,family_name,email,department,title,timezone,work_phone,role,team,status"
+# the shipped mapping reads every one of these columns (a missing one is a configuration error)
+HEADER = "employee_id,given_name,family_name,email,department,title,timezone,work_phone,mobile_phone,role,team,status"
 
 
 def row(key, given, email, title="Agent", role="", team="Customer Service", status="active", phone=""):
     role = f'"{role}"' if "," in role else role
-    return ",".join([key, given, "Tester", email, "Support", title, "Europe/London", phone, role, team, status])
+    return ",".join([key, given, "Tester", email, "Support", title, "Europe/London", phone, "", role, team, status])
 
 
 class OneCloudWorkspace(Workspace):
@@ -113,3 +114,22 @@ def test_unknown_team_is_a_conflict_and_unknown_role_fails_one_item(tmp_path, on
     assert shown["E3"]["status"] == "done" and ws.users()["cy@example.com"]["team"] == "Management"
     assert "bob@example.com" not in ws.users() and "ada@example.com" not in ws.users()
     assert "failed" in applied.stdout
+
+
+def test_team_converges_when_scim_users_carry_no_groups(tmp_path, onecloud):
+    # the emulator answers SCIM users without `groups`, as most of the vendor's examples do:
+    # the team is read from the user API (GET /configapi/v2/user/{loginId})
+    ws = OneCloudWorkspace(tmp_path, onecloud, with_team=True)
+    ws.people(row("E1", "Ada", "ada@example.com", team="Management"), row("E2", "Bob", "bob@example.com"))
+    plan = ws.plan()
+    assert ops(plan) == [("create", "E1"), ("create", "E2")]
+    ws.run("apply", plan["plan_id"], "--yes")
+    assert ws.users()["ada@example.com"]["team"] == "Management"
+    assert ws.plan()["items"] == []
+
+    ws.people(row("E1", "Ada", "ada@example.com", team="Customer Service"), row("E2", "Bob", "bob@example.com"))
+    plan = ws.plan()
+    assert [(i["op"], i["identity"], i["changes"]) for i in plan["items"]] == [
+        ("update", "E1", {"team": {"from": "Management", "to": "Customer Service"}})]
+    ws.run("apply", plan["plan_id"], "--yes")
+    assert ws.plan()["items"] == []

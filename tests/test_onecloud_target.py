@@ -166,6 +166,19 @@ def test_rename_keeps_the_account_and_reaches_the_user_api_by_the_new_name(targe
     assert target.find_accounts("userName", "ada") == []
 
 
+def test_team_is_read_from_scim_groups_when_shown_else_from_the_user_api(onecloud_factory):
+    for groups in (True, False):
+        emulator = onecloud_factory(OneCloudOptions(client_secret=ONECLOUD_SECRET, tenant=ONECLOUD_TENANT,
+                                                    scim_groups=groups))
+        with connect(emulator, paths=["userName", "team"]) as t:
+            t.create(person("ada", team="Management"))
+            before = len(emulator.requests)
+            teams = {a.attrs["userName"]: a.attrs["team"] for a in t.list_accounts()}
+        assert teams == {"admin": "Administrators", "ada": "Management"}
+        user_api_reads = [p for m, p, _ in emulator.requests[before:] if m == "GET" and "/user/" in p]
+        assert len(user_api_reads) == (0 if groups else 2)
+
+
 def test_wrong_secret_is_refused_without_showing_it(onecloud, caplog):
     caplog.set_level(logging.DEBUG)
     wrong = "definitely-wrong-secret-123"

@@ -154,3 +154,22 @@ def test_filter_literals_are_json():
 def test_malformed_paths_raise(bad):
     with pytest.raises(ValueError, match="invalid attribute path"):
         parse(bad)
+
+
+GETTER_DOC = {
+    "userName": "u", "Title": "t", "name": {"givenName": "G"}, "nothing": None,
+    "emails": [{"type": "home", "value": "h"}, {"type": "Work", "value": "w"}, "junk"],
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "m"}},
+}
+
+
+@pytest.mark.parametrize("path", [
+    "userName", "title", "TITLE", "name.givenName", "NAME.GIVENNAME", "name.missing", "missing.x",
+    "nothing", "nothing.x", "userName.x", "emails[0].value", "emails[5].value", "emails.value",
+    'emails[type eq "work"].value', 'emails[type eq "other"].value', "emails[1]",
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+])
+def test_compiled_getter_reads_what_get_path_reads(path):
+    from provisioner.paths import _get, getter
+    assert getter(path)(GETTER_DOC) == _get(GETTER_DOC, parse(path))
+    assert getter(path) is getter(path)  # parsed once per path

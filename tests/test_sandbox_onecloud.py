@@ -153,8 +153,8 @@ def test_scim_get_put_and_filter_match_the_examples(seeded):
 
 
 def test_patch_and_objects_form_of_roles_match_the_examples(seeded):
-    emulator, client = seeded(roles_as_objects=True)
-    # made through the non-SCIM user API, so it has a team (SCIM "groups")
+    emulator, client = seeded(roles_as_objects=True, scim_groups=True)
+    # made through the non-SCIM user API, so it has a team (SCIM "groups" on this tenant)
     made = client.post(API + "/user", json={
         "loginId": "carlos.clapper", "password": "x-Secret-1", "firstName": "Carlos", "lastName": "Clapper",
         "team": "CSIM Support", "email": "carlos.clapper@servicepattern.sb.office",
@@ -172,6 +172,18 @@ def test_patch_and_objects_form_of_roles_match_the_examples(seeded):
     same_shape(patched.json(), expected)
     assert patched.json()["active"] is False
     assert patched.json()["groups"][0]["display"] == "CSIM Support"
+
+
+def test_scim_users_show_no_groups_unless_configured_and_the_user_api_has_the_team(seeded):
+    emulator, client = seeded()
+    client.post(API + "/user", json={"loginId": "carlos.clapper", "password": "x-Secret-1",
+                                     "firstName": "Carlos", "lastName": "Clapper", "team": "CSIM Support"})
+    listed = client.get(API + "/scim/users", params={"filter": 'userName eq "carlos.clapper"'}).json()
+    # like the examples with roles as strings: the user carries no groups at all
+    status, expected, _ = vendor("Users SCIM Provisioning/Get User by userName", 0)
+    same_shape(listed, expected)
+    assert "groups" not in listed["Resources"][0] and "groups" not in expected["Resources"][0]
+    assert client.get(API + "/user/carlos.clapper").json()["team"] == "CSIM Support"
 
 
 def test_directory_teams_and_user_api_match_the_examples(seeded):

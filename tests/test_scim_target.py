@@ -69,6 +69,36 @@ def test_list_reads_every_page_once(scim_server, admin, caplog):
     assert "read 250 accounts" in caplog.text
 
 
+def test_list_asks_for_the_page_size_the_server_announces(scim_server, admin):
+    # scim2-server announces filter.maxResults = 1000: 120 accounts are one page, not two
+    for i in range(120):
+        seed(admin, f"user{i:03}")
+    seen = []
+    with httpx.Client(event_hooks={"request": [seen.append]}) as client:
+        t = ScimTarget("directory", scim_server.base_url, paths=["userName"],
+                       token=Secret(SCIM_TOKEN, "env:T"), client=client)
+        assert len(t.list_accounts()) == 120
+        assert len(t.list_accounts()) == 120  # the page size is asked for once
+    assert [r.url.path.rsplit("/", 1)[-1] for r in seen] == ["ServiceProviderConfig", "Users", "Users"]
+    assert [r.url.params["count"] for r in seen[1:]] == ["1000", "1000"]
+
+
+@pytest.mark.parametrize("config,count", [
+    (Reply(404), "100"),                                               # no ServiceProviderConfig
+    (Reply(200, {"filter": {"supported": True}}), "100"),              # no maxResults
+    (Reply(200, {"filter": {"supported": True, "maxResults": 200}}), "200"),
+    (Reply(200, {"filter": {"supported": True, "maxResults": 50000}}), "1000"),  # capped
+])
+def test_list_page_size_without_a_configured_one(config, count):
+    def respond(seen):
+        if seen.path.endswith("ServiceProviderConfig"):
+            return config
+        return Reply(200, {"totalResults": 1, "Resources": _users([1])})
+    with ScriptedServer(respond=respond) as srv:
+        assert len(ScimTarget("d", srv.url, paths=["userName"]).list_accounts()) == 1
+    assert [r.query["count"] for r in srv.requests if r.path == "/Users"] == [[count]]
+
+
 def test_list_empty(target):
     assert target.list_accounts() == []
 
@@ -305,7 +335,7 @@ def test_not_json_is_a_clear_error():
 def test_503_is_retried_through_the_target():
     with ScriptedServer([Reply(503, headers={"Retry-After": "0"}),
                          Reply(200, {"totalResults": 1, "Resources": [{"id": "1", "userName": "u"}]})]) as srv:
-        accounts = ScimTarget("d", srv.url, paths=["userName"]).list_accounts()
+        accounts = ScimTarget("d", srv.url, paths=["userName"], page_size=100).list_accounts()
     assert [a.attrs["userName"] for a in accounts] == ["u"] and len(srv.requests) == 2
 
 

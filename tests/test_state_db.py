@@ -93,6 +93,16 @@ def test_links_move_with_their_account_and_keep_data(db):
     assert db.link_counts() == {"dir": 2}
 
 
+def test_values_written_to_write_only_attributes_are_remembered_per_account(db):
+    assert db.written("ccs") == {}
+    db.save_written("ccs", "x1", {"active": True, "max_chats": "3"}, identity="E1", plan_id="p1")
+    db.save_written("ccs", "x1", {"max_chats": "2"}, identity="E1", plan_id="p2")
+    db.save_written("ccs", "x2", {"monitor": "true"})
+    db.save_written("other", "x1", {"active": False})
+    assert db.written("ccs") == {"x1": {"active": True, "max_chats": "2"}, "x2": {"monitor": "true"}}
+    assert db.written("other") == {"x1": {"active": False}}
+
+
 def test_audit_rows_filter_and_keep_the_newest(db):
     plan = make_plan()
     for n, outcome in enumerate(["done", "failed: HTTP 500", "done"]):

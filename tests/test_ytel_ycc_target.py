@@ -245,7 +245,9 @@ def test_an_email_change_needs_the_admin_password(ycc, state):
 def _config(tmp_path, port, target_extra='template_agent = "9999"\n'):
     (tmp_path / "ytel_ycc.toml").write_text((REPO / "mappings" / "ytel_ycc.toml").read_text(encoding="utf-8"),
                                             encoding="utf-8")
-    (tmp_path / "people.csv").write_text("employee_id,email\n", encoding="utf-8")
+    # the columns the default mapping reads, no people
+    (tmp_path / "people.csv").write_text("employee_id,given_name,family_name,email,department,role,status\n",
+                                         encoding="utf-8")
     (tmp_path / "ycc_password").write_text(YCC_PASSWORD, encoding="utf-8")
     path = tmp_path / "config.toml"
     path.write_text(f'''

@@ -20,8 +20,8 @@ def plan_json(plan: Plan) -> str:
 
 
 # --format NAME -> builder; "text" (the terminal view) is the CLI's own
-PLAN_FORMATS: dict[str, Callable[[Plan], str]] = {
+PLAN_REPORTS: dict[str, Callable[[Plan], str]] = {
     "json": plan_json, "html": plan_html, "markdown": plan_markdown, "csv": plan_csv,
 }
 
-__all__ = ["PLAN_FORMATS", "plan_csv", "plan_html", "plan_json", "plan_markdown"]
+__all__ = ["PLAN_REPORTS", "plan_csv", "plan_html", "plan_json", "plan_markdown"]

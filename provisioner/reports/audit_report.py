@@ -40,4 +40,4 @@ def _cell(values: dict, name: str) -> str | None:
     return value_text(values[name]) if values.get(name) is not None else None
 
 
-AUDIT_FORMATS = {"csv": audit_csv, "json": audit_json}
+AUDIT_REPORTS = {"csv": audit_csv, "json": audit_json}

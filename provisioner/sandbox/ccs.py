@@ -4,8 +4,12 @@ answer shapes of the vendor's document (shared seed 004), quirks included:
 `total` is a string, every value is a string, a 400 carries a `reason`, a 401
 is {"status": 401, "reason": "Unauthorized"} and a 500 claims success.
 
-What the document leaves open is a knob here: `list_settings` (do the list's
-items carry the agent settings?), the auth header and scheme.
+The extension list answers exactly the fields of the document's example
+(uuid, lastname, firstname, extension): the agent settings a PUT writes are
+kept here but no documented call reads them back. Tests look at them in
+`extensions` (in process) or in the state file (`sandbox serve`).
+
+What the document leaves open is a knob here: the auth header and scheme.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ RECORDING_TYPES = ("None", "Mandatory", "On Demand")
 PRESENCE_OPTIONS = (("sign_out", "Holiday In Bahamas"), ("sign_out", "Sign Out"), ("away", "Coffee Break"))
 _SETTINGS = ("is_agent", "recording_type", "monitor", "max_chats", "is_multimedia_enabled")
 _FLAGS = ("is_agent", "monitor", "is_multimedia_enabled")
-_NAME_OF_FIELD = {"uuid", "firstname", "lastname", "extension"}
+# what the document's list example shows of an extension, in its order
+_LISTED = ("uuid", "lastname", "firstname", "extension")
 
 
 @dataclass
@@ -30,7 +35,6 @@ class CcsOptions:
     auth_header: str = "Authorization"
     auth_scheme: str = "Bearer"
     tenant_uuid: str = "81bf95ea-53d6-48e2-85cd-f8d6bde10fd9"
-    list_settings: bool = True     # the list's items carry the agent settings
     presence_options: tuple[tuple[str, str], ...] = PRESENCE_OPTIONS
     extensions: list[dict] = field(default_factory=list)   # seeded extensions
 
@@ -125,9 +129,8 @@ class CcsEmulator(Emulator):
     # -- handlers ----------------------------------------------------------------
 
     def _list(self) -> tuple[int, dict]:
-        keep = set(_NAME_OF_FIELD) | (set(_SETTINGS) if self.options.list_settings else set())
         with self.lock:
-            items = [{k: v for k, v in e.items() if k in keep}
+            items = [{k: e[k] for k in _LISTED}
                      for e in sorted(self.extensions.values(), key=lambda e: e["extension"])]
         return self._items(items)
 

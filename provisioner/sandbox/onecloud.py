@@ -9,7 +9,9 @@ one address, phone numbers by type, `externalId` always "".
 
 What the documents leave open is a knob here, not a guess baked in:
 `scim_paging` (does GET /scim/users without a filter list everyone?),
-`roles_as_objects` (roles as strings or {"value": ...}).
+`roles_as_objects` (roles as strings or {"value": ...}), `scim_groups` (does a
+SCIM user carry its team as `groups`? Most of the examples show none; the
+user API's `team` always has it).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class OneCloudOptions:
     tenant: str = "sandbox.cx.onecloud.com"     # the token request's `scope`
     scim_paging: bool = True
     roles_as_objects: bool = False
+    scim_groups: bool = False                   # SCIM users show their team as groups[0].display
     allow_rename: bool = True
     first_extension: int = 2001
     teams: tuple[str, ...] = TEAMS
@@ -190,7 +193,7 @@ class OneCloudEmulator(UserStore, Emulator):
         doc["addresses"] = [address]
         roles = list(record.get("roles") or [])
         doc["roles"] = [{"value": r} for r in roles] if self.options.roles_as_objects else roles
-        if record.get("team"):
+        if record.get("team") and self.options.scim_groups:
             doc["groups"] = [{"value": self.team_ids.get(record["team"], ""), "display": record["team"]}]
         return doc
 

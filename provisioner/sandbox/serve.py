@@ -27,13 +27,13 @@ def faults_of(settings) -> Faults:
 def _onecloud(settings) -> Emulator:
     options = OneCloudOptions(client_id=settings.client_id, client_secret=settings.client_secret.reveal(),
                               tenant=settings.tenant, scim_paging=settings.scim_paging,
-                              roles_as_objects=settings.roles_as_objects)
+                              roles_as_objects=settings.roles_as_objects,
+                              scim_groups=settings.scim_groups)
     return OneCloudEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 
 def _ccs(settings) -> Emulator:
-    options = CcsOptions(token=settings.token.reveal(), tenant_uuid=settings.tenant_uuid,
-                         list_settings=settings.list_settings)
+    options = CcsOptions(token=settings.token.reveal(), tenant_uuid=settings.tenant_uuid)
     return CcsEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 

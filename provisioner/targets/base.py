@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Mapping, Sequence
+from functools import lru_cache
+from typing import Any, Callable, Mapping, Sequence
 
 from ..model import ACTIVE, Account
-from ..paths import get_path
+from ..paths import getter
 
 CREATE, UPDATE, DISABLE, ENABLE, DELETE = "create", "update", "disable", "enable", "delete"
 ALL_CAPABILITIES = frozenset({CREATE, UPDATE, DISABLE, ENABLE, DELETE})
@@ -55,6 +56,11 @@ class Target(ABC):
     def check(self) -> str:
         """Authenticate and describe in one line what was reached; TargetError otherwise."""
 
+    def seconds_per_request(self, concurrency: int) -> float | None:
+        """What a request costs on average while `concurrency` of them run at once,
+        measured on this target (for the apply estimate); None when it cannot tell."""
+        return None
+
     def close(self) -> None:
         pass
 
@@ -67,6 +73,14 @@ class Target(ABC):
 
 def flatten(doc: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any]:
     """{path: value} for each managed path plus "active" (None when absent)."""
-    attrs = {path: get_path(doc, path) for path in paths}
-    attrs[ACTIVE] = get_path(doc, ACTIVE)
-    return attrs
+    return _flattener(tuple(paths))(doc)
+
+
+@lru_cache(maxsize=64)
+def _flattener(paths: tuple[str, ...]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    # the paths are parsed once per mapping, not once per account
+    getters = tuple((path, getter(path)) for path in (*paths, ACTIVE))
+
+    def flat(doc: Mapping[str, Any]) -> dict[str, Any]:
+        return {path: get(doc) for path, get in getters}
+    return flat

@@ -13,9 +13,14 @@ Vendor facts this module owns (shared api-notes §3, seed 004):
 - An extension is "active" while it is an agent (is_agent "true"). Disabling
   signs the agent out (when `signout_presence` is set) and clears is_agent.
 - The documented list answer carries only uuid, firstname, lastname and
-  extension; the agent settings are read from the same items (an assumption:
-  an item without them reads as "not set"). `fullname` is firstname and
-  lastname joined by a space, for correlating by name.
+  extension, and no documented call reads an extension's agent settings:
+  they and `active` are write-only. The engine plans them against the values
+  it last wrote (the state DB's `written` table), and hands them back in
+  `account.attrs` to `modify`, which sends them again with each PUT.
+  `fullname` is firstname and lastname joined by a space, for correlating by name.
+- The list is the only read, and it shows only what the API cannot change, so
+  it is read once per target object (a plan, an apply): get_account and
+  find_accounts answer from that copy instead of reading every extension per item.
 - A 500 answers {"success": true, "reason": ...}: the status code decides,
   never `success`. A 400's `reason` is shown as CCS wrote it.
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
@@ -56,6 +62,8 @@ class CcsTarget(Target):
     capabilities = frozenset({UPDATE, DISABLE, ENABLE})
     # correlate only: the planner never plans a change to them
     read_only = frozenset(READ_ONLY)
+    # written with PUT, never shown by the list: planned against the last value written
+    write_only = frozenset({*SETTINGS, ACTIVE})
 
     def __init__(self, name: str, base_url: str, *, paths: Sequence[str], token: Secret,
                  tenant_uuid: str, mode: str = "telco", api_path: str = API_PATH,
@@ -82,6 +90,8 @@ class CcsTarget(Target):
                                              timeout=timeout, tls_verify=tls_verify, ca_file=ca_file)
         self._limiter = RateLimiter(rate_limit)
         self._retries = retries
+        self._listed: list[Account] | None = None
+        self._list_lock = threading.Lock()    # apply workers share the one list read
 
     # -- reading ---------------------------------------------------------
 
@@ -89,19 +99,26 @@ class CcsTarget(Target):
         # checked once per plan: a wrong name blocks this target with a sentence
         if self.signout_presence:
             self._check_presence()
-        accounts = self._read_all()
-        log.info("%s: read %d extensions from %s", self.name, len(accounts), safe_url(self.api_url))
-        return accounts
+        with self._list_lock:
+            self._listed = self._read_all()
+        log.info("%s: read %d extensions from %s", self.name, len(self._listed), safe_url(self.api_url))
+        return list(self._listed)
 
     def get_account(self, account_id: str) -> Account | None:
         # CCS documents no single-extension read: the list is the only source
-        return next((a for a in self._read_all() if a.id == account_id), None)
+        return next((a for a in self._listed_once() if a.id == account_id), None)
 
     def find_accounts(self, path: str, value: Any) -> list[Account]:
         if value is None:
             return []
         wanted = normalize(value, FOLD)
-        return [a for a in self._read_all() if normalize(a.attrs.get(path), FOLD) == wanted]
+        return [a for a in self._listed_once() if normalize(a.attrs.get(path), FOLD) == wanted]
+
+    def _listed_once(self) -> list[Account]:
+        with self._list_lock:
+            if self._listed is None:
+                self._listed = self._read_all()
+            return self._listed
 
     def _read_all(self) -> list[Account]:
         items = self._items(self._get(self._list_path(), "list extensions"), "list extensions")
@@ -111,11 +128,13 @@ class CcsTarget(Target):
         return "/extensions" if self.mode == "tenant" else f"/tenants/{self._tenant()}/extensions"
 
     def _account(self, doc: Mapping[str, Any]) -> Account:
-        attrs: dict[str, Any] = {p: _text(doc.get(p)) for p in self.paths if p not in (ACTIVE, "fullname")}
+        # the write-only paths are unknown here: the engine fills them from what it wrote
+        attrs: dict[str, Any] = {p: None if p in self.write_only else _text(doc.get(p))
+                                 for p in self.paths if p != "fullname"}
         if "fullname" in self.paths:
             names = [_text(doc.get(k)) for k in ("firstname", "lastname")]
             attrs["fullname"] = " ".join(n.strip() for n in names if n and n.strip()) or None
-        attrs[ACTIVE] = str(doc.get(IS_AGENT, "")).strip().lower() == "true"
+        attrs[ACTIVE] = None
         return Account(id=str(doc["uuid"]), attrs=attrs, raw=dict(doc))
 
     def _presence_options(self) -> list[dict]:
@@ -169,12 +188,14 @@ class CcsTarget(Target):
         raise TargetError(f"{self.name}: CCS cannot create extensions over its API", retryable=False)
 
     def modify(self, account: Account, changes: Mapping[str, Any]) -> None:
-        body = {p: _wire(account.raw[p]) for p in SETTINGS if account.raw.get(p) is not None}
-        body.update({p: _wire(v) for p, v in changes.items() if p in SETTINGS and v is not None})
-        if ACTIVE in changes:
-            body[IS_AGENT] = "true" if changes[ACTIVE] else "false"
-            if not changes[ACTIVE] and self.signout_presence:
-                self._sign_out(account)
+        # whether a PUT keeps the settings it leaves out is not documented: every
+        # setting known (last written, in account.attrs) is sent again with the changes
+        known = {**account.attrs, **changes}
+        body = {p: _wire(known[p]) for p in SETTINGS if known.get(p) is not None}
+        if known.get(ACTIVE) is not None:
+            body[IS_AGENT] = _wire(known[ACTIVE])
+        if ACTIVE in changes and not changes[ACTIVE] and self.signout_presence:
+            self._sign_out(account)
         if body:
             self._send("PUT", f"/tenants/{self._tenant()}/extensions/{_seg(account.id)}/",
                        "update extension", body)

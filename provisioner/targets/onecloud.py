@@ -11,8 +11,11 @@ Vendor facts this module owns (shared api-notes §1, seed 001):
 - Roles come back as strings or as {"value": ...} objects. They are flattened
   here to one text, role names sorted and joined with ", ", which is also the
   form a mapping gives them in ("Agent" or "Agent, Supervisor").
-- `team` and `skills` are not SCIM: they are read and written through
-  /configapi/v2/user/{loginId}. Skills are written "Name:level, Name:level".
+- `team` and `skills` are written through /configapi/v2/user/{loginId}.
+  Skills are read there too. The team is read from SCIM's groups[0].display
+  when the user carries `groups` (some of the vendor's examples do, most do
+  not), else from the user API's `team`: one GET per user, only then.
+  Skills are written "Name:level, Name:level".
 - The extension OneCloud assigns on create is kept with the link.
 - Nothing is ever deleted.
 """
@@ -86,8 +89,8 @@ class OneCloudTarget(ScimTarget):
             accounts = self._search({}, "list accounts")
         else:
             accounts = self._list_via_directory()
-        if SKILLS in self.paths:
-            accounts = self._parallel(self._with_user_api, [a.raw for a in accounts])
+        if any(self._needs_user_api(a.raw) for a in accounts):
+            accounts = self._parallel(self._completed, accounts)
         if TEAM in self.paths:
             self._teams = self._fetch_teams()
         self.list_mode_used = mode
@@ -99,9 +102,7 @@ class OneCloudTarget(ScimTarget):
 
     def get_account(self, account_id: str) -> Account | None:
         account = super().get_account(account_id)
-        if account is not None and SKILLS in self.paths:
-            return self._with_user_api(account.raw)
-        return account
+        return self._completed(account) if account is not None else None
 
     def find_accounts(self, path: str, value: Any) -> list[Account]:
         if path == "userName" or value is None:
@@ -142,12 +143,18 @@ class OneCloudTarget(ScimTarget):
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"read-{self.name}") as pool:
             return list(pool.map(work, items))
 
-    def _with_user_api(self, doc: Mapping[str, Any]) -> Account:
-        """The account with `skills` from the user API (SCIM does not carry them)."""
-        response = self._request("GET", self._user_api_url(doc.get("userName", "")), "read skills",
-                                 ok=(200, 404))
-        skills = self._json(response, "read skills").get(SKILLS) if response.status_code == 200 else None
-        return self._account({**doc, SKILLS: skills or {}})
+    def _needs_user_api(self, doc: Mapping[str, Any]) -> bool:
+        """Skills are only in the user API; the team is too when SCIM shows no groups."""
+        return SKILLS in self.paths or (TEAM in self.paths and _scim_team(doc) is None)
+
+    def _completed(self, account: Account) -> Account:
+        """The account with what only the user API shows, when the mapping manages it."""
+        if not self._needs_user_api(account.raw):
+            return account
+        response = self._request("GET", self._user_api_url(account.raw.get("userName", "")),
+                                 "read the user", ok=(200, 404))
+        user = self._json(response, "read the user") if response.status_code == 200 else {}
+        return self._account(account.raw, user)
 
     def _fetch_teams(self) -> list[str]:
         body = self._json_list(self._request("GET", self.tenant_url + API + "/team", "read teams"),
@@ -157,14 +164,16 @@ class OneCloudTarget(ScimTarget):
     def _json_list(self, response: httpx.Response, action: str) -> list:
         return self._json(response, action, expect=list, what="a JSON list")
 
-    def _account(self, doc: dict) -> Account:
+    def _account(self, doc: dict, user: Mapping[str, Any] | None = None) -> Account:
+        """From a SCIM user, plus the user API's answer for `user` when it was read."""
         attrs = flatten(doc, self._scim_paths)
         if ROLES in attrs:
             attrs[ROLES] = roles_text(doc.get("roles"))
+        user = user or {}
         if TEAM in self.paths:
-            attrs[TEAM] = get_path(doc, "groups[0].display")
+            attrs[TEAM] = _scim_team(doc) or user.get(TEAM) or None
         if SKILLS in self.paths:
-            attrs[SKILLS] = skills_text(doc.get(SKILLS))
+            attrs[SKILLS] = skills_text(user.get(SKILLS))
         return Account(id=str(doc["id"]), attrs=attrs, raw=doc)
 
     # -- plan-time checks -------------------------------------------------
@@ -248,6 +257,11 @@ class OneCloudTarget(ScimTarget):
         if hint:
             error = cls(f"{error}; {hint}", error.status, error.retryable)
         return error
+
+
+def _scim_team(doc: Mapping[str, Any]) -> str | None:
+    team = get_path(doc, "groups[0].display")
+    return team if isinstance(team, str) and team.strip() else None
 
 
 def _hint(status: int, detail: str) -> str | None:

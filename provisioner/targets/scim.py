@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
@@ -23,6 +25,11 @@ log = logging.getLogger(__name__)
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SCIM_JSON = "application/scim+json"
+# Listing pages when page_size is not configured: the server's filter.maxResults
+# (ServiceProviderConfig), at most this many (one answer stays a few MB), or
+# DEFAULT_PAGE_SIZE when it announces none.
+MAX_AUTO_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
 
 
 class ScimTarget(Target):
@@ -37,12 +44,12 @@ class ScimTarget(Target):
     def __init__(self, name: str, base_url: str, *, paths: Sequence[str],
                  token: Secret | None = None, username: str | None = None,
                  password: Secret | None = None, update_method: str = "patch",
-                 page_size: int = 100, timeout: float = 30, tls_verify: bool = True,
+                 page_size: int | None = None, timeout: float = 30, tls_verify: bool = True,
                  ca_file: Path | None = None, rate_limit: float | None = None,
                  client: httpx.Client | None = None):
         if update_method not in ("patch", "put"):
             raise ConfigError(f"{name}: update_method must be \"patch\" or \"put\", not {update_method!r}")
-        if page_size < 1:
+        if page_size is not None and page_size < 1:
             raise ConfigError(f"{name}: page_size must be at least 1")
         if rate_limit is not None and rate_limit <= 0:
             raise ConfigError(f"{name}: rate_limit must be a positive number of requests per second")
@@ -69,6 +76,7 @@ class ScimTarget(Target):
             self.base_url, headers={"Accept": SCIM_JSON}, timeout=timeout,
             tls_verify=tls_verify, ca_file=ca_file)
         self._limiter = RateLimiter(rate_limit)
+        self._per_request: dict[int, float] = {}
 
     # -- reading ---------------------------------------------------------
 
@@ -92,9 +100,10 @@ class ScimTarget(Target):
         """All pages of GET /Users (RFC 7644 §3.4.2.4), each account once."""
         found: dict[str, Account] = {}
         start = 1
+        count = self._page_size()
         while True:
             response = self._request("GET", self.base_url + self.users_path, action, params={
-                **params, "startIndex": start, "count": self.page_size})
+                **params, "startIndex": start, "count": count})
             body = self._json(response, action)
             resources = body.get("Resources") or body.get("resources") or []
             before = len(found)
@@ -107,14 +116,31 @@ class ScimTarget(Target):
             if not resources or len(found) == before or (total is not None and start > total):
                 return list(found.values())
 
+    def _page_size(self) -> int:
+        """The configured page size, else the largest the server allows (asked once)."""
+        if self.page_size is None:
+            self.page_size = self._announced_page_size()
+        return self.page_size
+
+    def _announced_page_size(self) -> int:
+        spc = self._request("GET", f"{self.base_url}/ServiceProviderConfig", "read the "
+                            "ServiceProviderConfig", ok=range(200, 600))
+        try:
+            announced = _int((spc.json().get("filter") or {}).get("maxResults"))
+        except (ValueError, AttributeError):
+            announced = None
+        if spc.status_code != 200 or announced is None or announced < 1:
+            log.info("%s: no filter.maxResults in the ServiceProviderConfig; listing %d accounts "
+                     "a page", self.name, DEFAULT_PAGE_SIZE)
+            return DEFAULT_PAGE_SIZE
+        size = min(announced, MAX_AUTO_PAGE_SIZE)
+        log.info("%s: listing %d accounts a page (the server allows %d)", self.name, size, announced)
+        return size
+
     # -- writing ---------------------------------------------------------
 
     def create(self, attrs: Mapping[str, Any]) -> Account:
-        doc: dict[str, Any] = {"schemas": [USER_SCHEMA]}
-        for path, value in attrs.items():
-            if value is not None:
-                P.set_path(doc, path, value)
-        _declare_extensions(doc)
+        doc = user_document(attrs)
         response = self._request("POST", self.base_url + self.users_path, "create", json_body=doc,
                                  ok=(200, 201), errors={409: AlreadyExists})
         body = self._json(response, "create")
@@ -164,6 +190,24 @@ class ScimTarget(Target):
         total = _int(body.get("totalResults"))
         users = f"{total} users" if total is not None else "users endpoint reachable"
         return "; ".join([f"SCIM 2.0 at {safe_url(self.base_url)}: {users}", *notes])
+
+    def seconds_per_request(self, concurrency: int) -> float | None:
+        # `concurrency` GETs of the (small, static) ServiceProviderConfig at once: a server
+        # that answers one request at a time takes `concurrency` round trips for them,
+        # one that answers them side by side about one
+        if concurrency not in self._per_request:
+            url = f"{self.base_url}/ServiceProviderConfig"
+
+            def one(_: int) -> None:
+                self._request("GET", url, "time requests", ok=range(200, 600))
+            started = time.perf_counter()
+            try:
+                with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                    list(pool.map(one, range(concurrency)))
+            except TargetError:
+                return None
+            self._per_request[concurrency] = (time.perf_counter() - started) / concurrency
+        return self._per_request[concurrency]
 
     def close(self) -> None:
         if self._owns_client:
@@ -308,6 +352,16 @@ def patch_operations(raw: Mapping[str, Any], changes: Mapping[str, Any]) -> list
         elif value != P.get_path(raw, top):
             ops.append({"op": "replace", "path": top, "value": value})
     return ops
+
+
+def user_document(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The SCIM User a create sends for flat {path: value} attributes (None: left out)."""
+    doc: dict[str, Any] = {"schemas": [USER_SCHEMA]}
+    for path, value in attrs.items():
+        if value is not None:
+            P.set_path(doc, path, value)
+    _declare_extensions(doc)
+    return doc
 
 
 def _declare_extensions(doc: dict) -> None:
