@@ -639,7 +639,7 @@ class CccTargetSettings(_TargetSettings, _CccNames):
     client_id: ClientNumber
     username: Name                      # the AuthUsername
     secret_key: SecretRef
-    timezone: TimeZone = "UTC"          # the zone RequestDateTime is written in
+    timezone: TimeZone | None = None    # the zone RequestDateTime is written in; None: the host's
     body_format: Literal["text", "form"] = "text"
     success_codes: list[Annotated[int, _bounded("whole number", 100, 999)]] = Field(
         default_factory=lambda: [200, 201])
@@ -653,7 +653,21 @@ class CccTargetSettings(_TargetSettings, _CccNames):
         return value
 
 
-class YccTargetSettings(_TargetSettings):
+class _YtelTokenSettings(_Settings):
+    """The token keys the Ytel AMS and YCC targets share."""
+    # refreshDurationMinutes: how long the refresh token works (the access token's 120 are Ytel's)
+    refresh_minutes: Annotated[int, _bounded("whole number", 1)] = 120
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "token_minutes" in data:
+            raise ValueError("token_minutes is now refresh_minutes (a whole number of minutes the "
+                             "refresh token stays valid; the access token lasts Ytel's documented 120)")
+        return data
+
+
+class YccTargetSettings(_TargetSettings, _YtelTokenSettings):
     type: Literal["ytel_ycc"] = "ytel_ycc"
     base_url: str = "https://ycc-api.ytel.com"   # the YCC host; /api/v2/... is added to it
     token_url: str = "https://api.ytel.com/auth/v3/token"   # YCC takes the CPaaS token
@@ -661,7 +675,6 @@ class YccTargetSettings(_TargetSettings):
     password: SecretRef
     template_agent: Name                # the agent every new agent is cloned from
     admin_password: SecretRef | None = None   # lets e-mail changes through (`pass`); unset: manual items
-    token_minutes: Annotated[float, _bounded("number", 1, 1440)] = 120.0   # refreshDurationMinutes
     credential_keys: ClassVar[str] = "username and password"
     credential_urls: ClassVar[tuple[str, ...]] = ("base_url", "token_url")
 
@@ -671,7 +684,7 @@ class YccTargetSettings(_TargetSettings):
         return _service_url(value, ("http", "https"), f"use {cls.credential_keys}")[0]
 
 
-class YtelTargetSettings(_TargetSettings):
+class YtelTargetSettings(_TargetSettings, _YtelTokenSettings):
     type: Literal["ytel"] = "ytel"
     # base_url is the API host, https://api.ytel.com; /auth/v3 and /ams/v3 are added to it
     username: Name                      # an API user's e-mail (a UI token does not work)
@@ -679,7 +692,6 @@ class YtelTargetSettings(_TargetSettings):
     account_id: Name                    # belongAcctId of the users created
     password_mode: Literal["generate", "none"] = "generate"   # none: SSO accounts, no password sent
     rename: Literal["manual", "recreate"] | None = None       # default: policy.ytel_rename
-    token_minutes: Annotated[float, _bounded("number", 1, 1440)] = 120.0   # refreshDurationMinutes
     # the work groups a mapping's `workgroups` may add people to and remove them from
     workgroups: list[Name] = Field(default_factory=list)
     # the account's confirmed call for removing users from a work group (the seed's is ambiguous)
@@ -739,7 +751,7 @@ class CccSandboxSettings(_SandboxSettings, _CccNames):
     client_id: ClientNumber = "1001"
     username: Name = "sandbox"
     secret_key: SecretRef
-    timezone: TimeZone = "UTC"
+    timezone: TimeZone | None = None         # None: the host's local zone, as the target's default
     window: Positive = 300.0                 # seconds RequestDateTime may be off
     soft_errors: bool = False                # refusals as HTTP 200 with the code in ResponseCode
 

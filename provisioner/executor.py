@@ -126,6 +126,8 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
     write_only = frozenset(getattr(handle.target, "write_only", ()))
     written = state.written(name) if write_only else {}
     workers = max(1, handle.concurrency)
+    # items queued beyond the threads keep them busy while the main thread records a batch
+    depth = workers * 2
     queue = iter(todo)
     reserved: list[PlanItem] = []          # marked in flight, not yet handed to a worker
     finished: list[tuple[PlanItem, Outcome]] = []
@@ -133,8 +135,7 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
 
     def flush() -> None:
         with state.transaction():
-            for item, outcome in finished:
-                _record(plan, item, outcome, state, run_id, write_only)
+            _record(plan, name, finished, state, run_id, write_only)
         for item, outcome in finished:
             _count(result, outcome.status, item, on_item)
         finished.clear()
@@ -142,7 +143,7 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"apply-{name}") as pool:
         running: dict[Future, PlanItem] = {}
         while True:
-            while len(running) < workers:
+            while len(running) < depth:
                 if stop():
                     result.stopped = True
                     break
@@ -153,12 +154,15 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
                     # recorded before the target hears of any of them: a kill
                     # now leaves a trace to resume from
                     with state.transaction(durable=True):
-                        for item in reserved:
-                            state.set_item_status(plan.plan_id, item.id, IN_FLIGHT)
+                        state.set_items_status(plan.plan_id, [(i.id, IN_FLIGHT, None, None) for i in reserved])
                 item = reserved.pop(0)
                 remembered = written.get(item.account_id) if write_only else None
                 running[pool.submit(_run_item, handle, item, item.status == IN_FLIGHT, write_only,
                                     remembered)] = item
+            if result.stopped:
+                # queued but not started: put back with the reserved ones
+                for future in [f for f in running if f.cancel()]:
+                    reserved.insert(0, running.pop(future))
             if not running:
                 break
             timeout = max(0.0, first_finished_at + _FLUSH_SECONDS - time.monotonic()) if finished else None
@@ -175,30 +179,37 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
     if reserved:
         # asked to stop: what was marked but never sent goes back as it was
         with state.transaction():
-            for item in reserved:
-                state.set_item_status(plan.plan_id, item.id, item.status, item.error)
+            state.set_items_status(plan.plan_id, [(i.id, i.status, i.error, None) for i in reserved])
 
 
-def _record(plan: Plan, item: PlanItem, outcome: Outcome, state: StateDB, run_id: str,
-            write_only: frozenset[str] = frozenset()) -> None:
-    account_id = outcome.account_id or item.account_id
-    if outcome.status == DONE and item.identity and account_id and not _replaced(item, account_id, state):
-        state.save_link(item.target, item.identity, account_id, outcome.link_data)
-    if outcome.status == DONE and account_id and write_only:
-        state.save_written(item.target, account_id, _written_by(item, write_only),
-                           identity=item.identity, plan_id=plan.plan_id)
-    state.set_item_status(plan.plan_id, item.id, outcome.status, outcome.error, account_id=account_id)
-    if outcome.status == DONE and outcome.after:
-        state.audit(run_id=run_id, plan_id=plan.plan_id, item=item, account_id=account_id,
-                    before=outcome.before, after=outcome.after, outcome=outcome.note or DONE)
-    elif outcome.status == FAILED:
-        state.audit(run_id=run_id, plan_id=plan.plan_id, item=item, account_id=account_id,
-                    before=outcome.before, after=outcome.after, outcome=f"failed: {outcome.error}")
-    log.info("apply run=%s plan=%s target=%s op=%s identity=%s account=%s status=%s%s",
-             run_id, plan.plan_id, item.target, item.op, item.identity, account_id, outcome.status,
-             f" error={outcome.error}" if outcome.error else "",
-             extra={"run_id": run_id, "plan_id": plan.plan_id, "target": item.target, "op": item.op,
-                    "identity": item.identity, "account_id": account_id, "status": outcome.status})
+def _record(plan: Plan, target: str, finished: list[tuple[PlanItem, Outcome]], state: StateDB,
+            run_id: str, write_only: frozenset[str] = frozenset()) -> None:
+    """Record a batch of outcomes of one target's items: links, written values, statuses, audit rows."""
+    links: dict[str, tuple[str, str, dict | None]] = {}
+    statuses, audits = [], []
+    for item, outcome in finished:
+        account_id = outcome.account_id or item.account_id
+        if outcome.status == DONE and item.identity and account_id and \
+                not _replaced(item, account_id, state, links):
+            links[item.identity] = (item.identity, account_id, outcome.link_data)
+        if outcome.status == DONE and account_id and write_only:
+            state.save_written(item.target, account_id, _written_by(item, write_only),
+                               identity=item.identity, plan_id=plan.plan_id)
+        statuses.append((item.id, outcome.status, outcome.error, account_id))
+        if outcome.status == DONE and outcome.after:
+            audits.append(dict(run_id=run_id, plan_id=plan.plan_id, item=item, account_id=account_id,
+                               before=outcome.before, after=outcome.after, outcome=outcome.note or DONE))
+        elif outcome.status == FAILED:
+            audits.append(dict(run_id=run_id, plan_id=plan.plan_id, item=item, account_id=account_id,
+                               before=outcome.before, after=outcome.after, outcome=f"failed: {outcome.error}"))
+        log.info("apply run=%s plan=%s target=%s op=%s identity=%s account=%s status=%s%s",
+                 run_id, plan.plan_id, item.target, item.op, item.identity, account_id, outcome.status,
+                 f" error={outcome.error}" if outcome.error else "",
+                 extra={"run_id": run_id, "plan_id": plan.plan_id, "target": item.target, "op": item.op,
+                        "identity": item.identity, "account_id": account_id, "status": outcome.status})
+    state.save_links(target, list(links.values()))
+    state.set_items_status(plan.plan_id, statuses)
+    state.audit_many(audits)
 
 
 def _written_by(item: PlanItem, write_only: frozenset[str]) -> dict[str, Any]:
@@ -208,11 +219,15 @@ def _written_by(item: PlanItem, write_only: frozenset[str]) -> dict[str, Any]:
     return {p: v for p, v in planned.items() if p in write_only}
 
 
-def _replaced(item: PlanItem, account_id: str, state: StateDB) -> bool:
+def _replaced(item: PlanItem, account_id: str, state: StateDB,
+              batch: Mapping[str, tuple[str, str, dict | None]]) -> bool:
     """A disable of an old account must not take the link from the new one that replaced it
-    (rename = "recreate": both items are in one plan and may finish in either order)."""
+    (rename = "recreate": both items are in one plan and may finish in either order, even
+    in one batch, whose links are not written yet)."""
     if item.op != DISABLE:
         return False
+    if item.identity in batch:
+        return batch[item.identity][1] != account_id
     link = state.link(item.target, item.identity)
     return link is not None and link.account_id != account_id
 
@@ -285,7 +300,7 @@ def _modify(target, item: PlanItem, ci: Callable[[str], bool], write_only: froze
                                   f"{change.before!r}; make a new plan")
         needed[path] = change.after
     if not needed:
-        return Outcome(DONE, account_id=account.id, note="already as planned")
+        return Outcome(DONE, account_id=account.id)   # nothing sent, so nothing to audit
     target.modify(account, needed)
     before = {p: (account.active if p == ACTIVE else account.attrs.get(p)) for p in needed}
     return Outcome(DONE, account_id=account.id, before=before, after=needed)

@@ -99,6 +99,10 @@ class RateLimiter:
 
     Each caller reserves the next free slot under the lock and sleeps outside
     it, so waiting threads do not hold each other up and slots go in order.
+    A caller woken late (the process was not scheduled for a while) does not
+    go at once with those whose slots fell in the same gap: it goes at least
+    an interval after the previous departure, so a hiccup never crowds more
+    requests than `rate` allows into one second.
     """
 
     def __init__(self, rate: float | None, *, burst: int = 1,
@@ -111,6 +115,7 @@ class RateLimiter:
         self._clock, self._sleep = clock, sleep
         self._lock = threading.Lock()
         self._next = float("-inf")
+        self._departed = float("-inf")   # when the last caller actually went
 
     def acquire(self) -> None:
         if self.rate is None:
@@ -121,8 +126,19 @@ class RateLimiter:
             # unused slots accumulate only up to `burst`
             slot = max(self._next, now - (self._burst - 1) * interval)
             self._next = slot + interval
-        if slot > now:
-            self._sleep(slot - now)
+            if slot <= now:
+                self._departed = max(self._departed, now)
+                return
+        self._sleep(slot - now)
+        while True:
+            with self._lock:
+                now = self._clock()
+                # woken after its slot: not before an interval after the previous departure
+                wait = self._departed + interval - now if now > slot else 0.0
+                if wait <= 0:
+                    self._departed = max(self._departed, now)
+                    return
+            self._sleep(wait)
 
     def observe(self, response: httpx.Response) -> None:
         """Called by `send` with every answer; a limiter that learns from headers overrides it."""
@@ -134,13 +150,23 @@ class HeaderRateLimiter(RateLimiter):
     The limit comes from `X-RateLimit-Limit-Second` (or `RateLimit-Limit`) of
     each answer and is used at `share` of it, so that clock skew between the
     server's windows and our slots does not end in a 429; `rate`, when given,
-    is a ceiling. When `RateLimit-Remaining` reaches 0, or a 429 arrives, no
+    is a ceiling. `assumed` is the vendor's documented limit, paced to (at
+    `share`) from the very first request, before any answer has announced one:
+    without it the requests sent while the first answer is on its way go
+    unpaced. When `RateLimit-Remaining` reaches 0, or a 429 arrives, no
     request starts before `RateLimit-Reset` seconds have passed.
     """
 
-    def __init__(self, rate: float | None = None, *, share: float = 0.95, **kwargs: Any):
+    def __init__(self, rate: float | None = None, *, assumed: float | None = None, share: float = 0.95,
+                 **kwargs: Any):
         super().__init__(rate, **kwargs)
         self.ceiling, self.share = rate, share
+        if assumed:
+            self._follow(assumed)
+
+    def _follow(self, limit: float) -> None:
+        rate = limit * self.share
+        self.rate = min(rate, self.ceiling) if self.ceiling else rate
 
     def observe(self, response: httpx.Response) -> None:
         headers = response.headers
@@ -149,8 +175,7 @@ class HeaderRateLimiter(RateLimiter):
         reset = _header_number(headers, "RateLimit-Reset")
         with self._lock:
             if limit and limit > 0:
-                rate = limit * self.share
-                self.rate = min(rate, self.ceiling) if self.ceiling else rate
+                self._follow(limit)
             if reset and (response.status_code == 429 or (remaining is not None and remaining <= 0)):
                 self._next = max(self._next, self._clock() + reset)
 

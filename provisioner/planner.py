@@ -448,8 +448,9 @@ def _immutable_changes(target: TargetInput, want: dict, account: Account) -> dic
     if want.get(ACTIVE, True) is False:
         return {}  # a leaver's account is disabled, not renamed
     ci = target.mapping.case_insensitive
-    return {p: Change(account.attrs.get(p), want.get(p)) for p in target.immutable
-            if p in want and not same_value(account.attrs.get(p), want.get(p), ci(p))}
+    # in the mapping's order (`immutable` is a set): the same inputs give the same sentence
+    return {p: Change(account.attrs.get(p), want.get(p)) for p in want
+            if p in target.immutable and not same_value(account.attrs.get(p), want.get(p), ci(p))}
 
 
 def _rename_items(target: TargetInput, key: str, want: dict, account: Account) -> list[PlanItem]:

@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, event, func, inspect
+from sqlalchemy import (Column, Index, Text, UniqueConstraint, bindparam, delete, event, func, insert, inspect,
+                        update)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import make_url
 from sqlmodel import Field, Session, SQLModel, create_engine, select
@@ -190,15 +191,23 @@ class StateDB:
                     s.commit()
 
     @contextmanager
-    def _write(self) -> Iterator[Session]:
-        """The session a write goes to: the open transaction's, else its own committed one."""
+    def _joined(self, commit: bool) -> Iterator[Session]:
+        """The open transaction's session (a read sees its writes; a write waits for its
+        commit), else a session of its own, committed when `commit`."""
         current = getattr(self._local, "session", None)
         if current is not None:
             yield current
             return
         with self.session() as s:
             yield s
-            s.commit()
+            if commit:
+                s.commit()
+
+    def _read(self):
+        return self._joined(commit=False)
+
+    def _write(self):
+        return self._joined(commit=True)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -315,14 +324,29 @@ class StateDB:
 
     def set_item_status(self, plan_id: str, item_id: str, status: str, error: str | None = None,
                         account_id: str | None = None) -> None:
+        # Core statements, not ORM loads: the executor writes this twice per item
+        values = {"status": status, "error": redact(error) if error else None, "updated_at": utcnow()}
+        if account_id is not None:
+            values["account_id"] = account_id
+        items = PlanItemRecord.__table__
         with self._write() as s:
-            row = s.get(PlanItemRecord, (plan_id, item_id))
-            row.status = status
-            row.error = redact(error) if error else None
-            if account_id is not None:
-                row.account_id = account_id
-            row.updated_at = utcnow()
-            s.add(row)
+            s.execute(update(items).where(items.c.plan_id == plan_id, items.c.item_id == item_id)
+                      .values(**values))
+
+    def set_items_status(self, plan_id: str, rows: list[tuple[str, str, str | None, str | None]]) -> None:
+        """Many (item id, status, error, account id) at once, one statement for all (executemany);
+        an account id of None keeps the item's."""
+        if not rows:
+            return
+        items = PlanItemRecord.__table__
+        now = utcnow()
+        statement = (update(items)
+                     .where(items.c.plan_id == plan_id, items.c.item_id == bindparam("b_item"))
+                     .values(status=bindparam("b_status"), error=bindparam("b_error"), updated_at=now,
+                             account_id=func.coalesce(bindparam("b_account"), items.c.account_id)))
+        with self._write() as s:
+            s.execute(statement, [{"b_item": i, "b_status": st, "b_error": redact(e) if e else None,
+                                   "b_account": a} for i, st, e, a in rows])
 
     # -- links ------------------------------------------------------------
     def links(self, target: str) -> dict[str, str]:
@@ -342,27 +366,56 @@ class StateDB:
             return {identity: json.loads(data) for identity, data in rows}
 
     def link(self, target: str, identity: str) -> LinkRecord | None:
-        with self.session() as s:
-            return s.get(LinkRecord, (target, identity))
+        with self._read() as s:
+            # populate_existing: a Core update in this transaction may have changed the row
+            return s.get(LinkRecord, (target, identity), populate_existing=True)
+
+    def save_links(self, target: str, rows: list[tuple[str, str, dict | None]]) -> None:
+        """Many (identity, account id, data) links on `target` at once (see save_link)."""
+        if not rows:
+            return
+        rows = list({i: (i, a, d) for i, a, d in rows}.values())   # an identity's last link wins
+        links = LinkRecord.__table__
+        now = utcnow()
+        with self._write() as s:
+            s.execute(delete(links).where(links.c.target == target,
+                                          links.c.account_id == bindparam("b_account"),
+                                          links.c.identity != bindparam("b_identity")),
+                      [{"b_account": a, "b_identity": i} for i, a, _ in rows])
+            wanted = {i for i, _, _ in rows}
+            present = set(s.execute(select(links.c.identity).where(
+                links.c.target == target, links.c.identity.in_(wanted))).scalars())
+            for has_data in (True, False):
+                update_rows = [{"b_identity": i, "b_account": a, **({"b_data": _dump(d)} if has_data else {})}
+                               for i, a, d in rows if i in present and (d is not None) == has_data]
+                if update_rows:
+                    values = {"account_id": bindparam("b_account"), "updated_at": now}
+                    if has_data:
+                        values["data"] = bindparam("b_data")
+                    s.execute(update(links).where(links.c.target == target,
+                                                  links.c.identity == bindparam("b_identity")).values(**values),
+                              update_rows)
+            new_rows = {i: (a, d) for i, a, d in rows if i not in present}
+            if new_rows:
+                s.execute(insert(links), [
+                    {"target": target, "identity": i, "account_id": a, "data": _dump(d) if d is not None else "{}",
+                     "created_at": now, "updated_at": now} for i, (a, d) in new_rows.items()])
 
     def save_link(self, target: str, identity: str, account_id: str, data: dict | None = None) -> None:
         """Point `identity` at `account_id` on `target`, dropping any stale link to that account."""
         now = utcnow()
+        links = LinkRecord.__table__
+        values = {"account_id": account_id, "updated_at": now}
+        if data is not None:
+            values["data"] = _dump(data)
         with self._write() as s:
-            for other in s.exec(select(LinkRecord).where(LinkRecord.target == target,
-                                                         LinkRecord.account_id == account_id,
-                                                         LinkRecord.identity != identity)):
-                s.delete(other)
-            s.flush()
-            row = s.get(LinkRecord, (target, identity))
-            if row is None:
-                row = LinkRecord(target=target, identity=identity, account_id=account_id,
-                                 created_at=now, updated_at=now)
-            else:
-                row.account_id, row.updated_at = account_id, now
-            if data is not None:
-                row.data = _dump(data)
-            s.add(row)
+            s.execute(delete(links).where(links.c.target == target, links.c.account_id == account_id,
+                                          links.c.identity != identity))
+            changed = s.execute(update(links).where(links.c.target == target, links.c.identity == identity)
+                                .values(**values)).rowcount
+            if not changed:
+                s.execute(insert(links).values(target=target, identity=identity, created_at=now,
+                                               **{"data": "{}", **values}))
 
     # -- values written to write-only attributes ---------------------------
     def written(self, target: str) -> dict[str, dict[str, Any]]:
@@ -394,10 +447,22 @@ class StateDB:
     def audit(self, *, run_id: str | None, plan_id: str | None, item: PlanItem, account_id: str | None,
               before: dict, after: dict, outcome: str) -> None:
         with self._write() as s:
-            s.add(AuditRecord(at=utcnow(), run_id=run_id, plan_id=plan_id, item_id=item.id,
-                              target=item.target, op=item.op, identity=item.identity,
-                              account_id=account_id, before=_dump(before), after=_dump(after),
-                              outcome=redact(outcome)))
+            s.execute(insert(AuditRecord.__table__).values(
+                at=utcnow(), run_id=run_id, plan_id=plan_id, item_id=item.id, target=item.target,
+                op=item.op, identity=item.identity, account_id=account_id, before=_dump(before),
+                after=_dump(after), outcome=redact(outcome)))
+
+    def audit_many(self, rows: list[dict]) -> None:
+        """Many audit rows at once: dicts of audit()'s keyword arguments."""
+        if not rows:
+            return
+        at = utcnow()
+        with self._write() as s:
+            s.execute(insert(AuditRecord.__table__), [
+                {"at": at, "run_id": r["run_id"], "plan_id": r["plan_id"], "item_id": r["item"].id,
+                 "target": r["item"].target, "op": r["item"].op, "identity": r["item"].identity,
+                 "account_id": r["account_id"], "before": _dump(r["before"]), "after": _dump(r["after"]),
+                 "outcome": redact(r["outcome"])} for r in rows])
 
     def audit_rows(self, target: str | None = None, *, identity: str | None = None,
                    last: int | None = None, since: str | None = None) -> list[AuditRecord]:

@@ -153,3 +153,23 @@ body_format_ignored = 1
             assert emulator.options.window == 30 and emulator.statuses("/ws/Agent/Search") == [200] * (round - 1)
         finally:
             emulator.stop()
+
+
+def test_without_a_timezone_request_date_time_is_the_hosts_local_time(tmp_path, ccc_factory):
+    # seed 000: RequestDateTime is "in the Client's current time-zone". The CLI runs in a zone far
+    # from UTC (TZ of its process) and the config names none: the emulator, reading the time in
+    # that zone, accepts the signature only if the target wrote local time.
+    local = "Asia/Kolkata"     # UTC+05:30, far outside the server's 300 s window
+    emulator = ccc_factory(CccOptions(client_id=CCC_CLIENT_ID, username=CCC_USERNAME, secret_key=CCC_SECRET,
+                                      time_zone=local))
+    ws = CccWorkspace(tmp_path, emulator)
+    ws.env["TZ"] = local
+    (tmp_path / "config.toml").write_text(config_text(emulator.base_url).replace(f'timezone = "{ZONE}"\n', ""),
+                                          encoding="utf-8")
+    (tmp_path / "people.csv").write_text(HEADER + "\nE1,Ada,Lovelace,ada@example.com,Support,active\n",
+                                         encoding="utf-8")
+    checked = ws.run("check")
+    assert "Ping accepted the signed request" in checked.stdout
+    ws.run("reconcile", "--yes")
+    assert emulator.by_unique("ada@example.com")["Active"] == 1
+    assert 401 not in emulator.statuses()

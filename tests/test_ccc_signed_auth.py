@@ -82,3 +82,16 @@ def test_line_breaks_cannot_reach_a_text_body_and_formats_round_trip():
         assert decode_parameters(body, kind) == params
     with pytest.raises(ValueError, match="body_format"):
         auth(body_format="json")
+
+
+def test_no_zone_means_the_hosts_local_zone(monkeypatch):
+    import time
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        out = signed(auth())
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    # 23:30:05 UTC is 08:30:05 the next day in Tokyo, the process's local zone
+    assert decode_parameters(out.content, out.headers["Content-Type"])["RequestDateTime"] == "2026-01-16 08:30:05"

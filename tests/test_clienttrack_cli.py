@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from conftest import CLIENTTRACK_API_KEY, CLIENTTRACK_SUBSCRIPTION
 from test_end_to_end import Workspace
 
@@ -89,3 +91,28 @@ def test_sync_leaver_and_query_limit(tmp_path, clienttrack):
     refused = ws.run("plan", check=2)
     assert "targets.clienttrack: the CRQL list query would be" in refused.stderr
     assert "over CTAPI's 2048" in refused.stderr
+
+
+@pytest.mark.parametrize("quirk,said", [("top_first", "page 2 was empty although UserID 1001 is not the only row"),
+                                        ("repeat", "page 2 repeated page 1")])
+def test_check_reads_two_pages_and_names_keyset_paging(tmp_path, clienttrack_factory, quirk, said):
+    # a server whose TOP binds before pageNo (or that ignores pageNo): `check` must fail and say
+    # what to set, not pass and leave it to `plan` to block later
+    emulator = clienttrack_factory(paging_quirk=quirk)
+    for name in ("ann", "bob"):   # two rows fit one page of 2: only one-row pages show the quirk
+        emulator.insert({"UserName": f"{name}@example.com", "ActiveStatus": "Active"})
+    ws = ClientTrackWorkspace(tmp_path, emulator)
+    ws.people(row("E1", "Ann", "ann@example.com"))
+    checked = ws.run("check", check=1)
+    assert f"target clienttrack: FAILED: clienttrack: check: {said}" in checked.stderr
+    assert 'set paging = "keyset" for this target' in checked.stderr
+    ws.write_config('paging = "keyset"\n')
+    assert "(keyset paging)" in ws.run("check").stdout
+
+
+def test_check_passes_top_paging_that_pages(tmp_path, clienttrack):
+    for name in ("ann", "bob"):
+        clienttrack.insert({"UserName": f"{name}@example.com", "ActiveStatus": "Active"})
+    ws = ClientTrackWorkspace(tmp_path, clienttrack)
+    ws.people(row("E1", "Ann", "ann@example.com"))
+    assert "(top paging, pageNo checked)" in ws.run("check").stdout

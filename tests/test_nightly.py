@@ -45,7 +45,7 @@ wait_seconds = 0
     if hook is not None:
         ws.env["HOOK_URL"] = f"{hook.url}/services/{HOOK_SECRET}"
         dead = f'"{closed_port_url()}", ' if dead_hook else ""
-        extra += f'\n[notify]\nwebhooks = [{dead}"env:HOOK_URL"]\ntimeout = 2\n'
+        extra += f'\n[notify]\nwebhooks = [{dead}"env:HOOK_URL"]\ntimeout = 15\n'
     if smtp is not None:
         extra += ("" if hook is not None else "\n[notify]\n") + (
             f'[notify.smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nfrom = "provisioner@example.com"\n'
@@ -62,7 +62,7 @@ def popen(ws: Workspace, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def until(condition, timeout=30.0):
+def until(condition, timeout=120.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from conftest import ONECLOUD_SECRET, ONECLOUD_TENANT
+from fake_clock import FakeClock
 from provisioner.auth.oauth_client_credentials import ClientCredentialsAuth
 from provisioner.errors import TargetError
 from provisioner.sandbox.server import Faults
@@ -18,10 +19,10 @@ from provisioner.secrets import Secret, redact
 API = "/configapi/v2"
 
 
-def auth_for(emulator, secret=ONECLOUD_SECRET, scope=ONECLOUD_TENANT, client=None):
+def auth_for(emulator, secret=ONECLOUD_SECRET, scope=ONECLOUD_TENANT, client=None, clock=time.monotonic):
     return ClientCredentialsAuth(emulator.base_url + API + "/oauth/token", "admin",
                                  Secret(secret, "env:ONECLOUD_SECRET"), extra={"scope": scope},
-                                 client=client)
+                                 client=client, clock=clock)
 
 
 def test_one_token_serves_many_requests_and_threads(onecloud):
@@ -39,24 +40,31 @@ def test_one_token_serves_many_requests_and_threads(onecloud):
 
 
 def test_renews_before_expiry_without_a_401(onecloud_factory):
-    emulator = onecloud_factory(faults=Faults(token_lifetime=1))   # announced truthfully: "1"
-    auth = auth_for(emulator)
+    # the client and the server share a clock the test moves: no sleeping, no race with the load
+    clock = FakeClock()
+    emulator = onecloud_factory(faults=Faults(token_lifetime=100), clock=clock)   # announced: "100"
+    auth = auth_for(emulator, clock=clock)
     with httpx.Client(base_url=emulator.base_url, auth=auth) as client:
         assert client.get(API + "/team").status_code == 200
+        clock.advance(89)    # before the renewal point (90 % of the lifetime): kept
         assert client.get(API + "/team").status_code == 200
         assert auth.fetches == 1
-        time.sleep(0.92)     # past the renewal point (90 % of the lifetime), before the expiry
+        clock.advance(2)     # past the renewal point, before the expiry
+        assert client.get(API + "/team").status_code == 200
+        assert auth.fetches == 2
+        clock.advance(10)    # the first token would be dead by now; the renewed one is not
         assert client.get(API + "/team").status_code == 200
     assert auth.fetches == 2
     assert 401 not in emulator.statuses("/team")
 
 
 def test_renews_once_on_401_when_the_token_dies_early(onecloud_factory):
-    emulator = onecloud_factory(faults=Faults(token_lifetime=0.2, advertised_lifetime=3600))
-    auth = auth_for(emulator)
+    clock = FakeClock()
+    emulator = onecloud_factory(faults=Faults(token_lifetime=10, advertised_lifetime=3600), clock=clock)
+    auth = auth_for(emulator, clock=clock)
     with httpx.Client(base_url=emulator.base_url, auth=auth) as client:
         assert client.get(API + "/team").status_code == 200
-        time.sleep(0.25)
+        clock.advance(11)    # dead at the server; the client still believes in its hour
         assert client.get(API + "/team").status_code == 200
     assert auth.fetches == 2
     assert emulator.statuses("/team") == [200, 401, 200]

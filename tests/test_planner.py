@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provisioner.mapping import load_mapping
-from provisioner.model import Account, Identity, Rejected, SourceResult
+from provisioner.model import Account, Identity, Rejected, SourceResult, Upcoming
 from provisioner.planner import PlanPolicy, TargetInput, make_plan
 
 MAPPING = """
@@ -444,3 +444,111 @@ def test_an_update_the_target_can_make_none_of_is_only_a_manual_item(mapping):
     plan = plan_for(mapping, [ada], [account_for(person("E1", title="Agent"))], {"E1": "id-E1"},
                     partial_change=lambda path, have, want: (have, "by hand") if path == "title" else None)
     assert [(i.op, i.reason) for i in plan.items] == [("manual", "by hand")]
+
+
+def test_a_rename_item_names_every_path_that_cannot_change_and_how_to_proceed(mapping):
+    ada = person("E1", email="new@example.com")
+    old = account_for(person("E1", email="old@example.com"), "acct-1")
+    both = frozenset({"userName", "emails[0].value"})
+    (item,) = plan_for(mapping, [ada], [old], {"E1": "acct-1"}, immutable=both).items
+    assert item.reason == (
+        "userName, emails[0].value cannot change on dir: "
+        "E1's userName changed from 'old@example.com' to 'new@example.com'; "
+        "E1's emails[0].value changed from 'old@example.com' to 'new@example.com'; "
+        'create the new account by hand, or set rename = "recreate" for target dir to create it and '
+        "disable the old one")
+    create, disable = plan_for(mapping, [ada], [old], {"E1": "acct-1"}, immutable=frozenset({"userName"}),
+                               rename="recreate").items
+    assert disable.reason == ("replaced by a new account for E1: "
+                              "E1's userName changed from 'old@example.com' to 'new@example.com'")
+
+
+def test_a_recreate_whose_new_account_the_target_refuses_is_a_conflict_saying_why(mapping):
+    ada = person("E1", email="new@example.com")
+    old = account_for(person("E1", email="old@example.com"), "acct-1")
+    plan = plan_for(mapping, [ada], [old], {"E1": "acct-1"}, immutable=frozenset({"userName"}),
+                    rename="recreate", validate=lambda want: f"{want['userName']} is reserved")
+    (item,) = plan.items
+    assert (item.op, item.reason, item.account_id) == ("conflict", "new@example.com is reserved", None)
+    assert item.changes["userName"].after == "new@example.com"
+
+
+def test_a_partial_change_that_reaches_the_old_value_ignoring_case_leaves_only_the_manual_item(mapping):
+    ada = person("E1", email="new@example.com")
+    account = account_for(person("E1", email="old@example.com"))
+    plan = plan_for(mapping, [ada], [account], {"E1": "id-E1"},
+                    partial_change=lambda path, have, want: (have.upper(), "e-mail by hand")
+                    if path == "emails[0].value" else None)
+    assert [(i.op, sorted(i.changes)) for i in plan.items] == [
+        ("update", ["userName"]), ("manual", ["emails[0].value"])]
+    assert plan.items[0].reason == "attributes differ: userName"   # not the path left to a person
+
+
+def test_a_partial_change_keeps_the_plans_from_value_and_the_correlation_note(mapping):
+    ada = person("E1", title="Lead", given="Augusta")
+    unlinked = account_for(person("E1", title="Agent"))
+    plan = plan_for(mapping, [ada], [unlinked], {}, partial_change=lambda path, have, want: (
+        f"{have}+{want}", f"{path}: by hand") if path in ("title", "name.givenName") else None)
+    update, manual = plan.items
+    # the executor compares the account with `from`: the reduced change still says what it was
+    assert (update.changes["title"].before, update.changes["title"].after) == ("Agent", "Agent+Lead")
+    assert update.reason == ("existing account found by correlation; "
+                             "attributes differ: name.givenName, title")
+    assert manual.reason == "name.givenName: by hand; title: by hand"
+
+
+def test_a_target_that_cannot_disable_or_enable_gets_manual_items_that_say_what_to_do(mapping):
+    leaver, rehire = person("E1", status="leaver"), person("E2")
+    accounts = [account_for(leaver), account_for(rehire, active=False)]
+    plan = plan_for(mapping, [leaver, rehire], accounts, {"E1": "id-E1", "E2": "id-E2"},
+                    capabilities=frozenset({"create", "update"}))
+    assert [(i.op, i.reason) for i in plan.items] == [
+        ("manual", "disable account id-E1 by hand (E1 is inactive in the source): "
+                   "this target cannot disable accounts"),
+        ("manual", "enable account id-E2 by hand (E2 is active in the source again): "
+                   "this target cannot enable accounts")]
+    assert [i.to_dict()["changes"] for i in plan.items] == [
+        {"active": {"from": True, "to": False}}, {"active": {"from": False, "to": True}}]
+
+
+def test_a_manual_item_for_a_missing_correlation_value_is_a_complete_plan_item(mapping):
+    nobody = Identity("E1", {"employee_id": "E1", "given_name": "A", "department": "Support", "status": "active"})
+    (item,) = plan_for(mapping, [nobody]).items
+    assert item.to_dict()["changes"] == {} and item.account_id is None
+
+
+def test_conflict_reasons_name_the_value_the_accounts_and_the_people(mapping):
+    ada = person("E1")
+    assert plan_for(mapping, [ada], [account_for(ada, "a1"), account_for(ada, "a2")]).items[0].reason == \
+        "userName = 'e1@example.com' matches 2 accounts (a1, a2); link the right one by hand"
+    a, b = person("E1", email="x@example.com"), person("E2", email="x@example.com")
+    assert plan_for(mapping, [a, b], [account_for(a, "a1")], {"E1": "a1"}).items[0].reason == \
+        "userName = 'x@example.com' matches account a1, which is linked to E1"
+    assert [i.reason for i in plan_for(mapping, [a, b], [account_for(a, "a1")]).items] == [
+        "E1, E2 all correlate to account a1; fix the source so only one person matches"] * 2
+
+
+def test_the_plan_says_what_it_counted_and_keeps_its_id(mapping):
+    ada, bob = person("E1"), person("E2")
+    plan = plan_for(mapping, [ada, bob], [account_for(ada), account_for(person("Z"), "z")], only=["E2"])
+    assert plan.plan_id == "p1" and plan.targets["dir"].accounts == 2
+    assert [l.identity for l in plan.adopt] == []   # Ada's adoption is outside `only`
+    assert [l.identity for l in plan_for(mapping, [ada], [account_for(ada)], only=["e1"]).adopt] == ["E1"]
+    unreadable = TargetInput(name="bad", mapping=mapping, accounts=[], links={}, unreadable="refused")
+    summary = make_plan(SourceResult((ada,)), [unreadable], PlanPolicy(), plan_id="p", created_at="t").targets
+    assert summary["bad"].to_dict()["accounts"] == 0
+
+
+def test_the_plan_carries_source_counts_upcoming_changes_and_unmatched_records(mapping):
+    source = SourceResult((person("E1"),), counts={"hr": {"identities": 1}},
+                          upcoming=(Upcoming("E3", "starts", "2026-02-01", {"department": "Support"}),
+                                    Upcoming("E2", "leaves", "2026-01-15", {"department": "Research"})),
+                          unmatched=(Rejected(4, "X9", "only in the directory"),))
+    target = TargetInput(name="dir", mapping=mapping, accounts=[], links={})
+    plan = make_plan(source, [target], PlanPolicy(), plan_id="p1", created_at="t")
+    assert plan.source_info == {
+        "sources": {"hr": {"identities": 1}},
+        "upcoming": [{"identity": "E2", "change": "leaves", "date": "2026-01-15", "targets": []},
+                     {"identity": "E3", "change": "starts", "date": "2026-02-01", "targets": ["dir"]}],
+        "unmatched": [{"row": 4, "key": "X9", "reason": "only in the directory"}]}
+    assert plan_for(mapping, [person("E1")]).source_info == {}   # a plain single source adds nothing

@@ -189,21 +189,19 @@ def test_a_second_holder_is_refused_with_who_holds_it(db, db_url):
 
 
 def test_a_waiting_run_gets_the_lock_when_the_holder_finishes(db, db_url):
-    holder = start_holder(db_url, lease=30, hold=1.0)
-    started = time.monotonic()
-    with db.lock("run", "me", wait_seconds=20):
-        waited = time.monotonic() - started
-    assert holder.wait(10) == 0 and 0.3 < waited < 15
+    holder = start_holder(db_url, lease=600, hold=1.0)
+    with db.lock("run", "me", wait_seconds=120):   # a margin no load uses up, not a measurement
+        # the holder let go by itself (its lease could not have run out), then we got it
+        assert holder.wait(60) == 0 and holder.stdout.read().strip() == "released"
 
 
 def test_a_killed_holders_lock_is_freed(db, db_url):
-    holder = start_holder(db_url, lease=2, hold=600)
+    # a lease far longer than the wait: only the holder's death can free the lock in time
+    holder = start_holder(db_url, lease=600, hold=600)
     holder.kill()
     holder.wait()
-    started = time.monotonic()
-    with db.lock("run", "me", wait_seconds=20):
+    with db.lock("run", "me", wait_seconds=120):
         pass
-    assert time.monotonic() - started < 10
 
 
 def test_a_lease_of_a_dead_process_on_this_host_is_taken_at_once(tmp_path):
@@ -213,10 +211,8 @@ def test_a_lease_of_a_dead_process_on_this_host_is_taken_at_once(tmp_path):
     holder = start_holder(url, lease=600, hold=600)   # a lease that would outlive the test
     holder.kill()
     holder.wait()
-    started = time.monotonic()
-    with db.lock("run", "me", wait_seconds=0):
+    with db.lock("run", "me", wait_seconds=0):   # no waiting for the lease
         pass
-    assert time.monotonic() - started < 2
     live = start_holder(url, lease=600, hold=600)   # a live one on this host still holds
     try:
         with pytest.raises(LockHeld):
@@ -229,12 +225,22 @@ def test_a_lease_of_a_dead_process_on_this_host_is_taken_at_once(tmp_path):
 
 
 def test_a_live_holders_lease_is_renewed_past_its_length(db, db_url):
-    holder = start_holder(db_url, lease=1.5, hold=4)
+    # a 6 s lease renewed every 2 s: lost only if the holder is starved of the CPU for 4 s
+    holder = start_holder(db_url, lease=6, hold=600)
     try:
-        time.sleep(2.5)  # past one lease length: only the heartbeat keeps it
+        first = lease_expiry(db)
+        if first is not None:   # SQLite; PostgreSQL's advisory lock has no lease
+            while time.time() < first + 1:   # the first lease has run out
+                time.sleep(0.2)
+            assert lease_expiry(db) > first
         with pytest.raises(LockHeld):
             with db.lock("run", "me", wait_seconds=0):
                 pass
     finally:
         holder.kill()
         holder.wait()
+
+
+def lease_expiry(db) -> float | None:
+    with db.engine.connect() as c:
+        return c.execute(text("SELECT expires FROM locks WHERE name = 'run'")).scalar()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import YCC_PASSWORD, YCC_USER, assert_nowhere
+from fake_clock import FakeClock
 from provisioner.errors import AlreadyExists, ConfigError, TargetError
 from provisioner.executor import apply_plan
 from provisioner.mapping import load_mapping
@@ -161,10 +162,11 @@ def test_refusals_under_http_200_fail_and_quote_ycc(ycc_factory):
 
 
 def test_a_token_that_dies_mid_run_is_renewed_once(ycc_factory):
-    ycc = ycc_factory(Faults(token_lifetime=0.3))
+    ycc = ycc_factory(Faults(token_lifetime=60))
+    ycc.clock = clock = FakeClock()   # the server's: its tokens die when the test says
     with connect(ycc) as target:
         assert "1 agents; template agent '9999' present" in target.check()
-        time.sleep(0.4)
+        clock.advance(61)
         assert "present" in target.check()
     assert ycc.grants == ["resource_owner_credentials", "refresh_token"]
     assert ycc.statuses("/api/v2/get-agent-list") == [200, 401, 200]
@@ -286,7 +288,7 @@ def test_config_sandbox_serve_and_the_target_meet(tmp_path):
     settings = load_config(_config(tmp_path, port, 'template_agent = "9999"\n'
                                                    'admin_password = "file:ycc_password"\n'))
     target_settings = settings.targets["ycc"]
-    assert (target_settings.template_agent, target_settings.token_minutes) == ("9999", 120.0)
+    assert (target_settings.template_agent, target_settings.refresh_minutes) == ("9999", 120)
     assert settings.sandbox.ytel_ycc.port == port and settings.sandbox.ytel_ycc.template_agent == "9999"
     [(name, emulator)] = start_emulators(settings.sandbox, "config.toml")
     try:

@@ -8,7 +8,8 @@ A CCC call carries no header credential: the body holds four parameters,
     AuthToken = sha256("{token1}:{token2}:{RequestDateTime}")
 
 (hex digests), RequestDateTime being `YYYY-MM-DD HH:MM:SS` in the client's time
-zone. The caller sends the Data JSON as the request content; this flow reads
+zone: a named zone when one is configured, else the host's local zone (what the
+seed's "Client's current time-zone" means for a client that names none). The caller sends the Data JSON as the request content; this flow reads
 those exact bytes, signs them and replaces the body with the four parameters,
 so what is hashed is byte for byte what is sent. A retry goes through the flow
 again and so gets a fresh RequestDateTime and token.
@@ -71,12 +72,13 @@ def decode_parameters(body: bytes, content_type: str) -> dict[str, str]:
 class CccSignedAuth(httpx.Auth):
     """Signs a request whose content is the Data JSON and rewrites its body to the four parameters.
 
-    `clock` returns the current instant (aware); it is shown in `time_zone`.
+    `clock` returns the current instant (aware); it is shown in `time_zone`, an IANA name, or
+    in the host's local zone when that is None.
     """
 
     requires_request_body = True
 
-    def __init__(self, client_id: str, username: str, secret_key: Secret, *, time_zone: str = "UTC",
+    def __init__(self, client_id: str, username: str, secret_key: Secret, *, time_zone: str | None = None,
                  body_format: str = "text",
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         if body_format not in BODY_FORMATS:
@@ -84,7 +86,7 @@ class CccSignedAuth(httpx.Auth):
         self.client_id = str(client_id)
         self.username = username
         self._secret = secret_key
-        self.zone = ZoneInfo(time_zone)
+        self.zone = ZoneInfo(time_zone) if time_zone else None   # None: astimezone() goes local
         self.body_format = body_format
         self._clock = clock
 

@@ -33,7 +33,7 @@ class CccOptions:
     client_id: str = "1001"
     username: str = "sandbox"
     secret_key: str = field(default="sandbox-secret", repr=False)
-    time_zone: str = "UTC"                  # the zone RequestDateTime is read in
+    time_zone: str | None = None            # the zone RequestDateTime is read in; None: the host's
     window: float = 300.0                   # seconds RequestDateTime may differ from now
     actions: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ACTIONS))
     id_field: str = "AgentID"
@@ -98,7 +98,9 @@ class CccEmulator(Emulator):
         if params["AuthUsername"] != o.username:
             raise _refusal(401, 401, "unknown AuthUsername")
         try:
-            sent = datetime.strptime(params["RequestDateTime"], DATETIME_FORMAT).replace(tzinfo=ZoneInfo(o.time_zone))
+            sent = datetime.strptime(params["RequestDateTime"], DATETIME_FORMAT)
+            # a naive time's astimezone() reads it as the host's local time
+            sent = sent.replace(tzinfo=ZoneInfo(o.time_zone)) if o.time_zone else sent.astimezone()
         except ValueError:
             raise _refusal(400, 400, "RequestDateTime must be YYYY-MM-DD HH:MM:SS") from None
         skew = abs((o.clock() - sent).total_seconds())

@@ -119,11 +119,15 @@ class Emulator:
 
     name = "emulator"
 
-    def __init__(self, faults: Faults | None = None, *, state_file: Path | None = None):
+    def __init__(self, faults: Faults | None = None, *, state_file: Path | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.faults = faults or Faults()
+        # what token expiry is measured by: tests pass a clock they move, so an expiry
+        # happens when the test says, not when a loaded machine happens to get there
+        self.clock = clock
         self.lock = threading.RLock()
         self.requests: list[tuple[str, str, int]] = []   # (method, path, status) of each, for tests
-        self._tokens: dict[str, float] = {}         # token -> expiry (monotonic)
+        self._tokens: dict[str, float] = {}         # token -> expiry (on self.clock)
         self._errors, self._throttles = _Every(), _Every()
         self._routes = [(m, re.compile(p + r"/?\Z"), h) for m, p, h in self.routes()]
         self.state_file = state_file
@@ -148,7 +152,7 @@ class Emulator:
         """A new bearer token and the lifetime to announce for it."""
         token = secrets.token_hex(32).upper()
         with self.lock:
-            self._tokens[token] = time.monotonic() + self.faults.token_lifetime
+            self._tokens[token] = self.clock() + self.faults.token_lifetime
         advertised = self.faults.advertised_lifetime
         return token, self.faults.token_lifetime if advertised is None else advertised
 
@@ -160,7 +164,7 @@ class Emulator:
         token = request.bearer()
         with self.lock:
             expiry = self._tokens.get(token) if token else None
-        if expiry is None or expiry <= time.monotonic():
+        if expiry is None or expiry <= self.clock():
             raise HttpError(401, "invalid or expired access token",
                             {"error": "invalid_token", "error_description": "invalid or expired access token"})
 

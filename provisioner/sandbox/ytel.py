@@ -5,12 +5,18 @@ grants), users, their status endpoint and roles, answering in Ytel's envelope
 What it holds to, as the vendor documents it:
 - every answer is an envelope; a refused request may still be HTTP 200 with
   `status: false` (a duplicate username, an unknown role, a username change);
-- a fixed one-second window per route group, announced in
+- separate per-second limits for the token endpoint (25/s, `token_rate_limit`)
+  and every other route (150/s, `rate_limit`), held strictly: no one-second
+  span, wherever it starts, admits more than the limit (a client that passes
+  here passes a server counting fixed windows too). Announced in
   X-RateLimit-Limit-Second / RateLimit-Limit / RateLimit-Remaining /
-  RateLimit-Reset: 25/s on the token endpoint, `rate_limit`/s elsewhere,
-  429 with Retry-After beyond it;
+  RateLimit-Reset; 429 with Retry-After beyond it. Every arrival is logged by
+  bucket (`arrivals`), and `busiest_second(bucket)` counts the most that came
+  within any one second, so tests assert on counts, not on elapsed time;
 - access tokens expire after `Faults.token_lifetime`; an expired one is
   answered "Bad token" (401, or 403 with `bad_token_status = 403`);
+  `refreshDurationMinutes` must be an integer and is how long the refresh token
+  works (120 when not sent);
 - usernames are e-mails and never change; PUT must carry the full `roles`
   and cannot change `password` or `status`; status has its own endpoint;
 - work groups (`/ams/v3/workgroup`): listed with their `userIds`; a POST adds
@@ -29,6 +35,7 @@ import re
 import secrets
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +46,8 @@ if TYPE_CHECKING:
 
 USERS = "/ams/v3/users"
 WORKGROUP = "/ams/v3/workgroup"
+BUCKETS = ("token", "api")             # the separately limited route groups
+DEFAULT_REFRESH_MINUTES = 120
 ROLES = (("webrtc-agent", "WebRTC Agent"), ("agent", "Agent"), ("supervisor", "Supervisor"),
          ("contact-admin", "Contacts"), ("account-admin", "Account Administrator"))
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z")
@@ -52,7 +61,7 @@ class YtelOptions:
     password: str = "sandbox-password"
     account_id: str = "173c6f7f-c911-f823-fb2d-a13e4780c300"
     rate_limit: int = 150                 # requests per second, every route but the token's
-    token_rate_limit: int = 25
+    token_rate_limit: int = 25            # requests per second on /auth/v3/token
     bad_token_status: int = 401
     sso: bool = False                     # true: a create without a password is accepted
     roles: tuple[tuple[str, str], ...] = ROLES
@@ -80,8 +89,11 @@ class YtelEmulator(UserStore, Emulator):
         self.users: dict[str, dict] = {}         # clientId -> user
         self.passwords: dict[str, str] = {}      # clientId -> password sent on create (memory only)
         self.grants: list[str] = []              # grant types asked for, in order
-        self._refresh_tokens: set[str] = set()
-        self._windows: dict[str, tuple[int, int]] = {}   # route group -> (second, requests in it)
+        self._refresh_tokens: dict[str, float] = {}      # refresh token -> expiry (monotonic)
+        self.refresh_durations: list[Any] = []            # refreshDurationMinutes as sent, in order
+        # per bucket: monotonic arrival time of every request, and those admitted in the last second
+        self.arrivals: dict[str, list[float]] = {b: [] for b in BUCKETS}
+        self._admitted: dict[str, deque[float]] = {b: deque() for b in BUCKETS}
         self.throttled = 0
         self.workgroups: dict[str, dict] = {}    # groupName -> group (userIds included)
         super().__init__(faults, **kwargs)
@@ -142,26 +154,42 @@ class YtelEmulator(UserStore, Emulator):
     # -- rate limit ------------------------------------------------------------
 
     def _dispatch(self, request: Request) -> tuple[int, Any, dict[str, str]]:
-        group = "token" if request.path.startswith("/auth/") else "api"
-        limit = self.options.token_rate_limit if group == "token" else self.options.rate_limit
-        now = time.time()
-        second = int(now)
+        bucket = "token" if request.path.startswith("/auth/") else "api"
+        limit = self.options.token_rate_limit if bucket == "token" else self.options.rate_limit
         with self.lock:
-            start, used = self._windows.get(group, (second, 0))
-            used = used + 1 if start == second else 1
-            self._windows[group] = (second, used)
-        reset = str(max(1, math.ceil(second + 1 - now)))
-        headers = {"X-RateLimit-Limit-Second": str(limit), "RateLimit-Limit": str(limit),
-                   "X-RateLimit-Remaining-Second": str(max(0, limit - used)),
-                   "RateLimit-Remaining": str(max(0, limit - used)), "RateLimit-Reset": reset}
-        if used > limit:
-            with self.lock:
+            now = time.monotonic()
+            self.arrivals[bucket].append(now)
+            window = self._admitted[bucket]
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            admitted = len(window) < limit
+            if admitted:
+                window.append(now)
+            else:
                 self.throttled += 1
+            remaining = limit - len(window)
+            # whole seconds until the oldest request in the window stops counting
+            reset = str(max(1, math.ceil(window[0] + 1.0 - now)))
+        headers = {"X-RateLimit-Limit-Second": str(limit), "RateLimit-Limit": str(limit),
+                   "X-RateLimit-Remaining-Second": str(remaining),
+                   "RateLimit-Remaining": str(remaining), "RateLimit-Reset": reset}
+        if not admitted:
             body = envelope(status=False, errors=[{"code": "429", "message": "API rate limit exceeded",
                                                    "moreInfo": "API rate limit exceeded"}])
             return 429, body, {**headers, "Retry-After": reset}
         status, body, extra = super()._dispatch(request)
         return status, body, {**extra, **headers}
+
+    def busiest_second(self, bucket: str) -> int:
+        """The most requests of `bucket` ("token" or "api") that arrived within one second."""
+        with self.lock:
+            times = list(self.arrivals[bucket])
+        most, first = 0, 0
+        for last, at in enumerate(times):
+            while at - times[first] >= 1.0:
+                first += 1
+            most = max(most, last - first + 1)
+        return most
 
     # -- tokens ----------------------------------------------------------------
 
@@ -176,15 +204,21 @@ class YtelEmulator(UserStore, Emulator):
                 raise refusal(401, "Invalid username or password", http=401)
         elif grant == "refresh_token":
             with self.lock:
-                known = body.get("refreshToken") in self._refresh_tokens
-            if not known:
+                expiry = self._refresh_tokens.get(body.get("refreshToken"))
+            if expiry is None or expiry <= time.monotonic():
                 raise refusal(401, "Invalid refresh token", http=401)
         else:
             raise refusal(400, f"unknown grantType {grant!r}", http=400)
+        minutes = body.get("refreshDurationMinutes", DEFAULT_REFRESH_MINUTES)
+        with self.lock:
+            self.refresh_durations.append(minutes)
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 1:
+            raise refusal(400, "refreshDurationMinutes must be a whole number of minutes",
+                          f"got {minutes!r}", http=400)
         access, _ = self.issue_token()
         refresh = secrets.token_urlsafe(32)
         with self.lock:
-            self._refresh_tokens.add(refresh)
+            self._refresh_tokens[refresh] = time.monotonic() + minutes * 60
         return 200, envelope([{"accessToken": access, "refreshToken": refresh, "tokenType": "Bearer"}])
 
     def _authorized(self, request: Request) -> None:

@@ -121,7 +121,16 @@ _LOCAL_SYMBOLS = frozenset("!#$%&'*+/=?^_`{|}~-")
 _SCRIPT_FAMILY = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "HANGUL": "CJK", "IDEOGRAPHIC": "CJK"}
 
 
+# The same rules for an all-ASCII address, which has no look-alikes to weigh:
+# one regular expression instead of a walk over every character (most addresses).
+_ASCII_EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:(?!-)[A-Za-z0-9-]{1,63}(?<!-)\.)+(?!-)(?=[A-Za-z0-9-]*[A-Za-z-])[A-Za-z0-9-]{1,63}(?<!-)")
+
+
 def valid_email(value: str) -> bool:
+    if value.isascii():
+        return _ASCII_EMAIL.fullmatch(value) is not None
     local, at, domain = value.rpartition("@")
     if not at or not local or "@" in local:
         return False

@@ -60,7 +60,7 @@ def _open_ytel(name: str, settings, paths) -> Any:
     return YtelTarget(
         name, settings.base_url, paths=paths, username=settings.username, password=settings.password,
         account_id=settings.account_id, password_mode=settings.password_mode,
-        token_minutes=settings.token_minutes, workgroups=settings.workgroups,
+        refresh_minutes=settings.refresh_minutes, workgroups=settings.workgroups,
         workgroup_remove_path=settings.workgroup_remove_path,
         timeout=settings.timeout, tls_verify=settings.tls_verify, ca_file=settings.ca_file,
         rate_limit=settings.rate_limit)
@@ -71,7 +71,7 @@ def _open_ytel_ycc(name: str, settings, paths) -> Any:
     return YccTarget(
         name, settings.base_url, paths=paths, token_url=settings.token_url, username=settings.username,
         password=settings.password, template_agent=settings.template_agent,
-        admin_password=settings.admin_password, token_minutes=settings.token_minutes,
+        admin_password=settings.admin_password, refresh_minutes=settings.refresh_minutes,
         concurrency=settings.concurrency, timeout=settings.timeout, tls_verify=settings.tls_verify,
         ca_file=settings.ca_file, rate_limit=settings.rate_limit)
 

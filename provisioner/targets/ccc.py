@@ -63,7 +63,7 @@ class CccTarget(Target):
     capabilities = frozenset({CREATE, UPDATE, DISABLE, ENABLE})
 
     def __init__(self, name: str, base_url: str, *, paths: Sequence[str], client_id: str, username: str,
-                 secret_key: Secret, time_zone: str = "UTC", body_format: str = "text",
+                 secret_key: Secret, time_zone: str | None = None, body_format: str = "text",
                  actions: Mapping[str, str] | None = None, id_field: str = "AgentID",
                  active_field: str = "Active", list_key: str = "Agents",
                  success_codes: Sequence[int] = DEFAULT_SUCCESS_CODES, timeout: float = 30,

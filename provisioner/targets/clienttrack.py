@@ -13,7 +13,8 @@ Vendor facts this module owns (shared api-notes §4, seed 003):
   rows, or a full page followed by an empty one while a row with a greater key
   still exists (one `WHERE key > last` probe), is a TargetError advising
   `paging = "keyset"`, so the plan blocks this target instead of creating
-  duplicates of the accounts it did not see. `paging = "keyset"` asks for
+  duplicates of the accounts it did not see; `check` reads two one-row pages
+  to find such a server before a plan does. `paging = "keyset"` asks for
   `WHERE key > last` each time and requires rows in key order.
 - CTObjects: `GET /cto/{table}/{id}` reads one record; insert `POST /cto/{table}`
   and update `PUT /cto/{table}/{id}` are assumed (paths are configuration).
@@ -242,9 +243,29 @@ class ClientTrackTarget(ScimTarget):
             answer = response.text
         environment = _environment(answer)
         # one row of the list query proves the table and every configured column
-        self._crql(self._query(1), 1, "check", page_size=1, cache=False)
+        first = self._crql(self._query(1), 1, "check", page_size=1, cache=False)
+        paging = self._check_top_paging(first) if self.paging == "top" else "keyset paging"
         return (f"ClientTrack at {safe_url(self.base_url)}: keys accepted; environment {environment}; "
-                f"table {self.table} readable with columns {', '.join(self._select)} ({self.paging} paging)")
+                f"table {self.table} readable with columns {', '.join(self._select)} ({paging})")
+
+    def _check_top_paging(self, first: list[dict]) -> str:
+        """`paging = "top"` needs pageNo to page past TOP: with one-row pages, page 2 must be
+        another row whenever there is one. Found out here rather than by a blocked plan once the
+        table outgrows a page."""
+        if not first:
+            return "top paging; pageNo not checked: the table is empty"
+        key = first[0][self._key_name(first[0])]
+        second = self._crql(self._query(1), 2, "check", page_size=1, cache=False)
+        if second:
+            if self._key(second[0]) == self._key(first[0]):
+                raise self._paging_error("page 2 repeated page 1", "check")
+            return "top paging, pageNo checked"
+        # page 2 empty: a one-row table, or TOP bound before paging
+        if self._crql(self._query(1, f"{self.key_column} <> {literal(key)}"), 1, "check", page_size=1,
+                      cache=False):
+            raise self._paging_error(f"page 2 was empty although {self.key_column} {key} is not the "
+                                     "only row", "check")
+        return "top paging; pageNo not checked: the table has one row"
 
     # -- plumbing --------------------------------------------------------
 
@@ -294,8 +315,8 @@ class ClientTrackTarget(ScimTarget):
     def _object_url(self, template: str, account_id: str) -> str:
         return self.base_url + template.replace("{id}", quote(str(account_id), safe=""))
 
-    def _paging_error(self, what: str) -> TargetError:
-        return TargetError(f"{self.name}: list accounts: {what}: CTAPI seems to apply TOP before "
+    def _paging_error(self, what: str, action: str = "list accounts") -> TargetError:
+        return TargetError(f"{self.name}: {action}: {what}: CTAPI seems to apply TOP before "
                            "pageNo, so paging would miss accounts: set paging = \"keyset\" for this target")
 
     def _error(self, action: str, response: httpx.Response, cls: type[TargetError]) -> TargetError:

@@ -4,8 +4,11 @@ Vendor facts this module owns:
 - Tokens: resource-owner credentials then the refresh_token grant (auth/ytel_token.py).
 - Every answer is an envelope; `status: false` under HTTP 200 is a failure whose
   error code/message/moreInfo become the item's error (ytel_envelope.py).
-- Rate limits are announced per second in the headers; requests are paced to
-  them (http.HeaderRateLimiter), the token endpoint on its own limit.
+- Rate limits: 150 requests/s on AMS calls and, separately, 25/s on the token
+  endpoint (the seed's X-RateLimit-Limit-Second). Requests are paced to these
+  from the first one, and to what each answer's headers announce after that
+  (http.HeaderRateLimiter); a request repeated after a token renewal takes
+  its own slot (auth/ytel_token.py).
 - `username` is an e-mail and can never change: it is declared `immutable`, so
   the planner makes a rename a manual item (or, with the target's rename =
   "recreate", default policy.ytel_rename, a create plus a disable of the old account).
@@ -29,7 +32,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
-from ..auth.ytel_token import YtelTokenAuth
+from ..auth.ytel_token import TOKEN_RATE_LIMIT, YtelTokenAuth
 from ..errors import AlreadyExists, ConfigError, NotFound, TargetError
 from ..http import RETRY_STATUSES, HeaderRateLimiter, make_client, safe_url, send
 from ..model import ACTIVE, Account, normalize
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 USERS = "/ams/v3/users"
 USERNAME, ROLES = "username", "roles"
 PASSWORD_MODES = ("generate", "none")
+AMS_RATE_LIMIT = 150        # requests/s on every AMS call (the token endpoint has its own)
 _SYMBOLS = "!#$%&*+-=?@^_"
 
 
@@ -53,7 +57,7 @@ class YtelTarget(Target):
 
     def __init__(self, name: str, base_url: str, *, paths: Sequence[str], username: str,
                  password: Secret, account_id: str, password_mode: str = "generate",
-                 token_minutes: float = 120, timeout: float = 30,
+                 refresh_minutes: int = 120, timeout: float = 30,
                  tls_verify: bool = True, ca_file: Path | None = None,
                  rate_limit: float | None = None, workgroups: Sequence[str] = (),
                  workgroup_remove_path: str | None = None):
@@ -69,11 +73,12 @@ class YtelTarget(Target):
         self.password_mode = password_mode
         self._client = make_client(self.base_url, headers={"Accept": "application/json"},
                                    timeout=timeout, tls_verify=tls_verify, ca_file=ca_file)
-        self._limiter = HeaderRateLimiter(rate_limit)
+        self._limiter = HeaderRateLimiter(rate_limit, assumed=AMS_RATE_LIMIT)
         # the token endpoint has its own, lower limit (25/s against 150/s)
         self.auth = YtelTokenAuth(self.base_url + "/auth/v3/token", username, password,
-                                  minutes=token_minutes, client=self._client,
-                                  limiter=HeaderRateLimiter(rate_limit))
+                                  refresh_minutes=refresh_minutes, client=self._client,
+                                  limiter=HeaderRateLimiter(rate_limit, assumed=TOKEN_RATE_LIMIT),
+                                  request_limiter=self._limiter)
         self._roles: list[str] | None = None
         self._groups = (WorkGroups(name, workgroups, workgroup_remove_path, self._call)
                         if WORKGROUPS in self.paths else None)
@@ -219,8 +224,8 @@ class YtelTarget(Target):
     def _call(self, method: str, path: str, action: str, body: Any = None) -> list[dict]:
         """The envelope's payload; TargetError (NotFound, AlreadyExists) with its error otherwise."""
         try:
-            response = send(self._client, method, self.base_url + path, limiter=self._limiter,
-                            auth=self.auth, json=body)
+            # paced by self.auth, once it holds a token (self._limiter is its request_limiter)
+            response = send(self._client, method, self.base_url + path, auth=self.auth, json=body)
         except TargetError as exc:
             raise TargetError(f"{self.name}: {action}: {exc}", exc.status, exc.retryable) from exc
         answer = envelope.body_of(response)

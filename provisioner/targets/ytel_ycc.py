@@ -50,7 +50,7 @@ from typing import Any, Mapping, Sequence
 
 import httpx
 
-from ..auth.ytel_token import YtelTokenAuth
+from ..auth.ytel_token import TOKEN_RATE_LIMIT, YtelTokenAuth
 from ..errors import AlreadyExists, ConfigError, NotFound, TargetError
 from ..http import RETRY_STATUSES, HeaderRateLimiter, make_client, safe_url, send
 from ..model import ACTIVE, Account, normalize, same_value
@@ -82,7 +82,7 @@ class YccTarget(Target):
 
     def __init__(self, name: str, base_url: str, *, paths: Sequence[str], username: str,
                  password: Secret, template_agent: str, token_url: str = TOKEN_URL,
-                 admin_password: Secret | None = None, token_minutes: float = 120,
+                 admin_password: Secret | None = None, refresh_minutes: int = 120,
                  concurrency: int = 4, timeout: float = 30, tls_verify: bool = True,
                  ca_file: Path | None = None, rate_limit: float | None = None):
         unknown = [p for p in paths if p not in KNOWN_PATHS]
@@ -101,10 +101,13 @@ class YccTarget(Target):
         self._admin_password = admin_password
         self._client = make_client(self.base_url, headers={"Accept": "application/json"},
                                    timeout=timeout, tls_verify=tls_verify, ca_file=ca_file)
+        # YCC's own limit is not documented: paced to what its answers announce
         self._limiter = HeaderRateLimiter(rate_limit)
-        # the token endpoint is on the CPaaS host, with its own limit
-        self.auth = YtelTokenAuth(token_url, username, password, minutes=token_minutes,
-                                  client=self._client, limiter=HeaderRateLimiter(rate_limit))
+        # the token endpoint is on the CPaaS host, with its own documented limit
+        self.auth = YtelTokenAuth(token_url, username, password, refresh_minutes=refresh_minutes,
+                                  client=self._client,
+                                  limiter=HeaderRateLimiter(rate_limit, assumed=TOKEN_RATE_LIMIT),
+                                  request_limiter=self._limiter)
         self.capabilities = ALL
         self._groups: list[str] | None = None
 
@@ -285,8 +288,8 @@ class YccTarget(Target):
     def _call(self, method: str, path: str, action: str, **kwargs: Any) -> Any:
         """The answer's JSON; TargetError (NotFound, AlreadyExists) quoting YCC's message otherwise."""
         try:
-            response = send(self._client, method, self.base_url + API + path, limiter=self._limiter,
-                            auth=self.auth, **kwargs)
+            # paced by self.auth, once it holds a token (self._limiter is its request_limiter)
+            response = send(self._client, method, self.base_url + API + path, auth=self.auth, **kwargs)
         except TargetError as exc:
             raise TargetError(f"{self.name}: {action}: {exc}", exc.status, exc.retryable) from exc
         body = _json(response)
