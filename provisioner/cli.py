@@ -14,10 +14,15 @@ import click
 from .errors import ConfigError, ProvisionerError
 from .logs import setup_logging
 from .secrets import redact
+from .stopping import EXIT_INTERRUPTED, StopFlag
 
 # The engine's modules (sqlalchemy, pydantic, rich, httpx, ldap3 behind them) are
 # imported inside the commands that use them: `--help`, and every command, start
 # without paying for what they do not run.
+
+# what `show --format` and `audit --format` offer besides text (see provisioner.reports)
+PLAN_FORMATS = ("json", "html", "markdown", "csv")
+AUDIT_FORMATS = ("csv", "json")
 
 # Exit codes are part of the interface: schedulers and scripts read them.
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_BLOCKED, EXIT_STALE, EXIT_CHANGES = 0, 1, 2, 3, 4, 5
@@ -61,25 +66,40 @@ class Context:
                           lock.wait_seconds if wait is None else wait, lock.lease_seconds)
 
 
+def _example(*lines: str) -> str:
+    """A command's --help epilog: one example, kept as typed (\\b stops click re-wrapping it)."""
+    return "\b\nExample:\n" + "\n".join(f"  {line}" if line else "" for line in lines)
+
+
 _WAIT_OPTION = click.option("--wait", "wait", type=click.FloatRange(min=0), default=None,
                             help="Seconds to wait for another run to finish (default lock.wait_seconds); "
                                  "then exit 6.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=_example("provisioner plan", "",
+                             "Shell completion for bash (zsh_source, fish_source for the others):",
+                             '  eval "$(_PROVISIONER_COMPLETE=bash_source provisioner)"'))
+@click.version_option(package_name="provisioner", prog_name="provisioner", message="%(prog)s %(version)s")
 @click.option("--config", "config_path", default="config.toml", envvar="PROVISIONER_CONFIG",
               show_default=True, help="Path of config.toml (env PROVISIONER_CONFIG).")
 @click.option("-v", "--verbose", is_flag=True, help="Log progress at INFO level on stderr.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Log lines for a person, or JSON lines for a log collector.")
+@click.option("--no-color", is_flag=True, help="No colours in the output (also: env NO_COLOR set to anything).")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str, verbose: bool, log_format: str) -> None:
+def cli(ctx: click.Context, config_path: str, verbose: bool, log_format: str, no_color: bool) -> None:
     """Keep target accounts in step with a source of truth: plan, review, apply."""
+    if no_color:
+        # rich reads NO_COLOR when a console is made (the progress bar's), the module's console is older
+        from . import render
+        os.environ["NO_COLOR"] = "1"
+        render.console.no_color = True
     setup_logging(verbose, log_format)
     ctx.obj = Context(config_path)
 
 
-@cli.command()
+@cli.command(epilog=_example("provisioner check --offline"))
 @click.option("--offline", is_flag=True, help="Do not contact the targets.")
 @click.pass_obj
 def check(obj: Context, offline: bool) -> None:
@@ -118,7 +138,7 @@ def check(obj: Context, offline: bool) -> None:
     sys.exit(EXIT_CONFIG if source is None else EXIT_FAILED if failures else EXIT_OK)
 
 
-@cli.command()
+@cli.command(epilog=_example("provisioner plan --target directory --detailed-exitcode"))
 @click.option("--target", "targets", multiple=True, help="Plan only this target (repeatable).")
 @click.option("--only", multiple=True, help="Plan only the items of this identity key (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print only the plan document as JSON.")
@@ -156,21 +176,44 @@ def _print_plan(plan, handles, as_json: bool) -> None:
     render.print_plan(plan, estimates)
 
 
-@cli.command()
+@cli.command(epilog=_example("provisioner show latest --format html -o plan.html"))
 @click.argument("plan_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan document as JSON.")
+@click.option("--format", "fmt", type=click.Choice(["text", *PLAN_FORMATS]), default="text", show_default=True,
+              help="text for the terminal; html (one self-contained page), markdown (for a ticket), "
+                   "csv (one row per item and attribute) or json for people and tools elsewhere.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the report to this file instead of stdout.")
 @click.pass_obj
-def show(obj: Context, plan_id: str, as_json: bool) -> None:
-    """Print a stored plan (PLAN_ID, a unique prefix of it, or 'latest')."""
+def show(obj: Context, plan_id: str, fmt: str, as_json: bool, output: str | None) -> None:
+    """Print a stored plan (PLAN_ID, a unique prefix of it, or 'latest'), or write it as a report."""
     plan = _load_plan(obj.state(), plan_id)
-    if as_json:
-        click.echo(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
-    else:
+    fmt = "json" if as_json else fmt
+    if fmt == "text":
+        if output:
+            raise click.UsageError("-o/--output needs --format html, markdown, csv or json")
         from . import render
         render.print_plan(plan, {})
+        return
+    from .reports import PLAN_REPORTS
+    _write_report(PLAN_REPORTS[fmt](plan), output)
+    if output:
+        click.echo(f"plan {plan.plan_id}: {fmt} report written to {output}", err=True)
 
 
-@cli.command()
+def _write_report(text: str, output: str | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        # newline="": the CSV report carries its own \r\n line ends
+        with open(output, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise click.UsageError(f"{output}: cannot write the report: {exc.strerror}") from None
+
+
+@cli.command(epilog=_example("provisioner apply latest --yes"))
 @click.argument("plan_id")
 @click.option("--yes", is_flag=True, help="Apply without asking.")
 @click.option("--allow-mass-change", is_flag=True, help="Also apply targets the safety policy blocked.")
@@ -185,7 +228,7 @@ def apply(obj: Context, plan_id: str, yes: bool, allow_mass_change: bool, wait: 
     sys.exit(code)
 
 
-@cli.command()
+@cli.command(epilog=_example("provisioner reconcile --dry-run"))
 @click.option("--yes", is_flag=True, help="Apply without asking.")
 @click.option("--dry-run", is_flag=True, help="Plan and print only; change nothing.")
 @click.option("--allow-mass-change", is_flag=True, help="Also apply targets the safety policy blocked.")
@@ -228,10 +271,14 @@ def _apply(settings, state: StateDB, plan, *, yes: bool, allow_mass_change: bool
         with flow.open_targets(settings, [n for n in plan.targets if n in settings.targets]) as opened:
             return _apply(settings, state, plan, yes=True, allow_mass_change=allow_mass_change,
                           handles=opened)
-    with render.progress(todo) as advance:
+    with StopFlag().installed() as stop, render.progress(todo) as advance:
         result = flow.run_apply(settings, state, handles, plan, allow_mass_change=allow_mass_change,
-                                on_item=advance)
+                                on_item=advance, should_stop=stop)
     render.print_apply_result(plan, result, state)
+    if result.stopped:
+        click.echo(f"stopped: the rest of plan {plan.plan_id} stays pending; resume with: "
+                   f"provisioner apply {plan.plan_id}", err=True)
+        return EXIT_INTERRUPTED
     if result.failed:
         return EXIT_FAILED
     if result.blocked_targets:
@@ -241,7 +288,7 @@ def _apply(settings, state: StateDB, plan, *, yes: bool, allow_mass_change: bool
     return EXIT_OK
 
 
-@cli.command()
+@cli.command(epilog=_example("provisioner runs --limit 5"))
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--limit", default=20, show_default=True)
 @click.pass_obj
@@ -255,7 +302,7 @@ def runs(obj: Context, as_json: bool, limit: int) -> None:
         render.print_runs(report)
 
 
-@cli.command()
+@cli.command(epilog=_example("provisioner status --json"))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def status(obj: Context, as_json: bool) -> None:
@@ -268,7 +315,39 @@ def status(obj: Context, as_json: bool) -> None:
         render.print_status(report)
 
 
-@cli.command()
+@cli.command(epilog=_example("provisioner audit --since 2026-03-01 --target directory -o audit.csv"))
+@click.option("--since", help="Only changes at or after this date or time (YYYY-MM-DD or ISO 8601; UTC "
+                              "unless it has an offset).")
+@click.option("--target", help="Only this target's changes.")
+@click.option("--person", "person_key", metavar="KEY", help="Only this person's changes (their source key).")
+@click.option("--format", "fmt", type=click.Choice(AUDIT_FORMATS), default="csv", show_default=True,
+              help="csv: one row per attribute sent; json: one object per change.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write to this file instead of stdout.")
+@click.pass_obj
+def audit(obj: Context, since: str | None, target: str | None, person_key: str | None, fmt: str,
+          output: str | None) -> None:
+    """The provisioning log: every change sent, before and after, its run, plan and outcome."""
+    from .reports.audit_report import AUDIT_REPORTS
+    rows = obj.state().audit_rows(target, identity=person_key, since=_utc_time(since) if since else None)
+    _write_report(AUDIT_REPORTS[fmt](rows), output)
+    if output:
+        click.echo(f"{len(rows)} change(s) written to {output}", err=True)
+
+
+def _utc_time(text: str) -> str:
+    """A --since value as the audit log writes times, so that they compare as text."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date or time (e.g. 2026-03-01 or "
+                                 "2026-03-01T02:00+01:00)", param_hint="--since") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@cli.command(epilog=_example("provisioner schedule --once"))
 @click.option("--once", is_flag=True, help="Run one cycle now and exit (for cron or a systemd timer).")
 @_WAIT_OPTION
 @click.pass_obj
@@ -276,7 +355,7 @@ def schedule(obj: Context, once: bool, wait: float | None) -> None:
     """Reconcile on the [schedule] cron; apply only when nothing is blocked and auto_apply is on."""
     from . import scheduler
     settings, state = obj.settings, obj.state()
-    stop = scheduler.StopFlag()
+    stop = StopFlag()
     stop.install()
     if once:
         cycle = scheduler.run_cycle(settings, state, should_stop=stop, wait_seconds=wait)
@@ -286,7 +365,7 @@ def schedule(obj: Context, once: bool, wait: float | None) -> None:
     click.echo(f"scheduler: cron '{settings.schedule.cron}' ({settings.schedule.timezone}), "
                f"auto_apply {'on' if settings.schedule.auto_apply else 'off'}; "
                f"next run at {first.isoformat()}")
-    scheduler.serve(settings, state, stop)
+    scheduler.serve(obj.config_path, settings, state, stop)
 
 
 def _cycle_words(cycle) -> str:
@@ -294,6 +373,9 @@ def _cycle_words(cycle) -> str:
         return f"BLOCKED by the safety policy; review with: provisioner show {cycle.plan_id}"
     if cycle.event == "review":
         return f"waiting for review; apply with: provisioner apply {cycle.plan_id}"
+    if cycle.event == "manual":
+        return (("applied; " if cycle.applied else "") + "some items only a person can do; see them with: "
+                f"provisioner show {cycle.plan_id}")
     if cycle.event == "failed":
         return "applied with failures (see provisioner runs)"
     if cycle.stopped:
@@ -301,7 +383,7 @@ def _cycle_words(cycle) -> str:
     return "applied" if cycle.applied else "nothing to change"
 
 
-@cli.command()
+@cli.command(epilog=_example("provisioner person E0001 --offline"))
 @click.argument("key")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--offline", is_flag=True, help="Do not contact the targets (no account state).")
@@ -320,7 +402,7 @@ def person(obj: Context, key: str, as_json: bool, offline: bool, changes: int) -
         t["link"] for t in report["targets"].values()) else EXIT_FAILED)
 
 
-@cli.command()
+@cli.command(epilog=_example("provisioner demo --dir /tmp/demo --keep"))
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
               help="Write the demo's files here (default: a temporary directory, removed afterwards).")
 @click.option("--keep", is_flag=True, help="Leave the local servers running until Ctrl-C at the end.")
@@ -335,7 +417,7 @@ def sandbox() -> None:
     """Local emulators of the vendor APIs (for trying things out and for tests)."""
 
 
-@sandbox.command("serve")
+@sandbox.command("serve", epilog=_example("provisioner --config sandbox.toml sandbox serve"))
 @click.pass_obj
 def sandbox_serve(obj: Context) -> None:
     """Serve every emulator of the config's [sandbox] section until Ctrl-C."""
@@ -364,7 +446,9 @@ def _is_lock_held(exc: Exception) -> bool:
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        # one name however it was started (also `python -m provisioner`): usage lines and the
+        # shell completion variable _PROVISIONER_COMPLETE depend on it
+        cli.main(prog_name="provisioner", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(EXIT_FAILED)

@@ -12,6 +12,7 @@ working directory, so the same config works from cron, systemd or a shell.
 from __future__ import annotations
 
 import codecs
+import difflib
 import ipaddress
 import math
 import os
@@ -27,7 +28,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
                       ValidationError, ValidationInfo, field_validator, model_validator)
 
 from provisioner.errors import ConfigError
-from provisioner.files import load_toml
+from provisioner.files import key_position, read_toml
 from provisioner.secrets import Secret, SecretReferenceError, redact, resolve
 
 DB_ENV = "PROVISIONER_DB"
@@ -873,7 +874,7 @@ def load_config(path: str | Path) -> Settings:
     try:
         settings = Settings.model_validate(raw, context=context)
     except ValidationError as exc:
-        raise _config_error(name, exc) from None
+        raise _config_error(name, exc, context["text"]) from None
     settings._config_path = config_path
     return settings
 
@@ -885,7 +886,7 @@ def load_state_settings(path: str | Path) -> StateSettings:
     try:
         return _StateOnly.model_validate(raw, context=context).state
     except ValidationError as exc:
-        raise _config_error(name, exc) from None
+        raise _config_error(name, exc, context["text"]) from None
 
 
 class _StateOnly(BaseModel):
@@ -898,18 +899,23 @@ def _read(path: str | Path) -> tuple[str, Path, dict, dict]:
     """(name as given, absolute path, the parsed TOML with PROVISIONER_DB applied, validation context)."""
     name = str(path)
     config_path = Path(os.path.abspath(Path(path).expanduser()))
-    raw = load_toml(config_path, name, "config file")
+    raw, text = read_toml(config_path, name, "config file")
 
     db_url = os.environ.get(DB_ENV, "").strip()
     if db_url:
         state = raw.get("state", {})
         if isinstance(state, dict):
             raw["state"] = {**state, "url": db_url}
-    return name, config_path, raw, {"config_dir": config_path.parent, "db_from_env": bool(db_url)}
+    return name, config_path, raw, {"config_dir": config_path.parent, "db_from_env": bool(db_url),
+                                    "text": text}
 
 
-def _config_error(name: str, exc: ValidationError) -> ConfigError:
-    return ConfigError(redact("\n".join(f"{name}: {problem}" for problem in _problems(exc))))
+def _config_error(name: str, exc: ValidationError, text: str) -> ConfigError:
+    lines = []
+    for loc, problem in _problems(exc):
+        at = key_position(text, loc) if loc else None
+        lines.append(f"{name}: {problem}" + (f" (line {at[0]}, column {at[1]})" if at else ""))
+    return ConfigError(redact("\n".join(lines)))
 
 
 # --- pydantic errors -> sentences ---------------------------------------------
@@ -945,7 +951,40 @@ def _key(parts: list[Any]) -> str:
     return out
 
 
-def _problems(exc: ValidationError) -> list[str]:
+def _known_keys(loc: list[Any]) -> list[str]:
+    """The keys the table at pydantic's `loc` (union tags included) accepts, for a "did you mean"."""
+    annotation: Any = Settings
+    for part in [*loc, None]:
+        while True:  # Annotated[X, ...] -> X; X | None -> X
+            args = get_args(annotation)
+            if hasattr(annotation, "__metadata__"):
+                annotation = args[0]
+            elif args and type(None) in args and len(args) == 2:
+                annotation = next(a for a in args if a is not type(None))
+            else:
+                break
+        if part is None:
+            break
+        args = get_args(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part)) or next(
+                (f for f in annotation.model_fields.values() if f.alias == part), None)
+            if field is None:
+                return []
+            annotation = field.annotation
+        elif args and all(isinstance(a, type) and issubclass(a, BaseModel) for a in args):
+            annotation = next((m for m in args if part in get_args(m.model_fields["type"].annotation)), None)
+        elif args:  # dict[str, X] or list[X]: the name or index leads to an X
+            annotation = args[-1]
+        else:
+            return []
+    if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        return []
+    return [f.alias or name for name, f in annotation.model_fields.items()]
+
+
+def _problems(exc: ValidationError) -> list[tuple[list, str]]:
+    """(where in the file, the sentence) for each mistake pydantic found."""
     problems = []
     for error in exc.errors(include_url=False):
         loc = list(error["loc"])
@@ -960,6 +999,9 @@ def _problems(exc: ValidationError) -> list[str]:
 
         if kind == "extra_forbidden":
             where, text = _key(loc[:-1]), f"unknown key {str(loc[-1])!r}"
+            close = difflib.get_close_matches(str(loc[-1]), _known_keys(list(error["loc"][:-1])), n=1)
+            if close:
+                text += f"; did you mean {close[0]!r}?"
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
             what, union = (("source", SourceSettings) if loc[0] in ("source", "sources")
                            else ("target", TargetSettings))
@@ -982,5 +1024,5 @@ def _problems(exc: ValidationError) -> list[str]:
                 text = _TYPE_WORDS.get(kind) or error["msg"][:1].lower() + error["msg"][1:]
             if not SECRET_KEYS.intersection(map(str, loc)) and not isinstance(value, (dict, list)):
                 text += f", got {_show(value)}"
-        problems.append(f"{where}: {text}" if where else text)
+        problems.append((loc, f"{where}: {text}" if where else text))
     return problems

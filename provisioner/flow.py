@@ -180,7 +180,9 @@ def run_apply(settings, state: StateDB, handles: dict[str, TargetHandle], plan: 
         raise
     status = result.plan_status
     state.set_plan_status(plan.plan_id, status)
-    state.finish_run(run_id, "ok" if status == "applied" else status, identities=plan.identities,
+    # asked to stop (Ctrl-C, SIGTERM): the plan is partial, the run itself did what it was told
+    run_status = "stopped" if result.stopped else "ok" if status == "applied" else status
+    state.finish_run(run_id, run_status, identities=plan.identities,
                      counts=result.counts,
                      successful=status == "applied" and set(plan.targets) == set(settings.targets))
     return result

@@ -81,7 +81,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .errors import ConfigError
-from .files import load_toml
+from .files import key_position, read_toml, split_key
 from .model import ACTIVE, FOLD
 from .scope import compile_filter, filter_attributes
 
@@ -156,11 +156,12 @@ class Mapping:
 def load_mapping(path: Path) -> Mapping:
     path = Path(path)
     where = str(path)
-    doc = load_toml(path, where, "mapping file")
+    doc, text = read_toml(path, where, "mapping file")
 
     def fail(key: str, what: str):
+        at = key_position(text, split_key(key))
         # `from None`: the sentence says it all; a chained ValueError adds nothing
-        raise ConfigError(f"{where}: {key}: {what}") from None
+        raise ConfigError(f"{where}: {key}: {what}" + (f" (line {at[0]}, column {at[1]})" if at else "")) from None
 
     for key in doc:
         if key not in _TOP_KEYS:

@@ -1,8 +1,10 @@
 """Telling people about a scheduled run that needs them: webhooks and e-mail.
 
-A run that failed items, was blocked or waits for review produces one JSON
-summary; every webhook gets it (its `text` field is what Slack and Teams
-show), and the optional SMTP settings send the text as a mail. Delivery is
+A run that failed items, was blocked, waits for review or left items only a
+person can do produces one JSON summary; every webhook gets it (its `text`
+field is what Slack and Teams show, `summary_markdown` the plan's summary for
+a ticket), and the optional SMTP settings send the text and that summary as a
+mail, with the plan's HTML report attached. Delivery is
 best effort: a failure is logged (naming the webhook by its reference, as its
 URL is often a credential) and never fails the run.
 """
@@ -16,6 +18,8 @@ from email.message import EmailMessage
 
 from .errors import TargetError
 from .http import make_client, safe_url, send
+from .reports import plan_markdown
+from .reports.common import PERSON_OPS
 from .secrets import redact, redact_tree, register
 
 log = logging.getLogger(__name__)
@@ -24,6 +28,7 @@ _HEADLINE = {
     "failed": "provisioner: {failed} item(s) FAILED in run {run_id}",
     "blocked": "provisioner: plan {plan_id} is BLOCKED by the safety policy",
     "review": "provisioner: plan {plan_id} is waiting for review",
+    "manual": "provisioner: plan {plan_id} has {attention} item(s) only a person can do",
 }
 
 
@@ -34,7 +39,9 @@ def summary(event: str, *, run_id: str, plan, counts: dict[str, int], failures: 
     doc = {"event": event, "run_id": run_id, "plan_id": plan.plan_id, "plan_status": plan.status,
            "identities": plan.identities, "counts": counts, "blocked": blocked,
            "unreadable": unreadable or {}, "failures": failures}
-    lines = [_HEADLINE[event].format(run_id=run_id, plan_id=plan.plan_id, failed=len(failures))]
+    attention = sum(1 for i in plan.items if i.op in PERSON_OPS)
+    lines = [_HEADLINE[event].format(run_id=run_id, plan_id=plan.plan_id, failed=len(failures),
+                                     attention=attention)]
     if counts:
         lines.append("counts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     lines += [f"blocked {name}: {reason}" for name, reason in blocked.items()]
@@ -45,13 +52,20 @@ def summary(event: str, *, run_id: str, plan, counts: dict[str, int], failures: 
     if event in ("review", "blocked"):
         lines.append(f"review with: provisioner show {plan.plan_id}; apply with: provisioner apply "
                      f"{plan.plan_id}" + (" --allow-mass-change" if blocked else ""))
+    elif event == "manual":
+        lines.append(f"see them with: provisioner show {plan.plan_id} --format html -o plan.html")
     doc["text"] = "\n".join(lines)
+    doc["summary_markdown"] = plan_markdown(plan)
     # every field, not only the text: a webhook's JSON is read by other tools too
     return redact_tree(doc)
 
 
-def deliver(settings, doc: dict) -> int:
-    """Send `doc` everywhere [notify] says; return how many deliveries failed (logged, not raised)."""
+def deliver(settings, doc: dict, *, report_html: str | None = None) -> int:
+    """Send `doc` everywhere [notify] says; return how many deliveries failed (logged, not raised).
+
+    The mail's body is the text and the Markdown summary; `report_html`, the
+    plan's HTML report, goes with it as an attachment.
+    """
     failed = 0
     for number, url in enumerate(settings.webhooks, 1):
         label = f"notify.webhooks[{number - 1}] ({url.reference})"
@@ -67,7 +81,9 @@ def deliver(settings, doc: dict) -> int:
             log.error("notify: %s not delivered: %s", label, _webhook_reason(exc))
     if settings.smtp is not None:
         try:
-            send_mail(settings.smtp, subject=doc["text"].splitlines()[0], body=doc["text"])
+            body = doc["text"] + ("\n\n" + doc["summary_markdown"] if doc.get("summary_markdown") else "")
+            attachments = {f"plan-{doc['plan_id']}.html": redact(report_html)} if report_html else {}
+            send_mail(settings.smtp, subject=doc["text"].splitlines()[0], body=body, attachments=attachments)
             log.info("notify: mail sent to %s", ", ".join(settings.smtp.to))
         except (smtplib.SMTPException, OSError) as exc:
             failed += 1
@@ -76,10 +92,13 @@ def deliver(settings, doc: dict) -> int:
     return failed
 
 
-def send_mail(smtp, *, subject: str, body: str) -> None:
+def send_mail(smtp, *, subject: str, body: str, attachments: dict[str, str] | None = None) -> None:
+    """`attachments`: file name -> HTML text."""
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = smtp.sender, ", ".join(smtp.to), subject
     message.set_content(body)
+    for name, html in (attachments or {}).items():
+        message.add_attachment(html, subtype="html", filename=name)
     with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
         if smtp.starttls:
             client.starttls(context=ssl.create_default_context())

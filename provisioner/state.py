@@ -42,7 +42,7 @@ class RunRecord(SQLModel, table=True):
     trigger: str = "cli"
     started_at: str
     finished_at: str | None = None
-    status: str = "running"                     # running | ok | blocked | partial | failed | stale
+    status: str = "running"                     # running | ok | blocked | partial | stopped | failed | stale
     plan_id: str | None = Field(default=None, index=True)
     identities: int | None = None
     # a run after which the targets matched the source: its identity count is
@@ -465,14 +465,17 @@ class StateDB:
                  "outcome": redact(r["outcome"])} for r in rows])
 
     def audit_rows(self, target: str | None = None, *, identity: str | None = None,
-                   last: int | None = None) -> list[AuditRecord]:
-        """Audit rows, oldest first; `last` keeps only the newest N."""
+                   last: int | None = None, since: str | None = None) -> list[AuditRecord]:
+        """Audit rows, oldest first; `last` keeps only the newest N; `since` an ISO UTC time
+        (as utcnow() writes it); `identity` matches ignoring case, as a person types a key."""
         with self.session() as s:
             query = select(AuditRecord).order_by(AuditRecord.id.desc())
             if target:
                 query = query.where(AuditRecord.target == target)
             if identity is not None:
-                query = query.where(AuditRecord.identity == identity)
+                query = query.where(func.lower(AuditRecord.identity) == identity.lower())
+            if since is not None:
+                query = query.where(AuditRecord.at >= since)
             if last is not None:
                 query = query.limit(last)
             return list(reversed(s.exec(query).all()))

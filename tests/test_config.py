@@ -1,4 +1,5 @@
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -44,14 +45,16 @@ def write(tmp_path: Path, *parts: str, name: str = "config.toml") -> Path:
     return path
 
 
-def error_of(path="config.toml") -> str:
+def error_of(path="config.toml", located=False) -> str:
+    """The ConfigError's message; without `located`, less the '(line N, column C)' each sentence
+    ends with where the key is written (test_the_line_and_column_of_a_key_are_named checks those)."""
     with pytest.raises(ConfigError) as info:
         load_config(path)
     message = str(info.value)
     # never pydantic's own wording, never a traceback
     for leak in ("validation error", "Input should", "pydantic", "Traceback", "Value error"):
         assert leak not in message
-    return message
+    return message if located else re.sub(r" \(line \d+, column \d+\)$", "", message, flags=re.M)
 
 
 # --- a valid file ------------------------------------------------------------
@@ -224,8 +227,21 @@ def test_invalid_toml_names_the_line(tmp_path):
     write(tmp_path, SOURCE, TARGET, "\n[policy]\nmissing disable\n")
     message = error_of()
     line = (SOURCE + TARGET + "\n[policy]\nmissing disable").count("\n") + 1
-    assert message.startswith(f"config.toml: line {line}: invalid TOML: ")
-    assert "\n" not in message
+    assert message == (f"config.toml: line {line}: invalid TOML: "
+                       "Expected '=' after a key in a key/value pair (column 9)")
+
+
+def test_the_line_and_column_of_a_key_are_named(tmp_path):
+    write(tmp_path, SOURCE, TARGET, "  tls_verfy = false\n[policy]\nmax_disable_percent = 150\n")
+    line = (SOURCE + TARGET).count("\n") + 1
+    assert error_of(located=True).split("\n") == [
+        f"config.toml: targets.directory: unknown key 'tls_verfy'; did you mean 'tls_verify'? "
+        f"(line {line}, column 3)",
+        "config.toml: policy.max_disable_percent: must be a number between 0 and 100, got 150 "
+        f"(line {line + 2}, column 1)"]
+    write(tmp_path, SOURCE.replace('key = "employee_id"', ""), TARGET)
+    header = SOURCE[:SOURCE.index("[source]")].count("\n") + 1
+    assert error_of(located=True) == f"config.toml: source.key: is required (line {header}, column 2)"  # its table
 
 
 def test_duplicate_toml_key_is_invalid_toml(tmp_path):
@@ -250,7 +266,7 @@ def test_config_with_utf8_bom_is_accepted(tmp_path):
      "targets.directory.base_url: must be an http:// or https:// URL, got 'ftp://x'"),
     ('base_url = "http://"', "targets.directory.base_url: must be an http:// or https:// URL, got 'http://'"),
     ("base_url = 8080", "targets.directory.base_url: must be a string, got 8080"),
-    ('tokn = "x"', "targets.directory: unknown key 'tokn'"),
+    ('tokn = "x"', "targets.directory: unknown key 'tokn'; did you mean 'token'?"),
     ('update_method = "post"', "targets.directory.update_method: must be 'patch' or 'put', got 'post'"),
     ("page_size = 0", "targets.directory.page_size: must be a whole number between 1 and 1000, got 0"),
     ("page_size = 1001", "targets.directory.page_size: must be a whole number between 1 and 1000, got 1001"),
@@ -280,6 +296,7 @@ def test_target_errors(tmp_path, extra, expected):
     ("min_source_ratio = 2", "policy.min_source_ratio: must be a number between 0 and 1, got 2"),
     ('missing = "delete"', "policy.missing: must be 'disable' or 'ignore', got 'delete'"),
     ("dry_run = true", "policy: unknown key 'dry_run'"),
+    ("mising = 'disable'", "policy: unknown key 'mising'; did you mean 'missing'?"),
 ])
 def test_policy_errors(tmp_path, extra, expected):
     write(tmp_path, SOURCE, TARGET, "[policy]\n", extra, "\n")
@@ -295,7 +312,7 @@ def test_policy_errors(tmp_path, extra, expected):
     ('emails = ["email", 5]', "source.emails[1]: must be a string, got 5"),
     ('columns = { "E-Mail" = "email", "Mail" = "email" }', "source.columns: 'E-Mail' and 'Mail' both map to 'email'"),
     ('columns = { "Employee ID" = "" }', 'source.columns."Employee ID": must not be empty'),
-    ("paht = 'x'", "source: unknown key 'paht'"),
+    ("paht = 'x'", "source: unknown key 'paht'; did you mean 'path'?"),
 ])
 def test_source_errors(tmp_path, extra, expected):
     write(tmp_path, SOURCE, extra, "\n", TARGET)

@@ -102,7 +102,7 @@ mapping = "m.toml"
         load_config(tmp_path / "config.toml")
     assert str(info.value) == (
         f"{tmp_path / 'config.toml'}: source: start_tls = false on ldap:// would send the bind "
-        "unencrypted: use StartTLS or ldaps://, or set allow_insecure = true")
+        "unencrypted: use StartTLS or ldaps://, or set allow_insecure = true (line 2, column 2)")
 
 
 def test_active_directory_preset_on_ad_shaped_entries(slapd):

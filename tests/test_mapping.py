@@ -190,7 +190,8 @@ def test_template_injection_refused_at_load(tmp_path, template, shown):
     with pytest.raises(ConfigError) as info:
         attrs_only(tmp_path, f'x = {{ template = "{template}" }}\n')
     assert str(info.value) == (f"{tmp_path / 'target.toml'}: attributes.x: template field {shown} is not "
-                               "allowed: only {attribute} with a name starting with a letter")
+                               "allowed: only {attribute} with a name starting with a letter "
+                               "(line 2, column 1)")
 
 
 def test_case_insensitive(tmp_path):
@@ -394,3 +395,12 @@ def test_a_multi_valued_source_attribute_needs_a_list_choice(tmp_path):
         "one value: add pick = \"first\" (the first value), pick = \"join\" (all, joined with ', ') "
         "or matching = \"*@example.com\" (the first that matches)"]
     assert m.source_problems(["mail"]) == []
+
+
+def test_a_mapping_error_names_the_line_and_column_of_its_key(tmp_path):
+    path = write(tmp_path, 'scope = \'department pr\'\n\n[attributes]\nuserName = "email"\n'
+                           '  title = { form = "t" }\n')
+    with pytest.raises(ConfigError) as info:
+        load_mapping(path)
+    assert str(info.value) == (f"{path}: attributes.title: unknown key 'form'; did you mean 'from'? "
+                               "(line 5, column 3)")

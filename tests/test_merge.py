@@ -118,9 +118,10 @@ LDAP = ('[[sources]]\nname = "ldap"\ntype = "ldap"\nurl = "ldaps://127.0.0.1"\n'
     (HR + '[source]\ntype = "csv"\npath = "p.csv"\nkey = "k"\n', "sources: set either [source] or [[sources]], not both"),
     (HR + LDAP.replace('url = "ldaps://127.0.0.1"', 'url = "ldap://127.0.0.1"\nstart_tls = false'),
      "sources[1]: start_tls = false on ldap:// would send the bind unencrypted: use StartTLS or "
-     "ldaps://, or set allow_insecure = true"),
-    (LDAP.replace('preset = "openldap"\n', ""), "sources[0]: key: is required unless a preset (\"openldap\" or \"ad\") supplies it"),
-    (HR + '[policy]\ntimezone = "Mars/Olympus"\n', "policy.timezone: unknown time zone 'Mars/Olympus' (use an IANA name such as 'Europe/Berlin')"),
+     "ldaps://, or set allow_insecure = true (line 6, column 3)"),
+    (LDAP.replace('preset = "openldap"\n', ""), "sources[0]: key: is required unless a preset (\"openldap\" or \"ad\") supplies it (line 1, column 3)"),
+    (HR + '[policy]\ntimezone = "Mars/Olympus"\n', "policy.timezone: unknown time zone 'Mars/Olympus' (use an IANA name such as 'Europe/Berlin') "
+     "(line 7, column 1)"),
 ])
 def test_merge_and_source_list_mistakes(tmp_path, text, expected):
     assert config_error(tmp_path, text) == expected

@@ -3,11 +3,15 @@ SIGTERM, notifications, person, JSON logs, and the same on a PostgreSQL state DB
 
 from __future__ import annotations
 
+import csv
+import email.policy
+import io
 import json
 import signal
 import subprocess
 import sys
 import time
+from email import message_from_string
 from types import SimpleNamespace
 
 import pytest
@@ -19,12 +23,13 @@ from ports import closed_port_url
 from provisioner.state import LockRecord, PlanItemRecord, StateDB
 from scripted_server import Reply, ScriptedServer
 from test_end_to_end import ADA, GRACE, Workspace, row
+from test_notify import smtp_server  # noqa: F401  (a fixture: a real SMTP server on loopback)
 
 HOOK_SECRET = "T00/B00/hook-secret-9d3e"
 PEOPLE = [row(f"E1{n:03d}", f"Given{n}", f"Family{n}", f"p{n}@example.com") for n in range(8)]
 
 
-def nightly(ws: Workspace, hook=None, auto_apply=False, db_url=None, dead_hook=False,
+def nightly(ws: Workspace, hook=None, auto_apply=False, db_url=None, dead_hook=False, smtp=None,
             **target_extra) -> Workspace:
     """Give the workspace a [schedule] and [notify] (with `dead_hook`, a dead webhook before the live one)."""
     ws.write_config(**target_extra)
@@ -41,6 +46,10 @@ wait_seconds = 0
         ws.env["HOOK_URL"] = f"{hook.url}/services/{HOOK_SECRET}"
         dead = f'"{closed_port_url()}", ' if dead_hook else ""
         extra += f'\n[notify]\nwebhooks = [{dead}"env:HOOK_URL"]\ntimeout = 15\n'
+    if smtp is not None:
+        extra += ("" if hook is not None else "\n[notify]\n") + (
+            f'[notify.smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nfrom = "provisioner@example.com"\n'
+            'to = ["it@example.com"]\n')
     with open(ws.root / "config.toml", "a", encoding="utf-8") as config:
         config.write(extra)
     if db_url:
@@ -86,6 +95,80 @@ def test_once_without_auto_apply_stores_the_plan_and_asks_for_review(ws, hook):
     assert status["directory"]["pending_plans"] == [doc["plan_id"]]
     ws.run("apply", doc["plan_id"], "--yes")
     assert set(ws.users()) == {"ada@example.com", "grace.hopper@example.com"}
+
+
+def test_a_plan_for_review_sends_its_markdown_summary_and_mails_the_html_report(ws, hook, smtp_server):
+    nightly(ws, hook, smtp=smtp_server)
+    ws.people(ADA, row("E0002", "Grace", "Hopper", "grace@example.com", title="<script>alert(1)</script>"))
+    ws.run("schedule", "--once")
+    [doc] = bodies(hook)
+    markdown = doc["summary_markdown"]
+    assert markdown.startswith(f"## Plan {doc['plan_id']}")
+    assert "| directory | 0 | 2 | 0 | 0 | 0 | 0 | 0 | 0 | no |" in markdown
+    [(_, _, content)] = smtp_server.messages
+    mail = message_from_string(content, policy=email.policy.default)
+    assert mail["Subject"] == f"provisioner: plan {doc['plan_id']} is waiting for review"
+    body = mail.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert body.startswith(doc["text"]) and markdown in body
+    [attachment] = list(mail.iter_attachments())
+    assert attachment.get_filename() == f"plan-{doc['plan_id']}.html"
+    assert attachment.get_content_type() == "text/html"
+    report = attachment.get_content()
+    assert report.startswith("<!doctype html>") and "ada@example.com" in report
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report and "<script>alert(1)" not in report
+
+
+def test_a_plan_whose_only_items_need_a_person_still_notifies(tmp_path, hook):
+    twins = [{"id": f"u{n}", "userName": "ada@example.com", "active": True,
+              "name": {"givenName": "Ada", "familyName": "Lovelace"}} for n in (1, 2)]
+
+    def two_accounts_for_ada(request):
+        return Reply(200, {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+                           "totalResults": 2, "startIndex": 1, "itemsPerPage": 2, "Resources": twins})
+
+    with ScriptedServer(respond=two_accounts_for_ada) as target:
+        ws = nightly(Workspace(tmp_path, SimpleNamespace(base_url=target.url)), hook, auto_apply=True)
+        ws.people(ADA)
+        result = ws.run("schedule", "--once")
+        assert all(r.method == "GET" for r in target.requests)  # nothing was applied
+    assert "some items only a person can do" in result.stdout
+    [doc] = bodies(hook)
+    assert doc["event"] == "manual" and doc["counts"] == {"conflict": 1}
+    assert doc["text"].startswith(f"provisioner: plan {doc['plan_id']} has 1 item(s) only a person can do")
+    assert "### Items that need a person" in doc["summary_markdown"] and "matches 2 accounts" in doc["summary_markdown"]
+    ws.admin.close()
+
+
+def test_the_scheduler_reads_a_changed_config_at_its_next_cycle(ws, caplog, monkeypatch):
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from provisioner.config import load_config
+    from provisioner.scheduler import NightlyJob, make_trigger
+    from provisioner.stopping import StopFlag
+
+    nightly(ws)
+    ws.people(ADA)
+    monkeypatch.setenv("E2E_SCIM_TOKEN", ws.env["E2E_SCIM_TOKEN"])
+    monkeypatch.chdir(ws.root)
+    config = ws.root / "config.toml"
+    settings = load_config(config)
+    scheduler = BlockingScheduler()
+    scheduler.add_job(lambda: None, make_trigger(settings.schedule), id="reconcile")
+    state = StateDB(f"sqlite:///{ws.root / 'state' / 'provisioner.db'}")
+    job = NightlyJob(config, settings, state, StopFlag(), scheduler)
+    try:
+        assert job().event == "review" and ws.users() == {}
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace("auto_apply = false", "auto_apply = true")
+                          .replace('cron = "0 2 * * *"', 'cron = "30 4 * * 1-5"'), encoding="utf-8")
+        cycle = job()  # the same scheduler process, the new config
+        assert cycle.applied and set(ws.users()) == {"ada@example.com"}
+        trigger = scheduler.get_job("reconcile").trigger
+        assert str(trigger.fields[trigger.FIELD_NAMES.index("hour")]) == "4"
+        config.write_text("[schedule\n", encoding="utf-8")
+        assert job() is None  # a broken config skips the cycle, the scheduler lives on
+        assert "the config has a mistake" in caplog.text and "line 1" in caplog.text
+    finally:
+        job.state.close()
 
 
 def test_once_with_auto_apply_applies_and_a_blocked_plan_waits(ws, hook):
@@ -178,6 +261,61 @@ def test_sigterm_lets_the_current_items_finish_and_a_later_apply_resumes(ws):
     db.close()
 
 
+def apply_in_background(ws: Workspace) -> tuple[subprocess.Popen, StateDB]:
+    """A plan of 8 creates, applied at 1 item/s in a child process, with one item done."""
+    nightly(ws, rate_limit=2, concurrency=1)
+    ws.people(*PEOPLE)
+    ws.run("plan")
+    proc = popen(ws, "apply", "latest", "--yes")
+    db = StateDB(f"sqlite:///{ws.root / 'state' / 'provisioner.db'}")
+
+    def done() -> int:
+        with db.session() as s:
+            return len(s.exec(select(PlanItemRecord).where(PlanItemRecord.status == "done")).all())
+    until(lambda: done() >= 1)
+    return proc, db
+
+
+def test_ctrl_c_during_apply_finishes_the_items_in_flight_and_records_a_stopped_run(ws):
+    proc, db = apply_in_background(ws)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert "SIGINT received: finishing the items in progress" in err
+    assert "stopped: the rest of plan" in err and "resume with: provisioner apply" in err
+    created = len(ws.users())
+    assert 1 <= created < 8
+    with db.session() as s:
+        statuses = [r.status for r in s.exec(select(PlanItemRecord))]
+    assert statuses.count("done") == created and statuses.count("pending") == 8 - created
+    assert "in_flight" not in statuses
+    [apply_run, plan_run] = json.loads(ws.run("runs", "--json").stdout)[:2]
+    assert apply_run["kind"] == "apply" and apply_run["status"] == "stopped" and apply_run["error"] is None
+    assert apply_run["counts"] == {"done": created}
+    plan = json.loads(ws.run("show", "latest", "--json").stdout)
+    assert plan["status"] == "partial"
+    ws.run("apply", "latest", "--yes")
+    assert len(ws.users()) == 8
+    assert json.loads(ws.run("show", "latest", "--json").stdout)["status"] == "applied"
+    db.close()
+
+
+def test_a_second_ctrl_c_exits_at_once_and_the_plan_still_resumes(ws):
+    proc, db = apply_in_background(ws)
+    proc.send_signal(signal.SIGINT)
+    until(lambda: "SIGINT received" in proc.stderr.readline())
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "SIGINT again: exiting now" in err and "Traceback" not in err
+    ws.run("apply", "latest", "--yes")
+    users = ws.users()
+    assert len(users) == 8 and {u["userName"] for u in users.values()} == {f"p{n}@example.com" for n in range(8)}
+    with db.session() as s:
+        assert {r.status for r in s.exec(select(PlanItemRecord))} == {"done"}
+    db.close()
+
+
 def test_the_long_running_scheduler_stops_cleanly_on_sigterm(ws):
     nightly(ws)
     ws.people(ADA)
@@ -209,6 +347,35 @@ def test_person_shows_source_link_account_and_changes(ws):
     assert "linked to account" in text_out and "Countess" in text_out
     unknown = ws.run("person", "E9999", "--json", check=1)
     assert json.loads(unknown.stdout)["targets"]["directory"]["link"] is None
+
+
+def test_audit_exports_every_change_sent_with_before_after_run_plan_and_outcome(ws):
+    nightly(ws)
+    ws.people(ADA, GRACE)
+    ws.run("reconcile", "--yes")
+    ws.people(row("E0001", "Ada", "Lovelace", "ada@example.com", title="Countess"), GRACE)
+    ws.run("reconcile", "--yes")
+    runs = {r["plan_id"]: r["id"] for r in json.loads(ws.run("runs", "--json").stdout) if r["kind"] == "apply"}
+    rows = list(csv.DictReader(io.StringIO(ws.run("audit").stdout)))
+    assert list(rows[0]) == ["at", "run_id", "plan_id", "item_id", "target", "op", "identity", "account",
+                             "attribute", "before", "after", "outcome"]
+    creates = [r for r in rows if r["op"] == "create"]
+    assert {r["identity"] for r in creates} == {"E0001", "E0002"} and all(r["before"] == "" for r in creates)
+    assert {"userName", "active"} <= {r["attribute"] for r in creates if r["identity"] == "E0001"}
+    [update] = [r for r in rows if r["op"] == "update"]
+    assert (update["identity"], update["attribute"], update["before"], update["after"], update["outcome"]) == (
+        "E0001", "title", "Agent", "Countess", "done")
+    assert update["run_id"] == runs[update["plan_id"]] and update["account"] == ws.users()["ada@example.com"]["id"]
+
+    mine = json.loads(ws.run("audit", "--person", "e0001", "--target", "directory", "--format", "json").stdout)
+    assert [c["op"] for c in mine] == ["create", "update"]
+    assert mine[1]["before"] == {"title": "Agent"} and mine[1]["after"] == {"title": "Countess"}
+    later = ws.run("audit", "--since", "2999-01-01").stdout
+    assert later.strip() == "at,run_id,plan_id,item_id,target,op,identity,account,attribute,before,after,outcome"
+    since_now = json.loads(ws.run("audit", "--since", mine[1]["at"], "--format", "json").stdout)
+    assert [c["op"] for c in since_now] == ["update"]
+    wrong = ws.run("audit", "--since", "last tuesday", check=2)
+    assert "--since" in wrong.stderr and "'last tuesday' is not a date or time" in wrong.stderr
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

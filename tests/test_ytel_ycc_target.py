@@ -315,7 +315,7 @@ def test_config_mistakes_are_one_sentence(tmp_path, monkeypatch):
     path = _config(tmp_path, 9106, target_extra="")
     with pytest.raises(ConfigError) as exc:
         load_config("config.toml")
-    assert str(exc.value) == "config.toml: targets.ycc.template_agent: is required"
+    assert str(exc.value) == "config.toml: targets.ycc.template_agent: is required (line 10, column 2)"
     path = _config(tmp_path, 9106, 'template_agent = "9999"\nadmin_password = "hunter2-plain"\n')
     with pytest.raises(ConfigError) as exc:
         load_config("config.toml")

@@ -1,0 +1,34 @@
+"""What every report format shows the same way: values, counts, items that need a person."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..model import CONFLICT, FAILED, MANUAL, STALE, Plan, PlanItem
+
+# items a person must act on: the tool cannot (manual), could not decide
+# (conflict), or tried and did not succeed (failed, stale)
+PERSON_OPS = (MANUAL, CONFLICT)
+PROBLEM_STATUSES = (FAILED, STALE)
+
+
+def value_text(value: Any) -> str:
+    """A plan value as a person reads it: strings as they are, absent as ∅, others as JSON."""
+    if value is None:
+        return "∅"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def needs_person(item: PlanItem) -> bool:
+    return item.op in PERSON_OPS or item.status in PROBLEM_STATUSES
+
+
+def attention_items(plan: Plan) -> list[PlanItem]:
+    return [i for i in plan.items if needs_person(i)]
+
+
+def blocked_targets(plan: Plan) -> dict[str, str]:
+    return {name: s.block_reason or "blocked" for name, s in plan.targets.items() if s.blocked}
