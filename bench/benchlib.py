@@ -63,6 +63,11 @@ concurrency = {concurrency}
 missing = "disable"
 max_disable_percent = 100
 max_disable_count = 1000000
+# the benches measure whole plans and applies: no mass-change guard stops them
+max_update_percent = 100
+max_update_count = 1000000
+max_clear_percent = 100
+max_clear_count = 1000000
 """, encoding="utf-8")
     return config
 
