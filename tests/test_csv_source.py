@@ -388,3 +388,19 @@ def test_100k_rows_all_read_with_their_line_numbers(tmp_path):
     result = read_csv(settings)
     assert len(result.identities) == 100_000 and result.rejected == ()
     assert result.identities[-1].row == 100_001
+
+
+@pytest.mark.parametrize("email, valid", [
+    # the same structural rules on the path for non-ASCII addresses (an all-ASCII one takes a
+    # regular expression): one-letter and 63-letter labels, hyphens, dots, digits-only top level
+    ("änn@example.com", True), ("änn@a.de", True), ("änn@x-y.de", True), ("änn@sub.example.co.uk", True),
+    ("änn@" + "a" * 63 + ".de", True), ("ä+tag@example.com", True),
+    ("änn@" + "a" * 64 + ".de", False), ("änn@example..com", False), (".änn@example.com", False),
+    ("änn.@example.com", False), ("ä..n@example.com", False), ("änn@-example.com", False),
+    ("änn@example-.com", False), ("änn@example.123", False), ("änn@exam_ple.com", False),
+    ("änn@example", False), ("änn@.com", False), ("änn@example.", False), ("ä n@example.com", False),
+    ("änn@@example.com", False), ("@exämple.com", False), ("änn", False),
+])
+def test_non_ascii_addresses_follow_the_same_rules(email, valid):
+    from provisioner.sources.rows import valid_email
+    assert valid_email(email) is valid
