@@ -262,4 +262,6 @@ def normalize(value: Any, case_insensitive: bool | str = False) -> Any:
 
 
 def same_value(a: Any, b: Any, case_insensitive: bool | str = False) -> bool:
+    if a.__class__ is str and b.__class__ is str and a == b:
+        return True  # the same text normalizes alike (most values of an unchanged account)
     return normalize(a, case_insensitive) == normalize(b, case_insensitive)

@@ -373,24 +373,28 @@ def _create_item(target: TargetInput, key: str, want: dict, note: str | None,
 
 def _diff_item(target: TargetInput, key: str, want: dict, account: Account,
                note: str | None) -> PlanItem | None:
-    mapping = target.mapping
+    ci, read_only, have_attrs = target.mapping.case_insensitive, target.read_only, account.attrs
     changes = {}
     for path, value in want.items():
-        if path == ACTIVE or path in target.read_only:
+        if path == ACTIVE or path in read_only:
             continue
-        have = account.attrs.get(path)
-        if not same_value(have, value, mapping.case_insensitive(path)):
+        have = have_attrs.get(path)
+        if have == value and value.__class__ is str and have.__class__ is str:
+            continue  # the same text: equal however the path compares (most paths of most accounts)
+        if not same_value(have, value, ci(path)):
             changes[path] = Change(have, value)
     want_active = want.get(ACTIVE, True) is not False
-    if account.active and not want_active:
+    active = account.active
+    if active and not want_active:
         return _state_item(target, DISABLE, key, account, {}, f"{key} is inactive in the source")
-    emptied = _required_without_value(target, changes, {p: c.after for p, c in changes.items()})
-    if emptied and (account.active or want_active):
+    emptied = (_required_without_value(target, changes, {p: c.after for p, c in changes.items()})
+               if changes else ())
+    if emptied and (active or want_active):
         return _item(target, MANUAL, key, account.id, changes,
                      f"not sent: {_required_sentence(target, emptied)}")
-    if not account.active and want_active:
+    if not active and want_active:
         return _state_item(target, ENABLE, key, account, changes, f"{key} is active in the source again")
-    if not account.active or not changes:
+    if not active or not changes:
         return None
     reason = _differ_reason(changes, note)
     if UPDATE not in target.capabilities:
@@ -445,7 +449,7 @@ def _split_partial(target: TargetInput, item: PlanItem,
 
 def _immutable_changes(target: TargetInput, want: dict, account: Account) -> dict[str, Change]:
     """Immutable paths the source wants changed on an account that stays active."""
-    if want.get(ACTIVE, True) is False:
+    if not target.immutable or want.get(ACTIVE, True) is False:
         return {}  # a leaver's account is disabled, not renamed
     ci = target.mapping.case_insensitive
     # in the mapping's order (`immutable` is a set): the same inputs give the same sentence

@@ -54,8 +54,12 @@ def validate_rows(records: Iterable[Rejected | tuple[int, Mapping]], key_attr: s
         problems = [] if key or key_attr in bad_values else [f"missing key {key_attr!r}"]
         problems += bad_values.values()
         problems += [f"missing required value {a!r}" for a in required if a not in attrs]
-        problems += [f"invalid {a} {v!r}" for a in emails if a not in bad_values
-                     for v in _values(attrs.get(a)) if not valid_email(v)]
+        for a in emails:
+            value = attrs.get(a)
+            if value is None or a in bad_values:
+                continue
+            problems += [f"invalid {a} {v!r}" for v in ((value,) if value.__class__ is str else _values(value))
+                         if not valid_email(v)]
         if check is not None:
             problems += check(attrs)
         if key:
@@ -92,6 +96,16 @@ def _values(value) -> list[str]:
 
 def _value_problems(attrs: Mapping, max_length: int, multiline: frozenset[str]) -> dict[str, str]:
     """attribute -> what is wrong with (one of) its values; the value itself is never quoted."""
+    if not multiline:
+        # one look at the whole record: a CSV row's values are all text and nearly
+        # always clean; only a record with something to report takes the walk below
+        try:
+            joined = "\t".join(attrs.values())  # a tab is none of the characters looked for
+        except TypeError:  # a list (LDAP multi-valued) or a number
+            joined = None
+        if (joined is not None and "\x00" not in joined and not LINE_BREAK.search(joined)
+                and (len(joined) <= max_length or max(map(len, attrs.values())) <= max_length)):
+            return {}
     problems = {}
     for name, value in attrs.items():
         for text in _values(value):
