@@ -8,8 +8,9 @@ Not a test: it prints each figure beside its floor, measured in the same run.
    start-up included) with concurrency 8 and the state DB in a temporary
    directory on the ordinary disk (/tmp here, not /dev/shm; --state-base to
    choose), against another
-   fresh scim2-server; the plan is made beforehand through the flow, and the
-   estimate printed with it ("est. apply") is compared with the actual time;
+   fresh scim2-server; the plan is made beforehand by `provisioner -v plan`, and
+   the estimate it prints ("est. apply"; its log line to 0.01 s) is compared with
+   the actual time;
 3. pacing: `--rate-items` creates against a target configured with
    `rate_limit = R` (through the flow, so start-up is not counted): the
    requests per second sustained, as a share of R.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -104,6 +106,27 @@ def make_plan(config: Path) -> tuple[str, float, int]:
     return outcome.plan.plan_id, estimate, sum(1 for i in outcome.plan.items if i.op == "create")
 
 
+def cli_plan(config: Path) -> tuple[str, float, int]:
+    """(plan id, the estimate `provisioner plan` printed for the target, creates), as a user
+    gets them: the CLI in its own process (its log line has the estimate to 0.01 s; the
+    table rounds it to whole seconds)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "160"}
+    done = subprocess.run([sys.executable, "-m", "provisioner", "--config", str(config), "-v", "plan"],
+                          env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"plan exited {done.returncode}: {done.stderr[-2000:]}")
+    found = re.search(r"target directory: apply estimate ([0-9.]+) s \(of it ([0-9.]+) s", done.stderr)
+    estimate = float(found.group(1))
+    print(f"  the estimate: {estimate:.2f} s, of it {float(found.group(2)):.2f} s start-up and plan loading")
+    plan_id = re.search(r"provisioner apply (\w+)", done.stdout).group(1)
+    state = StateDB(load_config(config).state.url)
+    try:
+        creates = sum(1 for i in state.load_plan(plan_id).items if i.op == "create")
+    finally:
+        state.close()
+    return plan_id, estimate, creates
+
+
 def cli_apply(config: Path, plan_id: str) -> float:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     started = time.perf_counter()
@@ -157,7 +180,7 @@ def main() -> int:
         server = start_scim_server(TOKEN)
         try:
             config = write_config(work, server.base_url, concurrency=args.concurrency)
-            plan_id, estimate, creates = make_plan(config)
+            plan_id, estimate, creates = cli_plan(config)
             actual = cli_apply(config, plan_id)
             made = total_users(server.base_url)
         finally:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -64,6 +66,8 @@ class PlanOutcome:
     plan: Plan
     unreadable: dict[str, str]
     run_id: str = ""
+    # how long storing the plan took: an apply loads it about as fast (the estimate counts it)
+    save_seconds: float = 0.0
 
 
 def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
@@ -73,7 +77,7 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
     state.start_run(run_id, "plan", trigger)
     try:
         with _collector_paused():
-            plan, unreadable = _make_and_save_plan(settings, state, handles, only, now)
+            plan, unreadable, save_seconds = _make_and_save_plan(settings, state, handles, only, now)
     except BaseException as exc:
         state.finish_run(run_id, "failed", error=str(exc) or type(exc).__name__)
         raise
@@ -83,7 +87,7 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
                      # an empty, unblocked, whole plan means the targets match the source
                      successful=nothing_to_do and plan.status != "blocked" and not only and
                      set(handles) == set(settings.targets))
-    return PlanOutcome(plan, unreadable, run_id)
+    return PlanOutcome(plan, unreadable, run_id, save_seconds)
 
 
 @contextmanager
@@ -102,8 +106,8 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _make_and_save_plan(settings, state: StateDB, handles: dict[str, TargetHandle],
-                        only: Iterable[str], now) -> tuple[Plan, dict[str, str]]:
-    """The plan and the targets whose accounts could not be read (why)."""
+                        only: Iterable[str], now) -> tuple[Plan, dict[str, str], float]:
+    """The plan, the targets whose accounts could not be read (why), and the seconds storing it took."""
     source = read_source(settings, now=now)
     check_mappings(settings, handles, source)
     source = with_link_attrs(source, state, settings.targets)
@@ -133,8 +137,9 @@ def _make_and_save_plan(settings, state: StateDB, handles: dict[str, TargetHandl
     plan = make_plan(source, inputs, policy, plan_id=new_id(), created_at=utcnow(),
                      baseline_identities=state.baseline_identities(),
                      baseline_sources=state.baseline_sources(), only=only)
+    started = time.perf_counter()
     state.save_plan(plan)
-    return plan, unreadable
+    return plan, unreadable, time.perf_counter() - started
 
 
 def list_all_accounts(handles: dict[str, TargetHandle]) -> dict[str, tuple[list, str | None]]:
@@ -220,10 +225,11 @@ def plan_counts(plan: Plan) -> dict[str, int]:
 
 
 def estimate_seconds(plan: Plan, target: str, rate_limit: float | None, concurrency: int,
-                     handle: TargetHandle | None = None) -> float:
+                     handle: TargetHandle | None = None, fixed_seconds: float = 0.0) -> float:
     """How long applying the target's items should take: each request at the cost measured
     on the target at this concurrency (else an assumed round trip shared by the threads),
-    and never faster than its rate limit allows."""
+    never faster than its rate limit allows, plus `fixed_seconds` the apply pays whatever
+    the target (see apply_fixed_seconds)."""
     requests = sum(_REQUESTS_PER_ITEM.get(i.op, 0) for i in plan.items if i.target == target)
     if not requests:
         return 0.0
@@ -231,4 +237,27 @@ def estimate_seconds(plan: Plan, target: str, rate_limit: float | None, concurre
     by_concurrency = (requests * measured if measured is not None
                       else requests * _ASSUMED_LATENCY_S / max(1, concurrency))
     by_rate = requests / rate_limit if rate_limit else 0.0
-    return max(by_concurrency, by_rate)
+    return fixed_seconds + max(by_concurrency, by_rate)
+
+
+def apply_fixed_seconds(outcome: PlanOutcome, started_up: float | None) -> float:
+    """What an apply of this plan costs besides its requests, as measured by this process:
+    `started_up` (seconds from this process's start to its targets being open; None when
+    the apply runs in this process, which has started already), and loading the plan twice
+    (before the first request and for the result), each about as long as storing it took."""
+    return (started_up or 0.0) + 2 * outcome.save_seconds
+
+
+def process_age() -> float | None:
+    """Wall seconds since this process started (Linux /proc), None where that cannot be read.
+    A separate `provisioner apply` pays about what this process paid to get this far:
+    interpreter, imports, config, state DB, targets opened."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            # after the command name's ")": field 3 on; starttime is field 22, in clock ticks
+            start_ticks = int(f.read().rpartition(")")[2].split()[19])
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None

@@ -303,6 +303,11 @@ def _compile_entry(spec: Any, is_active: bool) -> tuple[Render, tuple[str, ...],
     return _pipeline(fetch, steps, lookup, has_default, default, equals), srcs, ci
 
 
+def _same(value: Any) -> Any:
+    """A value passed as it is (an entry without pick or matching)."""
+    return value
+
+
 def _list_reducer(spec: dict) -> Callable[[Any], Any]:
     """How a source value that is a list (an LDAP multi_valued attribute) becomes one value.
 
@@ -322,7 +327,7 @@ def _list_reducer(spec: dict) -> Callable[[Any], Any]:
     if separator is not None and (pick != "join" or not isinstance(separator, str)):
         raise ValueError("separator goes with pick = \"join\" and must be a string")
     if pick is None and matching is None:
-        return lambda value: value
+        return _same
     pattern = matching.casefold() if matching else None
     joiner = ", " if separator is None else separator
 
@@ -340,6 +345,11 @@ def _list_reducer(spec: dict) -> Callable[[Any], Any]:
 
 
 def _from(name: str, one: Callable[[Any], Any]) -> Render:
+    if one is _same:
+        def fetch_plain(attrs):
+            return attrs.get(name)
+        return fetch_plain
+
     def fetch(attrs):
         return one(attrs.get(name))
     return fetch
@@ -395,6 +405,16 @@ def _transforms(names: Any) -> tuple[Callable[[str], str], ...]:
 
 
 def _pipeline(fetch: Render, steps, lookup, has_default: bool, default, equals) -> Render:
+    if not steps and lookup is None and default is None and equals is None:
+        # the usual entry (a copied attribute, a template): the same as compute below with
+        # nothing to apply, in one call instead of several per attribute and person
+        def plain(attrs):
+            value = fetch(attrs)
+            if value.__class__ is str and not value.strip():
+                return None
+            return value
+        return plain
+
     def compute(attrs):
         value = fetch(attrs)
         if value is not None:

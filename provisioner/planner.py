@@ -228,7 +228,8 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
                  policy: PlanPolicy) -> _TargetPlan:
     mapping = target.mapping
     tp = _TargetPlan()
-    by_id = {a.id: with_written(a, target.write_only, target.written.get(a.id)) for a in target.accounts}
+    by_id = ({a.id: with_written(a, target.write_only, target.written.get(a.id)) for a in target.accounts}
+             if target.write_only else {a.id: a for a in target.accounts})
     owner_of = {account_id: key for key, account_id in target.links.items()}
     source_keys = {i.key for i in identities}
     index = _CorrelationIndex(list(by_id.values()), mapping)
@@ -247,8 +248,9 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
     notes: dict[str, str] = {}
     claims: dict[str, list[str]] = defaultdict(list)
     conflicts: dict[str, str] = {}
+    links = target.links
     for key, want in desired.items():
-        account_id = target.links.get(key)
+        account_id = links.get(key)
         if account_id is not None and account_id in by_id:
             found[key] = by_id[account_id]
             tp.managed.add(account_id)
@@ -279,19 +281,20 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
     _mark_create_collisions(desired, found, conflicts, mapping)
 
     # Pass 2: one item per identity, in source order.
+    immutable = bool(target.immutable)
     for key, want in desired.items():
         if key in conflicts:
             tp.items.append(_item(target, CONFLICT, key, None, {}, conflicts[key]))
             continue
         account = found.get(key)
-        if account is not None and _immutable_changes(target, want, account):
+        if account is not None and immutable and _immutable_changes(target, want, account):
             tp.items.extend(_rename_items(target, key, want, account))
             continue
         if account is None:
             item = _create_item(target, key, want, notes.get(key), key in create_inactive)
         else:
             item = _diff_item(target, key, want, account, notes.get(key))
-            if item is None and target.links.get(key) != account.id:
+            if item is None and links.get(key) != account.id:
                 tp.adopt.append(Link(target.name, key, account.id))
         if item is not None and target.validate and item.op in (CREATE, UPDATE, ENABLE):
             problem = target.validate(want)

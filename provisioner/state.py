@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import threading
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -159,8 +160,11 @@ class StateDB:
             self.engine = create_engine(url)
             if parsed.get_backend_name() == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
+            started = time.perf_counter()
             with _migration_guard(sqlite_file):
-                _upgrade(self.engine)
+                migrated = _upgrade(self.engine)
+            # a one-off: what opening took beyond the usual (the apply estimate leaves it out)
+            self.upgrade_seconds = time.perf_counter() - started if migrated else 0.0
         except (SQLAlchemyError, ImportError) as exc:
             raise ConfigError(f"state.url: cannot open the state DB: {redact(str(exc).splitlines()[0])}") from None
 
@@ -290,8 +294,10 @@ class StateDB:
                 if len(matches) != 1:
                     return None
                 record = matches[0]
-            rows = s.exec(select(PlanItemRecord).where(PlanItemRecord.plan_id == record.id)
-                          .order_by(PlanItemRecord.seq)).all()
+            # Core rows, not ORM objects: an apply loads the whole plan before its first request
+            items = PlanItemRecord.__table__
+            rows = s.connection().execute(
+                items.select().where(items.c.plan_id == record.id).order_by(items.c.seq)).all()
         targets = {n: TargetSummary(accounts=t["accounts"],
                                     counts={k: v for k, v in t.items() if k in OPS},
                                     unmanaged=t["unmanaged"], blocked=t["blocked"], block_reason=t["block_reason"],
@@ -516,7 +522,7 @@ class StateDB:
             return out
 
 
-def _item_from_row(row: PlanItemRecord) -> PlanItem:
+def _item_from_row(row) -> PlanItem:
     changes = {k: Change(v["from"], v["to"]) for k, v in json.loads(row.changes).items()}
     return PlanItem(id=row.item_id, target=row.target, op=row.op, identity=row.identity,
                     person=row.person, account_id=row.account_id, changes=changes, reason=row.reason,
@@ -536,10 +542,11 @@ def _current_revision(engine) -> str | None:
         return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
 
-def _upgrade(engine) -> None:
-    """Bring the schema to the newest revision; a DB made before migrations is adopted, not rebuilt."""
+def _upgrade(engine) -> bool:
+    """Bring the schema to the newest revision; a DB made before migrations is adopted, not rebuilt.
+    True when it changed the schema."""
     if _current_revision(engine) == SCHEMA_HEAD:
-        return  # the usual case, without importing alembic (a third of a second per command)
+        return False  # the usual case, without importing alembic (a third of a second per command)
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
@@ -553,13 +560,14 @@ def _upgrade(engine) -> None:
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7281920364)")
         current = MigrationContext.configure(conn).get_current_revision()
         if current == head:
-            return
+            return False
         log.info("state DB: schema %s -> %s", current or "new", head)
         config.attributes["connection"] = conn
         tables = set(inspect(conn).get_table_names())
         if "runs" in tables and "alembic_version" not in tables:
             command.stamp(config, _FIRST_REVISION)
         command.upgrade(config, "head")
+    return True
 
 
 @contextmanager

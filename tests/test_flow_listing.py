@@ -110,7 +110,7 @@ def test_estimate_counts_each_request_at_the_time_the_target_measured():
     assert flow.estimate_seconds(plan, "t", 1.0, 8, handle) == 5.0
 
 
-def test_scim_target_times_concurrent_requests_to_its_service_provider_config(scim_server):
+def test_scim_target_times_concurrent_searches_of_its_users(scim_server):
     from conftest import SCIM_TOKEN
     from provisioner.secrets import Secret
     from provisioner.targets.scim import ScimTarget
@@ -122,4 +122,6 @@ def test_scim_target_times_concurrent_requests_to_its_service_provider_config(sc
                             token=Secret(SCIM_TOKEN, "env:T"), client=client)
         first = target.seconds_per_request(4)
         assert target.seconds_per_request(4) == first > 0  # measured once per concurrency
-    assert [r.url.path.rsplit("/", 1)[-1] for r in seen] == ["ServiceProviderConfig"] * 4
+    # five rounds of four searches at once for a name nobody has; the median round counts
+    assert [(r.url.path.rsplit("/", 1)[-1], r.url.params["filter"]) for r in seen] == \
+        [("Users", 'userName eq "provisioner-timing-probe-no-such-user"')] * 20
