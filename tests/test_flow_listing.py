@@ -7,6 +7,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
 from provisioner import flow
 from provisioner.config import load_config
 from provisioner.state import StateDB
@@ -103,11 +105,17 @@ def test_estimate_counts_each_request_at_the_time_the_target_measured():
     plan = Plan(plan_id="p", created_at="now", status="pending", identities=3, rejected=(), items=items,
                 targets={"t": TargetSummary(accounts=0, counts={}, unmanaged=0)})
     handle = TargetHandle(name="t", target=Timed(), mapping=None, concurrency=8, rate_limit=None)
-    # 1 + 2 + 2 requests at 0.25 s each, measured with 8 at once
-    assert flow.estimate_seconds(plan, "t", None, 8, handle) == 5 * 0.25
+    # 1 + 2 + 2 requests at 0.25 s each, measured with 8 at once; each item's one write
+    # (the create's POST, the others' PATCH) weighs as flow._WRITE_COST reads
+    assert flow.estimate_seconds(plan, "t", None, 8, handle) == pytest.approx((2 + 3 * flow._WRITE_COST) * 0.25)
     assert Timed.asked == [8]
+    # what every apply pays besides its requests is added as it is
+    assert flow.estimate_seconds(plan, "t", None, 8, handle, fixed_seconds=2.0) == \
+        pytest.approx(2.0 + (2 + 3 * flow._WRITE_COST) * 0.25)
     # a rate limit slower than that wins
     assert flow.estimate_seconds(plan, "t", 1.0, 8, handle) == 5.0
+    # a timing that only saw the limiter's pacing (0.25 s a request at 4 a second) is not weighted
+    assert flow.estimate_seconds(plan, "t", 4.0, 8, handle) == pytest.approx(5 * 0.25)
 
 
 def test_scim_target_times_concurrent_searches_of_its_users(scim_server):
