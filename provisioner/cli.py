@@ -150,12 +150,10 @@ def plan(obj: Context, targets: tuple[str, ...], only: tuple[str, ...], as_json:
          detailed_exitcode: bool) -> None:
     """Compute, store and print what would be created, updated and disabled."""
     from . import flow
-    # A one-shot command whose objects (every person and account read) live until it exits:
-    # the cycle collector would only walk them, over and over (build_plan pauses it too; here
-    # it stays off through the printing, and at exit main() freezes what is left).
-    gc.disable()
     settings, state = obj.settings, obj.state()
-    with flow.open_targets(settings, targets) as handles:
+    # every person and account read lives until the plan is printed: the cycle collector
+    # stays paused through the printing too, not only while build_plan runs
+    with flow.collector_paused(), flow.open_targets(settings, targets) as handles:
         # what a separate apply pays again (the estimate counts it); a new state DB's schema is made once
         started_up = flow.process_age()
         started_up = None if started_up is None else max(0.0, started_up - state.upgrade_seconds)

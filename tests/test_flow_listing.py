@@ -133,3 +133,37 @@ def test_scim_target_times_concurrent_searches_of_its_users(scim_server):
     # five rounds of four searches at once for a name nobody has; the median round counts
     assert [(r.url.path.rsplit("/", 1)[-1], r.url.params["filter"]) for r in seen] == \
         [("Users", 'userName eq "provisioner-timing-probe-no-such-user"')] * 20
+
+
+def test_apply_estimate_adds_start_up_and_loading_the_plan_twice():
+    from provisioner.model import Plan
+    plan = Plan(plan_id="p", created_at="now", status="pending", identities=0, rejected=(), items=(),
+                targets={})
+    outcome = flow.PlanOutcome(plan=plan, unreadable={}, save_seconds=0.5)
+    # a separate `provisioner apply` starts up again, loads the plan, and loads it again for its result
+    assert flow.apply_fixed_seconds(outcome, 1.25) == 2.25
+    # reconcile applies in the process that planned: no second start-up
+    assert flow.apply_fixed_seconds(outcome, None) == 1.0
+
+
+def test_process_age_is_read_on_linux():
+    age = flow.process_age()
+    assert age is not None and age >= 0
+
+
+def test_the_cycle_collector_is_switched_back_on_after_planning_even_on_failure():
+    import gc
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with flow.collector_paused():
+            assert not gc.isenabled()
+            raise RuntimeError("a source that cannot be read")
+    assert gc.isenabled()
+    # nested (the CLI's plan command turns it off itself): left as the caller had it
+    gc.disable()
+    try:
+        with flow.collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
