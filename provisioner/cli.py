@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
-import gc
 import json
 import logging
 import os
@@ -461,12 +459,6 @@ def _is_lock_held(exc: Exception) -> bool:
 
 
 def main() -> None:
-    # Runs last, as the process exits (atexit: later-registered first): the interpreter's
-    # teardown otherwise walks every object left (a plan's accounts, sqlalchemy's and
-    # pydantic's classes) in repeated collections, a third of a second to seconds after
-    # the work is done. Frozen objects are skipped by those walks; everything is still
-    # flushed and closed as usual, and the operating system takes the memory back.
-    atexit.register(gc.freeze)
     try:
         # one name however it was started (also `python -m provisioner`): usage lines and the
         # shell completion variable _PROVISIONER_COMPLETE depend on it
