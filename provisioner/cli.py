@@ -407,7 +407,7 @@ def person(obj: Context, key: str, as_json: bool, offline: bool, changes: int) -
               help="Write the demo's files here (default: a temporary directory, removed afterwards).")
 @click.option("--keep", is_flag=True, help="Leave the local servers running until Ctrl-C at the end.")
 def demo(directory: str | None, keep: bool) -> None:
-    """Run the whole job against local stand-ins of OneCloud CX and a SCIM directory."""
+    """Run the whole job against local stand-ins of every supported target."""
     from .demo import run_demo
     sys.exit(run_demo(directory, keep=keep))
 
