@@ -298,8 +298,10 @@ def _apply(settings, state: StateDB, plan, *, yes: bool, allow_mass_change: bool
                                    "(there is no terminal to ask for confirmation)")
         if handles is None:  # reconcile printed the plan already
             render.print_plan(plan, {}, apply_hint=False, detail=detail)
-        # asked right below the `Plan:` line: nothing is printed between them
-        if not click.confirm(render.apply_question(plan, allow_mass_change), default=False):
+        question = render.apply_question(plan, allow_mass_change)
+        # asked right below the `Plan:` line: nothing is printed between them; nothing is
+        # asked when the apply would change nothing (every change left is on a blocked target)
+        if question and not click.confirm(question, default=False):
             click.echo("nothing applied")
             return EXIT_OK
     if handles is None:

@@ -52,7 +52,10 @@ def plan_line(plan: Plan) -> str:
 
 def target_words(counts: dict[str, int]) -> str:
     parts = [f"{counts[op]} {words}" for op, words in _WORDS if counts.get(op)]
-    parts += [f"{counts[op]} {op}" for op in (MANUAL, CONFLICT) if counts.get(op)]
+    if counts.get(MANUAL):
+        parts.append(f"{counts[MANUAL]} manual")
+    if counts.get(CONFLICT):
+        parts.append(f"{counts[CONFLICT]} conflict{'' if counts[CONFLICT] == 1 else 's'}")
     return ", ".join(parts) or "no changes"
 
 

@@ -29,12 +29,15 @@ def applicable_count(plan: Plan) -> int:
     return sum(1 for i in plan.items if i.op in APPLICABLE_OPS)
 
 
-def apply_question(plan: Plan, allow_mass_change: bool) -> str:
-    """What `apply` asks: the changes it will make, and those a blocked target keeps back."""
+def apply_question(plan: Plan, allow_mass_change: bool) -> str | None:
+    """What `apply` asks: the changes it will make, and those a blocked target keeps back;
+    None when it would make none."""
     blocked = set() if allow_mass_change else {n for n, s in plan.targets.items() if s.blocked}
     runnable = [i for i in plan.items if i.op in APPLICABLE_OPS and i.status in RUNNABLE]
     held = sorted({i.target for i in runnable if i.target in blocked})
     go = sum(1 for i in runnable if i.target not in blocked)
+    if not go:
+        return None
     question = f"Apply {go} change{'' if go == 1 else 's'} of plan {plan.plan_id}"
     if held:
         question += (f" (the {len(runnable) - go} on blocked {', '.join(held)} are left out; "
