@@ -77,11 +77,6 @@ def summary_table(plan: Plan, estimates: dict[str, float] | None = None) -> Tabl
     return table
 
 
-def print_summary(plan: Plan, estimates: dict[str, float] | None = None) -> None:
-    console.print(summary_table(plan, estimates))
-    console.print(f"source: {plan.identities} identities, {len(plan.rejected)} rows rejected")
-
-
 def print_plan(plan: Plan, estimates: dict[str, float], *, apply_hint: bool = True,
                detail: str = plan_text.DEFAULT) -> None:
     """The per-target summary first; then the source's rejected rows and notes, the items
@@ -136,12 +131,6 @@ def _source_info_text(info: dict) -> Text:
     return text
 
 
-def print_source_info(info: dict) -> None:
-    text = _source_info_text(info)
-    if text.plain:
-        console.print(text, soft_wrap=True)
-
-
 @contextmanager
 def progress(total: int) -> Iterator:
     stderr = Console(stderr=True)
@@ -159,16 +148,19 @@ def progress(total: int) -> Iterator:
 
 def print_apply_result(plan: Plan, result, state) -> None:
     stored = state.load_plan(plan.plan_id)
+    text = Text()
     for item in stored.items:
         if item.status in ("failed", "stale"):
-            console.print(f"[red]{item.status}[/] {item.op} {escape(item.target)} "
-                          f"{escape(item.identity or '')}: {escape(item.error or '')}")
+            text.append(item.status, style="red")
+            text.append(f" {item.op} {item.target} {item.identity or ''}: {item.error or ''}\n")
     for name in result.blocked_targets:
-        console.print(f"[bold red]not applied[/]: target {escape(name)} is blocked "
-                      f"({escape(plan.targets[name].block_reason or '')}); review, then "
-                      "apply again with --allow-mass-change if it is intended")
+        text.append("not applied", style="bold red")
+        text.append(f": target {name} is blocked ({plan.targets[name].block_reason or ''}); review, then "
+                    "apply again with --allow-mass-change if it is intended\n")
     counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()))
-    console.print(f"plan {plan.plan_id}: {result.plan_status} ({counts})")
+    text.append(f"plan {plan.plan_id}: {result.plan_status} ({counts})")
+    # one renderable: an apply with thousands of failures prints them in one go
+    console.print(text, soft_wrap=True)
 
 
 def run_dict(run, ops: dict[str, int] | None = None) -> dict:
