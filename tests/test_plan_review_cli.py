@@ -189,3 +189,14 @@ def test_show_target_names_a_target_of_the_plan(ws):
     ws.run("plan")
     refused = ws.run("show", "latest", "--target", "nope", check=2)
     assert "has no target named nope (it has: directory)" in refused.stderr
+
+
+def test_reconcile_asks_right_below_the_plan_line_it_printed(ws):
+    ws.people(*people(3))
+    proc = answer(ws, "n\n", "reconcile")
+    assert proc.returncode == 0
+    lines = lines_of(proc)
+    [at] = [n for n, l in enumerate(lines) if PLAN_LINE.match(l)]
+    assert lines[at] == "Plan: 3 to create, 0 to update, 0 to disable, 0 to enable; 0 manual, 0 conflicts, 0 blocked."
+    assert lines[at + 1].startswith("Apply 3 changes of plan ") and "nothing applied" in "\n".join(lines[at + 1:])
+    assert not any("apply with" in l for l in lines) and ws.users() == {}
