@@ -71,6 +71,16 @@ def _example(*lines: str) -> str:
     return "\b\nExample:\n" + "\n".join(f"  {line}" if line else "" for line in lines)
 
 
+def _detail_options(command):
+    """--full and --compact: how much of each item the text shows (see provisioner.plan_text)."""
+    command = click.option("--compact", "detail", flag_value="compact",
+                           help="One line per item, every item.")(command)
+    return click.option("--full", "detail", flag_value="full",
+                        help="Every item with every attribute. By default disables, enables, conflicts "
+                             "and manual items are shown in full and only the first 20 creates and "
+                             "20 updates per target.")(command)
+
+
 _WAIT_OPTION = click.option("--wait", "wait", type=click.FloatRange(min=0), default=None,
                             help="Seconds to wait for another run to finish (default lock.wait_seconds); "
                                  "then exit 6.")
@@ -143,15 +153,16 @@ def check(obj: Context, offline: bool) -> None:
 @click.option("--only", multiple=True, help="Plan only the items of this identity key (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print only the plan document as JSON.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when nothing changes, 5 when changes are planned.")
+@_detail_options
 @click.pass_obj
 def plan(obj: Context, targets: tuple[str, ...], only: tuple[str, ...], as_json: bool,
-         detailed_exitcode: bool) -> None:
+         detailed_exitcode: bool, detail: str | None) -> None:
     """Compute, store and print what would be created, updated and disabled."""
     from . import flow
     settings, state = obj.settings, obj.state()
     with flow.open_targets(settings, targets) as handles:
         outcome = flow.build_plan(settings, state, handles, only=only)
-        _print_plan(outcome.plan, handles, as_json)
+        _print_plan(outcome.plan, handles, as_json, detail)
     sys.exit(_plan_exit_code(outcome, detailed_exitcode))
 
 
@@ -166,14 +177,14 @@ def _plan_exit_code(outcome: flow.PlanOutcome, detailed: bool) -> int:
     return EXIT_OK
 
 
-def _print_plan(plan, handles, as_json: bool) -> None:
+def _print_plan(plan, handles, as_json: bool, detail: str | None, apply_hint: bool = True) -> None:
     if as_json:
         click.echo(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
         return
     from . import flow, render
     estimates = {name: flow.estimate_seconds(plan, name, h.rate_limit, h.concurrency, h)
                  for name, h in handles.items()}
-    render.print_plan(plan, estimates)
+    render.print_plan(plan, estimates, apply_hint=apply_hint, detail=detail or "default")
 
 
 @cli.command(epilog=_example("provisioner show latest --format html -o plan.html"))
@@ -184,21 +195,37 @@ def _print_plan(plan, handles, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report to this file instead of stdout.")
+@click.option("--target", "targets", multiple=True, help="Show only this target's part (repeatable).")
+@_detail_options
 @click.pass_obj
-def show(obj: Context, plan_id: str, fmt: str, as_json: bool, output: str | None) -> None:
+def show(obj: Context, plan_id: str, fmt: str, as_json: bool, output: str | None,
+         targets: tuple[str, ...], detail: str | None) -> None:
     """Print a stored plan (PLAN_ID, a unique prefix of it, or 'latest'), or write it as a report."""
-    plan = _load_plan(obj.state(), plan_id)
+    plan = _only_targets(_load_plan(obj.state(), plan_id), targets)
     fmt = "json" if as_json else fmt
     if fmt == "text":
         if output:
             raise click.UsageError("-o/--output needs --format html, markdown, csv or json")
         from . import render
-        render.print_plan(plan, {})
+        render.print_plan(plan, {}, detail=detail or "default")
         return
     from .reports import PLAN_REPORTS
     _write_report(PLAN_REPORTS[fmt](plan), output)
     if output:
         click.echo(f"plan {plan.plan_id}: {fmt} report written to {output}", err=True)
+
+
+def _only_targets(plan, targets: tuple[str, ...]):
+    """The plan cut down to these targets (its counts and `Plan:` line then theirs)."""
+    if not targets:
+        return plan
+    unknown = [t for t in targets if t not in plan.targets]
+    if unknown:
+        raise click.UsageError(f"plan {plan.plan_id} has no target named {', '.join(unknown)} "
+                               f"(it has: {', '.join(plan.targets) or 'none'})")
+    from dataclasses import replace
+    return replace(plan, targets={n: s for n, s in plan.targets.items() if n in targets},
+                   items=tuple(i for i in plan.items if i.target in targets))
 
 
 def _write_report(text: str, output: str | None) -> None:
@@ -218,13 +245,17 @@ def _write_report(text: str, output: str | None) -> None:
 @click.option("--yes", is_flag=True, help="Apply without asking.")
 @click.option("--allow-mass-change", is_flag=True, help="Also apply targets the safety policy blocked.")
 @_WAIT_OPTION
+@_detail_options
 @click.pass_obj
-def apply(obj: Context, plan_id: str, yes: bool, allow_mass_change: bool, wait: float | None) -> None:
-    """Apply a stored plan; re-running it resumes where it stopped."""
+def apply(obj: Context, plan_id: str, yes: bool, allow_mass_change: bool, wait: float | None,
+          detail: str | None) -> None:
+    """Apply a stored plan; re-running it resumes where it stopped. Without --yes it shows
+    the plan and asks first."""
     settings, state = obj.settings, obj.state()
     with obj.run_lock(state, "apply", wait):
         plan = _load_plan(state, plan_id)
-        code = _apply(settings, state, plan, yes=yes, allow_mass_change=allow_mass_change)
+        code = _apply(settings, state, plan, yes=yes, allow_mass_change=allow_mass_change,
+                      detail=detail or "default")
     sys.exit(code)
 
 
@@ -234,9 +265,10 @@ def apply(obj: Context, plan_id: str, yes: bool, allow_mass_change: bool, wait: 
 @click.option("--allow-mass-change", is_flag=True, help="Also apply targets the safety policy blocked.")
 @click.option("--target", "targets", multiple=True, help="Reconcile only this target (repeatable).")
 @_WAIT_OPTION
+@_detail_options
 @click.pass_obj
 def reconcile(obj: Context, yes: bool, dry_run: bool, allow_mass_change: bool,
-              targets: tuple[str, ...], wait: float | None) -> None:
+              targets: tuple[str, ...], wait: float | None, detail: str | None) -> None:
     """Plan, then apply that plan."""
     from . import flow
     settings, state = obj.settings, obj.state()
@@ -244,7 +276,8 @@ def reconcile(obj: Context, yes: bool, dry_run: bool, allow_mass_change: bool,
     lock = nullcontext() if dry_run else obj.run_lock(state, "reconcile", wait)
     with lock, flow.open_targets(settings, targets) as handles:
         outcome = flow.build_plan(settings, state, handles)
-        _print_plan(outcome.plan, handles, as_json=False)
+        # applied right away: no "apply with" line, and the question follows the `Plan:` line
+        _print_plan(outcome.plan, handles, as_json=False, detail=detail, apply_hint=dry_run)
         if dry_run:
             sys.exit(_plan_exit_code(outcome, detailed=False))
         code = _apply(settings, state, outcome.plan, yes=yes, allow_mass_change=allow_mass_change,
@@ -252,7 +285,8 @@ def reconcile(obj: Context, yes: bool, dry_run: bool, allow_mass_change: bool,
     sys.exit(code if code != EXIT_OK else _plan_exit_code(outcome, detailed=False))
 
 
-def _apply(settings, state: StateDB, plan, *, yes: bool, allow_mass_change: bool, handles=None) -> int:
+def _apply(settings, state: StateDB, plan, *, yes: bool, allow_mass_change: bool, handles=None,
+           detail: str = "default") -> int:
     from . import flow, render
     todo = render.applicable_count(plan)
     if todo == 0:
@@ -263,8 +297,11 @@ def _apply(settings, state: StateDB, plan, *, yes: bool, allow_mass_change: bool
             raise click.UsageError(f"apply {todo} changes of plan {plan.plan_id}: add --yes "
                                    "(there is no terminal to ask for confirmation)")
         if handles is None:  # reconcile printed the plan already
-            render.print_plan(plan, {})
-        if not click.confirm(f"Apply {todo} changes of plan {plan.plan_id}?", default=False):
+            render.print_plan(plan, {}, apply_hint=False, detail=detail)
+        question = render.apply_question(plan, allow_mass_change)
+        # asked right below the `Plan:` line: nothing is printed between them; nothing is
+        # asked when the apply would change nothing (every change left is on a blocked target)
+        if question and not click.confirm(question, default=False):
             click.echo("nothing applied")
             return EXIT_OK
     if handles is None:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator
 from .errors import ConfigError, ProvisionerError
 from .executor import ApplyResult, apply_plan
 from .mapping import load_mapping
-from .model import APPLICABLE_OPS, Plan, PlanItem, SourceResult
+from .model import APPLICABLE_OPS, UNREADABLE, Plan, PlanItem, SourceResult
 from .planner import PlanPolicy, TargetInput, make_plan
 from .secrets import redact
 from .sources import read_source
@@ -120,7 +120,7 @@ def list_all_accounts(handles: dict[str, TargetHandle]) -> dict[str, tuple[list,
         try:
             return handle.target.list_accounts(), None
         except ProvisionerError as exc:
-            return [], f"could not read its accounts: {exc}"
+            return [], f"{UNREADABLE}: {exc}"
 
     if len(handles) <= 1:
         return {name: read(handle) for name, handle in handles.items()}

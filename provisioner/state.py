@@ -137,8 +137,10 @@ class AuditRecord(SQLModel, table=True):
     outcome: str
 
 
-def _dump(value: Any) -> str:
-    return redact(json.dumps(value, ensure_ascii=False, sort_keys=True, default=str))
+def _dump(value: Any, *, ordered: bool = False) -> str:
+    # ordered: the keys keep their order (a plan's targets in the config's order, an item's
+    # attributes in the mapping's), which is the order a person reviews them in
+    return redact(json.dumps(value, ensure_ascii=False, sort_keys=not ordered, default=str))
 
 
 class StateDB:
@@ -265,15 +267,15 @@ class StateDB:
                 id=plan.plan_id, created_at=plan.created_at, status=plan.status,
                 identities=plan.identities,
                 rejected=_dump([r.to_dict() for r in plan.rejected]),
-                targets=_dump({n: t.to_dict() for n, t in plan.targets.items()}),
+                targets=_dump({n: t.to_dict() for n, t in plan.targets.items()}, ordered=True),
                 adopt=_dump([l.__dict__ for l in plan.adopt]),
                 source_info=_dump(dict(plan.source_info))))
             for seq, item in enumerate(plan.items):
                 s.add(PlanItemRecord(
                     plan_id=plan.plan_id, item_id=item.id, seq=seq, target=item.target, op=item.op,
                     identity=item.identity, person=item.person, account_id=item.account_id,
-                    changes=_dump({k: c.to_dict() for k, c in item.changes.items()}),
-                    attrs=_dump(dict(item.attrs)), lookup=_dump([list(p) for p in item.lookup]),
+                    changes=_dump({k: c.to_dict() for k, c in item.changes.items()}, ordered=True),
+                    attrs=_dump(dict(item.attrs), ordered=True), lookup=_dump([list(p) for p in item.lookup]),
                     reason=redact(item.reason), status=item.status))
             s.commit()
 
