@@ -82,7 +82,8 @@ def one_round(args, root: Path, workers: int, kill_one: bool) -> dict:
     admin.execute(f'CREATE DATABASE "{db}"')
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
     dsn = f"postgresql://postgres@127.0.0.1:5432/{db}"
-    env = {**os.environ, "PROVISIONER_DB": url, "BENCH_SCIM_TOKEN": TOKEN}
+    env = {**os.environ, "PROVISIONER_DB": url, "BENCH_SCIM_TOKEN": TOKEN,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     os.environ.update(PROVISIONER_DB=url, BENCH_SCIM_TOKEN=TOKEN)
     with ThreadPoolExecutor(8) as pool:
         servers = list(pool.map(lambda _: start_scim_server(TOKEN), range(args.tenants)))
@@ -106,6 +107,8 @@ def one_round(args, root: Path, workers: int, kill_one: bool) -> dict:
                 [sys.executable, "-m", "provisioner", "worker", "--concurrency", "1", "--stalled-after", "5"],
                 cwd=run_dir, env=env, stdout=log, stderr=subprocess.STDOUT))
         while workers_alive(dsn) < workers:
+            if any(p.poll() is not None for p in procs):
+                raise SystemExit(f"a worker exited; see {run_dir}/worker*.log")
             time.sleep(0.2)
         app = make_app(url, max_size=2)
         started = time.monotonic()

@@ -82,8 +82,12 @@ class RecordingProxy:
                     if key.lower() not in _HOP:
                         self.send_header(key, value)
                 self.send_header("Content-Length", str(len(answer.content)))
-                self.end_headers()
-                self.wfile.write(answer.content)
+                try:
+                    self.end_headers()
+                    self.wfile.write(answer.content)
+                except (BrokenPipeError, ConnectionResetError):   # the client was killed meanwhile
+                    self.close_connection = True
+                    return
                 exchange.finished = time.monotonic()
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any

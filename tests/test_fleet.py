@@ -61,7 +61,7 @@ class Fleet:
         (root / "onecloud.toml").write_text((REPO / "mappings" / "onecloud.toml").read_text())
 
     def tenant(self, name: str, people: int, scim_url: str, onecloud_url: str | None = None,
-               hook=None, concurrency: int = 2) -> Path:
+               hook=None, concurrency: int = 2, cron: str = "0 2 * * *", auto_apply: bool = True) -> Path:
         folder = self.root / name
         folder.mkdir()
         (folder / "people.csv").write_text("\n".join([HEADER, *(person(n, name) for n in range(people))]) + "\n")
@@ -89,7 +89,8 @@ client_secret = "env:E2E_ONECLOUD_SECRET"
 mapping = "../onecloud.toml"
 concurrency = {concurrency}
 """
-        config += '\n[schedule]\ncron = "0 2 * * *"\nauto_apply = true\n\n[lock]\nwait_seconds = 0\n'
+        config += (f'\n[schedule]\ncron = "{cron}"\nauto_apply = {str(auto_apply).lower()}\n'
+                   '\n[lock]\nwait_seconds = 0\n')
         if hook is not None:
             config += f'\n[notify]\nwebhooks = ["{hook.url}/hook"]\ntimeout = 10\n'
         (folder / "config.toml").write_text(config)
@@ -305,3 +306,28 @@ def test_sigterm_lets_the_items_in_flight_finish_and_another_worker_does_the_res
         until(lambda: fleet.settled(applies=1), why="the second worker finishing the apply")
         names = user_names(proxy, proxy.sent("POST", r"/Users\Z"))
     assert sorted(names) == sorted(f"acme.p{n}@example.com" for n in range(people))
+
+
+def test_each_tenants_cron_queues_its_cycle_and_a_plan_for_review_is_never_applied(
+        fleet, scim_server_factory, hook, monkeypatch):
+    from datetime import datetime, timezone
+    from provisioner.fleet.jobs import _tick, make_app
+    with RecordingProxy(scim_server_factory().base_url) as two, RecordingProxy(scim_server_factory().base_url) as three:
+        fleet.tenant("twoam", 3, two.base_url, hook=hook, cron="0 2 * * *", auto_apply=False)
+        fleet.tenant("threeam", 3, three.base_url, hook=hook, cron="0 3 * * *")
+        monkeypatch.setenv("PROVISIONER_DB", fleet.url)
+        monkeypatch.setenv("E2E_SCIM_TOKEN", SCIM_TOKEN)
+        app = make_app(fleet.url, max_size=2)
+        with app.open():   # the minute 02:00 UTC has come: what the periodic job does then
+            _tick(app, int(datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc).timestamp()))
+            _tick(app, int(datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc).timestamp()))
+        assert [(j["task_name"], j["lock"]) for j in fleet.jobs()] == [("provisioner.fleet.plan", "twoam")]
+        fleet.worker(concurrency=2)
+        until(lambda: bodies(hook), why="the review notification")
+        [doc] = bodies(hook)
+        assert doc["tenant"] == "twoam" and doc["event"] == "review" and doc["counts"] == {"create": 3}
+        assert writes(two) == [] and three.exchanges == []   # stored for review, not applied
+        shown = fleet.run("--tenant", "twoam", "show", "latest").stdout
+        assert doc["plan_id"] in shown
+        fleet.run("--tenant", "twoam", "apply", doc["plan_id"], "--yes")
+        assert len([e for e in writes(two) if e.method == "POST"]) == 3

@@ -33,13 +33,15 @@ def fleet() -> None:
 @click.argument("name")
 @click.option("--config", "config", required=True, type=click.Path(dir_okay=False),
               help="The tenant's config.toml (the same path on every worker host).")
-def fleet_add(name: str, config: str) -> None:
+@click.option("--no-check", is_flag=True,
+              help="Only read the config as TOML here: its secrets exist on the worker hosts only.")
+def fleet_add(name: str, config: str, no_check: bool) -> None:
     """Add a tenant: its config, and a schema of its own for its state."""
     _need_procrastinate()
     from .jobs import ensure_schema
     from .tenants import fleet_url
     ensure_schema(fleet_url())
-    tenant = _registry().add(name, config)
+    tenant = _registry().add(name, config, check=not no_check)
     click.echo(f"tenant {tenant.name}: added ({tenant.config}; state in schema {tenant.schema})")
 
 
