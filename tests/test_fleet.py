@@ -18,6 +18,7 @@ import pytest
 from conftest import ONECLOUD_SECRET, ONECLOUD_TENANT, SCIM_TOKEN, _pg_admin, bodies
 from ports import closed_port_url
 from recording_proxy import RecordingProxy
+from scripted_server import Reply, ScriptedServer
 
 REPO = Path(__file__).resolve().parent.parent
 HEADER = ("employee_id,given_name,family_name,email,department,title,timezone,work_phone,mobile_phone,"
@@ -285,6 +286,13 @@ def test_tenant_mistakes_are_one_sentence_and_exit_2(fleet, tmp_path):
     assert "tenant name 'Bad-Name'" in result.stderr
     result = fleet.run("fleet", "run", "nobody", check=2)
     assert "no tenant named 'nobody'" in result.stderr
+    # a config whose secrets live on the workers only; removed again with its state
+    (tmp_path / "acme.toml").write_text('[source]\ntype = "csv"\npath = "people.csv"\n')
+    fleet.run("fleet", "add", "acme", "--config", str(tmp_path / "acme.toml"), "--no-check")
+    result = fleet.run("fleet", "add", "acme", "--config", str(tmp_path / "acme.toml"), "--no-check", check=2)
+    assert result.stderr == "error: the fleet has a tenant named 'acme' already\n"
+    assert "its state dropped" in fleet.run("fleet", "remove", "acme", "--drop-state").stdout
+    assert json.loads(fleet.run("fleet", "list", "--json").stdout) == []
 
 
 def test_sigterm_lets_the_items_in_flight_finish_and_another_worker_does_the_rest(fleet, scim_server):
@@ -331,3 +339,32 @@ def test_each_tenants_cron_queues_its_cycle_and_a_plan_for_review_is_never_appli
         assert doc["plan_id"] in shown
         fleet.run("--tenant", "twoam", "apply", doc["plan_id"], "--yes")
         assert len([e for e in writes(two) if e.method == "POST"]) == 3
+
+
+def test_items_failing_on_a_target_fail_that_apply_job_and_notify(fleet, hook):
+    empty = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 0,
+             "startIndex": 1, "itemsPerPage": 0, "Resources": []}
+
+    def refuse_creates(request):
+        if request.method == "POST":
+            return Reply(400, {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "400",
+                               "detail": "no licences left"})
+        return Reply(200, empty)
+
+    with ScriptedServer(respond=refuse_creates) as target:
+        fleet.tenant("acme", 2, f"{target.url}/v2", hook=hook)
+        fleet.worker(concurrency=2)
+        fleet.run("fleet", "run", "acme")
+        jobs = until(lambda: fleet.settled(applies=1), why="the failing apply")
+    assert [(j["task_name"].rsplit(".", 1)[1], j["status"]) for j in jobs if "tick" not in j["task_name"]] == [
+        ("plan", "succeeded"), ("apply", "failed"), ("notify", "succeeded")]
+    [doc] = bodies(hook)
+    assert doc["tenant"] == "acme" and doc["event"] == "failed" and len(doc["failures"]) == 2
+    assert "no licences left" in doc["failures"][0]["error"]
+    report = json.loads(fleet.run("fleet", "status", "--json").stdout)
+    directory = report["tenants"]["acme"]["targets"]["directory"]
+    assert directory["jobs"]["failed"] == 1 and "no licences left" in directory["last_failure"]["outcome"]
+    # the failed items wait in their plan, as after a failed apply on one machine
+    assert directory["last_success"] is None and directory["pending_plans"] == [doc["plan_id"]]
+    plan = json.loads(fleet.run("--tenant", "acme", "show", doc["plan_id"], "--json").stdout)
+    assert plan["status"] == "partial" and {i["status"] for i in plan["items"]} == {"failed"}

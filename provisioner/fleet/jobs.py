@@ -20,7 +20,7 @@ from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
 from .. import flow, notify
 from ..errors import ConfigError, ProvisionerError
 from ..executor import apply_plan
-from ..model import APPLICABLE_OPS, FAILED, RUNNABLE, STALE
+from ..model import APPLICABLE_OPS, FAILED, IN_FLIGHT, PENDING, STALE
 from ..reports.common import PERSON_OPS
 from ..runlock import RUN_LOCK, LockHeld, describe_holder
 from ..secrets import redact
@@ -266,7 +266,7 @@ def _apply(app: App, name: str, plan_id: str, target: str, should_stop) -> str:
 def _plan_status(state: StateDB, plan_id: str) -> str | None:
     """The whole plan's status once no target has items left to run (None until then)."""
     items = [i for i in state.load_plan(plan_id).items if i.op in APPLICABLE_OPS]
-    if any(i.status in RUNNABLE for i in items):
+    if any(i.status in (PENDING, IN_FLIGHT) for i in items):   # another target's job is not done yet
         return None
     if any(i.status == FAILED for i in items):
         return "partial"
