@@ -316,12 +316,14 @@ def test_sigterm_lets_the_items_in_flight_finish_and_another_worker_does_the_res
     assert sorted(names) == sorted(f"acme.p{n}@example.com" for n in range(people))
 
 
-def test_each_tenants_cron_queues_its_cycle_and_a_plan_for_review_is_never_applied(
+def test_each_tenants_cron_queues_its_cycle_a_plan_for_review_is_never_applied_and_one_target_applies_once_at_a_time(
         fleet, scim_server_factory, hook, monkeypatch):
     from datetime import datetime, timezone
-    from provisioner.fleet.jobs import _tick, make_app
-    with RecordingProxy(scim_server_factory().base_url) as two, RecordingProxy(scim_server_factory().base_url) as three:
-        fleet.tenant("twoam", 3, two.base_url, hook=hook, cron="0 2 * * *", auto_apply=False)
+    from provisioner.fleet.jobs import APPLY_TASK, _tick, make_app
+    people = 4
+    with RecordingProxy(scim_server_factory().base_url, latency=0.1) as two, \
+            RecordingProxy(scim_server_factory().base_url) as three:
+        fleet.tenant("twoam", people, two.base_url, hook=hook, cron="0 2 * * *", auto_apply=False, concurrency=1)
         fleet.tenant("threeam", 3, three.base_url, hook=hook, cron="0 3 * * *")
         monkeypatch.setenv("PROVISIONER_DB", fleet.url)
         monkeypatch.setenv("E2E_SCIM_TOKEN", SCIM_TOKEN)
@@ -331,14 +333,25 @@ def test_each_tenants_cron_queues_its_cycle_and_a_plan_for_review_is_never_appli
             _tick(app, int(datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc).timestamp()))
         assert [(j["task_name"], j["lock"]) for j in fleet.jobs()] == [("provisioner.fleet.plan", "twoam")]
         fleet.worker(concurrency=2)
+        fleet.worker(concurrency=2)
         until(lambda: bodies(hook), why="the review notification")
         [doc] = bodies(hook)
-        assert doc["tenant"] == "twoam" and doc["event"] == "review" and doc["counts"] == {"create": 3}
+        assert doc["tenant"] == "twoam" and doc["event"] == "review" and doc["counts"] == {"create": people}
         assert writes(two) == [] and three.exchanges == []   # stored for review, not applied
-        shown = fleet.run("--tenant", "twoam", "show", "latest").stdout
-        assert doc["plan_id"] in shown
-        fleet.run("--tenant", "twoam", "apply", doc["plan_id"], "--yes")
-        assert len([e for e in writes(two) if e.method == "POST"]) == 3
+        assert doc["plan_id"] in fleet.run("--tenant", "twoam", "show", "latest").stdout
+        # two apply jobs of one tenant's target, free workers for both: they run one after the other
+        with app.open():
+            for _ in range(2):
+                app.configure_task(APPLY_TASK, lock="twoam/directory").defer(
+                    tenant="twoam", plan_id=doc["plan_id"], target="directory")
+        jobs = until(lambda: fleet.settled(applies=2), why="both apply jobs")
+        assert [j["status"] for j in jobs if j["task_name"] == APPLY_TASK] == ["succeeded", "succeeded"]
+        created = [e for e in writes(two) if e.method == "POST"]
+        assert sorted(user_names(two, created)) == sorted(f"twoam.p{n}@example.com" for n in range(people))
+        assert_no_overlapping_applies(two)
+        # by hand on the tenant: everything is done already, nothing is sent again
+        assert f"{people} done" in fleet.run("--tenant", "twoam", "apply", doc["plan_id"], "--yes").stdout
+        assert len([e for e in writes(two) if e.method == "POST"]) == people
 
 
 def test_items_failing_on_a_target_fail_that_apply_job_and_notify(fleet, hook):
