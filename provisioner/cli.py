@@ -32,9 +32,23 @@ log = logging.getLogger("provisioner")
 
 
 class Context:
-    def __init__(self, config_path: str):
-        self.config_path = config_path
+    def __init__(self, config_path: str, tenant: str | None = None):
+        self._config_path, self.tenant_name = config_path, tenant
         self._settings = None
+        self._tenant = None
+
+    @property
+    def tenant(self):
+        """With --tenant: that fleet tenant (its config path and state schema), looked up once."""
+        if self.tenant_name is not None and self._tenant is None:
+            from .fleet.tenants import fleet_url, resolve
+            fleet_url()  # the sentence about PROVISIONER_DB comes before any lookup
+            self._tenant = resolve(self.tenant_name)
+        return self._tenant
+
+    @property
+    def config_path(self) -> str:
+        return self.tenant.config if self.tenant_name is not None else self._config_path
 
     @property
     def settings(self):
@@ -54,8 +68,11 @@ class Context:
         if self._settings is None:
             from .config import load_state_settings
             # a command that only reads the state DB resolves no target secret
-            return StateDB(load_state_settings(self.config_path).url)
-        return StateDB(self.settings.state.url)
+            return StateDB(load_state_settings(self.config_path).url, schema=self._schema())
+        return StateDB(self.settings.state.url, schema=self._schema())
+
+    def _schema(self) -> str | None:
+        return self.tenant.schema if self.tenant_name is not None else None
 
 
     def run_lock(self, state: StateDB, command: str, wait: float | None):
@@ -97,8 +114,12 @@ _WAIT_OPTION = click.option("--wait", "wait", type=click.FloatRange(min=0), defa
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Log lines for a person, or JSON lines for a log collector.")
 @click.option("--no-color", is_flag=True, help="No colours in the output (also: env NO_COLOR set to anything).")
+@click.option("--tenant", metavar="NAME", envvar="PROVISIONER_TENANT", default=None,
+              help="Act on this fleet tenant: its config and state in the fleet DB (PROVISIONER_DB); "
+                   "see provisioner fleet.")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str, verbose: bool, log_format: str, no_color: bool) -> None:
+def cli(ctx: click.Context, config_path: str, verbose: bool, log_format: str, no_color: bool,
+        tenant: str | None) -> None:
     """Keep target accounts in step with a source of truth: plan, review, apply."""
     if no_color:
         # rich reads NO_COLOR when a console is made (the progress bar's), the module's console is older
@@ -106,7 +127,7 @@ def cli(ctx: click.Context, config_path: str, verbose: bool, log_format: str, no
         os.environ["NO_COLOR"] = "1"
         render.console.no_color = True
     setup_logging(verbose, log_format)
-    ctx.obj = Context(config_path)
+    ctx.obj = Context(config_path, tenant)
 
 
 @cli.command(epilog=_example("provisioner check --offline"))
@@ -464,6 +485,16 @@ def sandbox_serve(obj: Context) -> None:
         click.echo(f"sandbox {name}: serving on {emulator.base_url}")
     click.echo("press Ctrl-C to stop", err=True)
     serve_until_stopped(started)
+
+
+def _register_fleet() -> None:
+    # the fleet's commands live in provisioner.fleet.commands; procrastinate loads only when one runs
+    from .fleet.commands import fleet, worker
+    cli.add_command(fleet)
+    cli.add_command(worker)
+
+
+_register_fleet()
 
 
 def _load_plan(state: StateDB, plan_id: str):

@@ -66,8 +66,11 @@ class PlanOutcome:
 
 
 def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
-               only: Iterable[str] = (), trigger: str = "cli", now=None) -> PlanOutcome:
-    """Read the source and every target, compute the plan, store it and record the run."""
+               only: Iterable[str] = (), trigger: str = "cli", now=None,
+               on_saved: Callable[[Plan, dict[str, str], str], None] | None = None) -> PlanOutcome:
+    """Read the source and every target, compute the plan, store it and record the run.
+    `on_saved(plan, unreadable, run_id)` runs in the transaction that stores the plan (the
+    fleet defers its jobs there: no plan is stored without them, nor a job without its plan)."""
     run_id = new_id()
     state.start_run(run_id, "plan", trigger)
     try:
@@ -100,7 +103,10 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
         plan = make_plan(source, inputs, policy, plan_id=new_id(), created_at=utcnow(),
                          baseline_identities=state.baseline_identities(),
                          baseline_sources=state.baseline_sources(), only=only)
-        state.save_plan(plan)
+        with state.transaction():
+            state.save_plan(plan)
+            if on_saved is not None:
+                on_saved(plan, unreadable, run_id)
     except BaseException as exc:
         state.finish_run(run_id, "failed", error=str(exc) or type(exc).__name__)
         raise

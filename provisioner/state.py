@@ -30,6 +30,9 @@ from .secrets import redact
 
 log = logging.getLogger(__name__)
 
+# the PostgreSQL schema of a fleet's registry and job queue (provisioner.fleet); here for StateDB
+FLEET_SCHEMA = "provisioner_fleet"
+
 
 def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
@@ -146,8 +149,11 @@ def _dump(value: Any, *, ordered: bool = False) -> str:
 class StateDB:
     """The few queries the engine needs, each in its own short transaction."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, schema: str | None = None):
+        """`schema`: a PostgreSQL schema holding this state (one fleet tenant's), searched
+        before `also_search` (where the fleet's job queue lives); the run lock is scoped to it."""
         self.url = url
+        self.lock_scope = f"{schema}:" if schema else ""
         try:
             parsed = make_url(url)
         except Exception:
@@ -158,7 +164,14 @@ class StateDB:
             _prepare_sqlite_file(sqlite_file)
         self._local = threading.local()
         try:
-            self.engine = create_engine(url)
+            connect_args = {}
+            if schema is not None:
+                if parsed.get_backend_name() != "postgresql":
+                    raise ConfigError("a tenant's state lives in PostgreSQL only")
+                # tables resolve in the tenant's schema; the fleet schema after it holds the
+                # job queue, so a job can be deferred in the transaction that stores a plan
+                connect_args["options"] = f"-c search_path={schema},{FLEET_SCHEMA}"
+            self.engine = create_engine(url, connect_args=connect_args)
             if parsed.get_backend_name() == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             with _migration_guard(sqlite_file):
@@ -207,6 +220,14 @@ class StateDB:
 
     def _read(self):
         return self._joined(commit=False)
+
+    def driver_connection(self):
+        """The DB-API connection of the open transaction (see transaction()): for writes
+        outside this module that must commit with it, e.g. deferring a fleet job."""
+        current = getattr(self._local, "session", None)
+        if current is None:
+            raise RuntimeError("driver_connection() needs an open transaction()")
+        return current.connection().connection.driver_connection
 
     def _write(self):
         return self._joined(commit=True)
@@ -262,7 +283,7 @@ class StateDB:
 
     # -- plans ------------------------------------------------------------
     def save_plan(self, plan: Plan) -> None:
-        with self.session() as s:
+        with self._write() as s:
             s.add(PlanRecord(
                 id=plan.plan_id, created_at=plan.created_at, status=plan.status,
                 identities=plan.identities,
@@ -277,7 +298,6 @@ class StateDB:
                     changes=_dump({k: c.to_dict() for k, c in item.changes.items()}, ordered=True),
                     attrs=_dump(dict(item.attrs), ordered=True), lookup=_dump([list(p) for p in item.lookup]),
                     reason=redact(item.reason), status=item.status))
-            s.commit()
 
     def load_plan(self, plan_id: str) -> Plan | None:
         with self.session() as s:
