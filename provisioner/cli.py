@@ -303,7 +303,10 @@ def reconcile(obj: Context, yes: bool, dry_run: bool, allow_mass_change: bool,
             sys.exit(_plan_exit_code(outcome, detailed=False))
         code = _apply(settings, state, outcome.plan, yes=yes, allow_mass_change=allow_mass_change,
                       handles=handles)
-    sys.exit(code if code != EXIT_OK else _plan_exit_code(outcome, detailed=False))
+    if code == EXIT_OK and not (allow_mass_change and not outcome.unreadable):
+        # the plan's own outcome (blocked, a target unread); allowed past the block, it was applied
+        code = _plan_exit_code(outcome, detailed=False)
+    sys.exit(code)
 
 
 def _apply(settings, state: StateDB, plan, *, yes: bool, allow_mass_change: bool, handles=None,
