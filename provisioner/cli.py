@@ -32,9 +32,23 @@ log = logging.getLogger("provisioner")
 
 
 class Context:
-    def __init__(self, config_path: str):
-        self.config_path = config_path
+    def __init__(self, config_path: str, tenant: str | None = None):
+        self._config_path, self.tenant_name = config_path, tenant
         self._settings = None
+        self._tenant = None
+
+    @property
+    def tenant(self):
+        """With --tenant: that fleet tenant (its config path and state schema), looked up once."""
+        if self.tenant_name is not None and self._tenant is None:
+            from .fleet.tenants import fleet_url, resolve
+            fleet_url()  # the sentence about PROVISIONER_DB comes before any lookup
+            self._tenant = resolve(self.tenant_name)
+        return self._tenant
+
+    @property
+    def config_path(self) -> str:
+        return self.tenant.config if self.tenant_name is not None else self._config_path
 
     @property
     def settings(self):
@@ -54,8 +68,11 @@ class Context:
         if self._settings is None:
             from .config import load_state_settings
             # a command that only reads the state DB resolves no target secret
-            return StateDB(load_state_settings(self.config_path).url)
-        return StateDB(self.settings.state.url)
+            return StateDB(load_state_settings(self.config_path).url, schema=self._schema())
+        return StateDB(self.settings.state.url, schema=self._schema())
+
+    def _schema(self) -> str | None:
+        return self.tenant.schema if self.tenant_name is not None else None
 
 
     def run_lock(self, state: StateDB, command: str, wait: float | None):
@@ -69,6 +86,16 @@ class Context:
 def _example(*lines: str) -> str:
     """A command's --help epilog: one example, kept as typed (\\b stops click re-wrapping it)."""
     return "\b\nExample:\n" + "\n".join(f"  {line}" if line else "" for line in lines)
+
+
+def _detail_options(command):
+    """--full and --compact: how much of each item the text shows (see provisioner.plan_text)."""
+    command = click.option("--compact", "detail", flag_value="compact",
+                           help="One line per item, every item.")(command)
+    return click.option("--full", "detail", flag_value="full",
+                        help="Every item with every attribute. By default disables, enables, conflicts "
+                             "and manual items are shown in full and only the first 20 creates and "
+                             "20 updates per target.")(command)
 
 
 _WAIT_OPTION = click.option("--wait", "wait", type=click.FloatRange(min=0), default=None,
@@ -87,8 +114,12 @@ _WAIT_OPTION = click.option("--wait", "wait", type=click.FloatRange(min=0), defa
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Log lines for a person, or JSON lines for a log collector.")
 @click.option("--no-color", is_flag=True, help="No colours in the output (also: env NO_COLOR set to anything).")
+@click.option("--tenant", metavar="NAME", envvar="PROVISIONER_TENANT", default=None,
+              help="Act on this fleet tenant: its config and state in the fleet DB (PROVISIONER_DB); "
+                   "see provisioner fleet.")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str, verbose: bool, log_format: str, no_color: bool) -> None:
+def cli(ctx: click.Context, config_path: str, verbose: bool, log_format: str, no_color: bool,
+        tenant: str | None) -> None:
     """Keep target accounts in step with a source of truth: plan, review, apply."""
     if no_color:
         # rich reads NO_COLOR when a console is made (the progress bar's), the module's console is older
@@ -96,7 +127,7 @@ def cli(ctx: click.Context, config_path: str, verbose: bool, log_format: str, no
         os.environ["NO_COLOR"] = "1"
         render.console.no_color = True
     setup_logging(verbose, log_format)
-    ctx.obj = Context(config_path)
+    ctx.obj = Context(config_path, tenant)
 
 
 @cli.command(epilog=_example("provisioner check --offline"))
@@ -143,9 +174,10 @@ def check(obj: Context, offline: bool) -> None:
 @click.option("--only", multiple=True, help="Plan only the items of this identity key (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print only the plan document as JSON.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when nothing changes, 5 when changes are planned.")
+@_detail_options
 @click.pass_obj
 def plan(obj: Context, targets: tuple[str, ...], only: tuple[str, ...], as_json: bool,
-         detailed_exitcode: bool) -> None:
+         detailed_exitcode: bool, detail: str | None) -> None:
     """Compute, store and print what would be created, updated and disabled."""
     from . import flow
     settings, state = obj.settings, obj.state()
@@ -156,7 +188,7 @@ def plan(obj: Context, targets: tuple[str, ...], only: tuple[str, ...], as_json:
         started_up = flow.process_age()
         started_up = None if started_up is None else max(0.0, started_up - state.upgrade_seconds)
         outcome = flow.build_plan(settings, state, handles, only=only)
-        _print_plan(outcome, handles, as_json, started_up)
+        _print_plan(outcome, handles, as_json, started_up, detail)
     sys.exit(_plan_exit_code(outcome, detailed_exitcode))
 
 
@@ -171,7 +203,8 @@ def _plan_exit_code(outcome: flow.PlanOutcome, detailed: bool) -> int:
     return EXIT_OK
 
 
-def _print_plan(outcome, handles, as_json: bool, started_up: float | None) -> None:
+def _print_plan(outcome, handles, as_json: bool, started_up: float | None, detail: str | None,
+                apply_hint: bool = True) -> None:
     """The plan, with each target's apply estimate (`started_up`: see flow.apply_fixed_seconds)."""
     plan = outcome.plan
     if as_json:
@@ -187,7 +220,7 @@ def _print_plan(outcome, handles, as_json: bool, started_up: float | None) -> No
     for name in busy:
         log.info("target %s: apply estimate %.2f s (of it %.2f s start-up and plan loading)",
                  name, estimates[name], fixed)
-    render.print_plan(plan, estimates)
+    render.print_plan(plan, estimates, apply_hint=apply_hint, detail=detail or "default")
 
 
 @cli.command(epilog=_example("provisioner show latest --format html -o plan.html"))
@@ -198,21 +231,37 @@ def _print_plan(outcome, handles, as_json: bool, started_up: float | None) -> No
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report to this file instead of stdout.")
+@click.option("--target", "targets", multiple=True, help="Show only this target's part (repeatable).")
+@_detail_options
 @click.pass_obj
-def show(obj: Context, plan_id: str, fmt: str, as_json: bool, output: str | None) -> None:
+def show(obj: Context, plan_id: str, fmt: str, as_json: bool, output: str | None,
+         targets: tuple[str, ...], detail: str | None) -> None:
     """Print a stored plan (PLAN_ID, a unique prefix of it, or 'latest'), or write it as a report."""
-    plan = _load_plan(obj.state(), plan_id)
+    plan = _only_targets(_load_plan(obj.state(), plan_id), targets)
     fmt = "json" if as_json else fmt
     if fmt == "text":
         if output:
             raise click.UsageError("-o/--output needs --format html, markdown, csv or json")
         from . import render
-        render.print_plan(plan, {})
+        render.print_plan(plan, {}, detail=detail or "default")
         return
     from .reports import PLAN_REPORTS
     _write_report(PLAN_REPORTS[fmt](plan), output)
     if output:
         click.echo(f"plan {plan.plan_id}: {fmt} report written to {output}", err=True)
+
+
+def _only_targets(plan, targets: tuple[str, ...]):
+    """The plan cut down to these targets (its counts and `Plan:` line then theirs)."""
+    if not targets:
+        return plan
+    unknown = [t for t in targets if t not in plan.targets]
+    if unknown:
+        raise click.UsageError(f"plan {plan.plan_id} has no target named {', '.join(unknown)} "
+                               f"(it has: {', '.join(plan.targets) or 'none'})")
+    from dataclasses import replace
+    return replace(plan, targets={n: s for n, s in plan.targets.items() if n in targets},
+                   items=tuple(i for i in plan.items if i.target in targets))
 
 
 def _write_report(text: str, output: str | None) -> None:
@@ -232,13 +281,17 @@ def _write_report(text: str, output: str | None) -> None:
 @click.option("--yes", is_flag=True, help="Apply without asking.")
 @click.option("--allow-mass-change", is_flag=True, help="Also apply targets the safety policy blocked.")
 @_WAIT_OPTION
+@_detail_options
 @click.pass_obj
-def apply(obj: Context, plan_id: str, yes: bool, allow_mass_change: bool, wait: float | None) -> None:
-    """Apply a stored plan; re-running it resumes where it stopped."""
+def apply(obj: Context, plan_id: str, yes: bool, allow_mass_change: bool, wait: float | None,
+          detail: str | None) -> None:
+    """Apply a stored plan; re-running it resumes where it stopped. Without --yes it shows
+    the plan and asks first."""
     settings, state = obj.settings, obj.state()
     with obj.run_lock(state, "apply", wait):
         plan = _load_plan(state, plan_id)
-        code = _apply(settings, state, plan, yes=yes, allow_mass_change=allow_mass_change)
+        code = _apply(settings, state, plan, yes=yes, allow_mass_change=allow_mass_change,
+                      detail=detail or "default")
     sys.exit(code)
 
 
@@ -248,9 +301,10 @@ def apply(obj: Context, plan_id: str, yes: bool, allow_mass_change: bool, wait: 
 @click.option("--allow-mass-change", is_flag=True, help="Also apply targets the safety policy blocked.")
 @click.option("--target", "targets", multiple=True, help="Reconcile only this target (repeatable).")
 @_WAIT_OPTION
+@_detail_options
 @click.pass_obj
 def reconcile(obj: Context, yes: bool, dry_run: bool, allow_mass_change: bool,
-              targets: tuple[str, ...], wait: float | None) -> None:
+              targets: tuple[str, ...], wait: float | None, detail: str | None) -> None:
     """Plan, then apply that plan."""
     from . import flow
     settings, state = obj.settings, obj.state()
@@ -258,15 +312,21 @@ def reconcile(obj: Context, yes: bool, dry_run: bool, allow_mass_change: bool,
     lock = nullcontext() if dry_run else obj.run_lock(state, "reconcile", wait)
     with lock, flow.open_targets(settings, targets) as handles:
         outcome = flow.build_plan(settings, state, handles)
-        _print_plan(outcome, handles, as_json=False, started_up=None)  # the apply runs in this process
+        # applied right away (in this process: no start-up to estimate): no "apply with" line,
+        # and the question follows the `Plan:` line
+        _print_plan(outcome, handles, as_json=False, started_up=None, detail=detail, apply_hint=dry_run)
         if dry_run:
             sys.exit(_plan_exit_code(outcome, detailed=False))
         code = _apply(settings, state, outcome.plan, yes=yes, allow_mass_change=allow_mass_change,
                       handles=handles)
-    sys.exit(code if code != EXIT_OK else _plan_exit_code(outcome, detailed=False))
+    if code == EXIT_OK and not (allow_mass_change and not outcome.unreadable):
+        # the plan's own outcome (blocked, a target unread); allowed past the block, it was applied
+        code = _plan_exit_code(outcome, detailed=False)
+    sys.exit(code)
 
 
-def _apply(settings, state: StateDB, plan, *, yes: bool, allow_mass_change: bool, handles=None) -> int:
+def _apply(settings, state: StateDB, plan, *, yes: bool, allow_mass_change: bool, handles=None,
+           detail: str = "default") -> int:
     from . import flow, render
     todo = render.applicable_count(plan)
     if todo == 0:
@@ -277,8 +337,11 @@ def _apply(settings, state: StateDB, plan, *, yes: bool, allow_mass_change: bool
             raise click.UsageError(f"apply {todo} changes of plan {plan.plan_id}: add --yes "
                                    "(there is no terminal to ask for confirmation)")
         if handles is None:  # reconcile printed the plan already
-            render.print_plan(plan, {})
-        if not click.confirm(f"Apply {todo} changes of plan {plan.plan_id}?", default=False):
+            render.print_plan(plan, {}, apply_hint=False, detail=detail)
+        question = render.apply_question(plan, allow_mass_change)
+        # asked right below the `Plan:` line: nothing is printed between them; nothing is
+        # asked when the apply would change nothing (every change left is on a blocked target)
+        if question and not click.confirm(question, default=False):
             click.echo("nothing applied")
             return EXIT_OK
     if handles is None:
@@ -421,7 +484,7 @@ def person(obj: Context, key: str, as_json: bool, offline: bool, changes: int) -
               help="Write the demo's files here (default: a temporary directory, removed afterwards).")
 @click.option("--keep", is_flag=True, help="Leave the local servers running until Ctrl-C at the end.")
 def demo(directory: str | None, keep: bool) -> None:
-    """Run the whole job against local stand-ins of OneCloud CX and a SCIM directory."""
+    """Run the whole job against local stand-ins of every supported target."""
     from .demo import run_demo
     sys.exit(run_demo(directory, keep=keep))
 
@@ -441,6 +504,16 @@ def sandbox_serve(obj: Context) -> None:
         click.echo(f"sandbox {name}: serving on {emulator.base_url}")
     click.echo("press Ctrl-C to stop", err=True)
     serve_until_stopped(started)
+
+
+def _register_fleet() -> None:
+    # the fleet's commands live in provisioner.fleet.commands; procrastinate loads only when one runs
+    from .fleet.commands import fleet, worker
+    cli.add_command(fleet)
+    cli.add_command(worker)
+
+
+_register_fleet()
 
 
 def _load_plan(state: StateDB, plan_id: str):

@@ -77,7 +77,7 @@ def apply_plan(plan: Plan, targets: Mapping[str, Any], state: StateDB, *, run_id
     blocked = {name for name, s in plan.targets.items() if s.blocked}
     with state.transaction():
         for link in plan.adopt:
-            if link.target in targets and link.target not in blocked:
+            if link.target in targets and (link.target not in blocked or allow_mass_change):
                 state.save_link(link.target, link.identity, link.account_id)
     by_target: dict[str, list[PlanItem]] = {name: [] for name in plan.targets}
     for item in plan.items:

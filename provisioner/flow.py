@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator
 from .errors import ConfigError, ProvisionerError
 from .executor import ApplyResult, apply_plan
 from .mapping import load_mapping
-from .model import APPLICABLE_OPS, Plan, PlanItem, SourceResult
+from .model import APPLICABLE_OPS, UNREADABLE, Plan, PlanItem, SourceResult
 from .planner import PlanPolicy, TargetInput, make_plan
 from .secrets import redact
 from .sources import read_source
@@ -76,13 +76,17 @@ class PlanOutcome:
 
 
 def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
-               only: Iterable[str] = (), trigger: str = "cli", now=None) -> PlanOutcome:
-    """Read the source and every target, compute the plan, store it and record the run."""
+               only: Iterable[str] = (), trigger: str = "cli", now=None,
+               on_saved: Callable[[Plan, dict[str, str], str], None] | None = None) -> PlanOutcome:
+    """Read the source and every target, compute the plan, store it and record the run.
+    `on_saved(plan, unreadable, run_id)` runs in the transaction that stores the plan (the
+    fleet defers its jobs there: no plan is stored without them, nor a job without its plan)."""
     run_id = new_id()
     state.start_run(run_id, "plan", trigger)
     try:
         with collector_paused():
-            plan, unreadable, save_seconds = _make_and_save_plan(settings, state, handles, only, now)
+            plan, unreadable, save_seconds = _make_and_save_plan(settings, state, handles, only, now,
+                                                                 on_saved, run_id)
     except BaseException as exc:
         state.finish_run(run_id, "failed", error=str(exc) or type(exc).__name__)
         raise
@@ -111,7 +115,7 @@ def collector_paused() -> Iterator[None]:
 
 
 def _make_and_save_plan(settings, state: StateDB, handles: dict[str, TargetHandle],
-                        only: Iterable[str], now) -> tuple[Plan, dict[str, str], float]:
+                        only: Iterable[str], now, on_saved, run_id: str) -> tuple[Plan, dict[str, str], float]:
     """The plan, the targets whose accounts could not be read (why), and the seconds storing it took."""
     source = read_source(settings, now=now)
     check_mappings(settings, handles, source)
@@ -142,9 +146,13 @@ def _make_and_save_plan(settings, state: StateDB, handles: dict[str, TargetHandl
     plan = make_plan(source, inputs, policy, plan_id=new_id(), created_at=utcnow(),
                      baseline_identities=state.baseline_identities(),
                      baseline_sources=state.baseline_sources(), only=only)
-    started = time.perf_counter()
-    state.save_plan(plan)
-    return plan, unreadable, time.perf_counter() - started
+    with state.transaction():
+        started = time.perf_counter()
+        state.save_plan(plan)
+        saved = time.perf_counter() - started
+        if on_saved is not None:
+            on_saved(plan, unreadable, run_id)
+    return plan, unreadable, saved
 
 
 def list_all_accounts(handles: dict[str, TargetHandle]) -> dict[str, tuple[list, str | None]]:
@@ -154,7 +162,7 @@ def list_all_accounts(handles: dict[str, TargetHandle]) -> dict[str, tuple[list,
         try:
             return handle.target.list_accounts(), None
         except ProvisionerError as exc:
-            return [], f"could not read its accounts: {exc}"
+            return [], f"{UNREADABLE}: {exc}"
 
     if len(handles) <= 1:
         return {name: read(handle) for name, handle in handles.items()}

@@ -22,6 +22,10 @@ PENDING, IN_FLIGHT, DONE, FAILED, STALE, SKIPPED = (
 # Items in these states are (re)tried by an apply; done and stale are final.
 RUNNABLE = (PENDING, IN_FLIGHT, FAILED, SKIPPED)
 
+# How a target's block reason starts when its accounts could not be listed: the
+# plan then holds nothing for it, which must never read as "nothing to change".
+UNREADABLE = "could not read its accounts"
+
 # The target attribute that carries the enabled/disabled state of an account.
 ACTIVE = "active"
 # A comparison rule stronger than case_insensitive=True: case AND accents are

@@ -14,11 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from .model import APPLICABLE_OPS, CONFLICT, CREATE, DISABLE, ENABLE, MANUAL, OPS, UPDATE, Plan
+from . import plan_text
+from .model import APPLICABLE_OPS, OPS, RUNNABLE, Plan
 
 CHANGE_OPS = APPLICABLE_OPS
-_MARK = {CREATE: ("+", "green"), UPDATE: ("~", "yellow"), DISABLE: ("-", "red"),
-         ENABLE: ("^", "cyan"), MANUAL: ("!", "magenta"), CONFLICT: ("?", "bold red")}
 
 console = Console(highlight=False)
 if not console.is_terminal and "COLUMNS" not in os.environ:
@@ -30,10 +29,23 @@ def applicable_count(plan: Plan) -> int:
     return sum(1 for i in plan.items if i.op in APPLICABLE_OPS)
 
 
-def _fmt(value) -> str:
-    if value is None:
-        return "∅"
-    return json.dumps(value, ensure_ascii=False)
+def apply_question(plan: Plan, allow_mass_change: bool) -> str | None:
+    """What `apply` asks: the changes it will make, and those a blocked target keeps back;
+    None when it would make none."""
+    blocked = set() if allow_mass_change else {n for n, s in plan.targets.items() if s.blocked}
+    runnable = [i for i in plan.items if i.op in APPLICABLE_OPS and i.status in RUNNABLE]
+    held = sorted({i.target for i in runnable if i.target in blocked})
+    go = sum(1 for i in runnable if i.target not in blocked)
+    if not go:
+        return None
+    question = f"Apply {go} change{'' if go == 1 else 's'} of plan {plan.plan_id}"
+    if held:
+        question += (f" (the {len(runnable) - go} on blocked {', '.join(held)} are left out; "
+                     "see --allow-mass-change)")
+    return question + "?"
+
+
+_fmt = plan_text.fmt
 
 
 def _duration(seconds: float) -> str:
@@ -44,7 +56,7 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
 
 
-def print_summary(plan: Plan, estimates: dict[str, float] | None = None) -> None:
+def summary_table(plan: Plan, estimates: dict[str, float] | None = None) -> Table:
     table = Table(title=f"plan {plan.plan_id}  ({plan.created_at}, {plan.status})", title_justify="left")
     table.add_column("target")
     table.add_column("accounts", justify="right")
@@ -56,33 +68,35 @@ def print_summary(plan: Plan, estimates: dict[str, float] | None = None) -> None
         table.add_column("est. apply", justify="right")
     table.add_column("blocked")
     for name, summary in plan.targets.items():
-        row = [name, str(summary.accounts), *(str(summary.counts.get(op, 0)) for op in OPS),
+        row = [escape(name), str(summary.accounts), *(str(summary.counts.get(op, 0)) for op in OPS),
                str(summary.unmanaged), str(summary.held)]
         if estimates:
             row.append(_duration(estimates.get(name, 0.0)))
         row.append(f"[bold red]BLOCKED[/]: {escape(summary.block_reason or '')}" if summary.blocked else "no")
         table.add_row(*row)
-    console.print(table)
-    console.print(f"source: {plan.identities} identities, {len(plan.rejected)} rows rejected")
+    return table
 
 
-def print_plan(plan: Plan, estimates: dict[str, float], *, apply_hint: bool = True) -> None:
-    print_summary(plan, estimates)
-    if plan.rejected:
-        console.print(_rejected_text(plan))
-    print_source_info(plan.source_info)
-    if plan.items:
-        # one renderable for all items: rich costs ~a millisecond per print call,
-        # which made a plan of thousands of items take seconds to show
-        # soft_wrap: long lines are left to the terminal; rich re-wrapping every line
-        # cost seconds on a plan of thousands of items
-        console.print(_items_text(plan), soft_wrap=True)
-    if not any(i.op in APPLICABLE_OPS for i in plan.items):
-        waiting = sum(1 for i in plan.items if i.op in (MANUAL, CONFLICT))
-        console.print(f"nothing to apply; {waiting} item(s) above need a person" if waiting
-                      else "nothing to apply: the targets match the source")
-    elif apply_hint:
-        console.print(f"apply with: provisioner apply {plan.plan_id}")
+def print_plan(plan: Plan, estimates: dict[str, float], *, apply_hint: bool = True,
+               detail: str = plan_text.DEFAULT) -> None:
+    """The per-target summary first; then the source's rejected rows and notes, the items
+    (see plan_text for what each detail shows) and a recap; the `Plan:` line last, so that
+    `apply` can ask right below it."""
+    console.print(summary_table(plan, estimates))
+    body = Text(f"source: {plan.identities} identities, {len(plan.rejected)} rows rejected")
+    for part in (_rejected_text(plan), _source_info_text(plan.source_info)):
+        if part.plain:
+            body.append("\n")
+            body.append_text(part)
+    items = plan_text.items_text(plan, detail)
+    if items.plain:
+        body.append("\n\n")
+        body.append_text(items)
+    body.append("\n\n")
+    body.append_text(plan_text.closing_text(plan, estimates, apply_hint=apply_hint, duration=_duration))
+    # soft_wrap: long lines are left to the terminal; rich re-wrapping every line
+    # cost seconds on a plan of thousands of items
+    console.print(body, soft_wrap=True)
 
 
 def _rejected_text(plan: Plan) -> Text:
@@ -97,40 +111,24 @@ def _rejected_text(plan: Plan) -> Text:
     return text
 
 
-def _items_text(plan: Plan) -> Text:
-    """Every item as plain lines with styled marks (no markup, so nothing to escape)."""
-    text = Text()
-    append = text.append
-    for item in plan.items:
-        mark, colour = _MARK[item.op]
-        account = f" account {item.account_id}" if item.account_id else ""
-        person = f" ({item.person})" if item.person and item.person != item.identity else ""
-        status = "" if item.status == "pending" else f"  [{item.status}]"
-        append(f"{mark} {item.op:<8}", style=colour)
-        append(f" {item.target}  {item.identity or ''}{person}{account}{status}\n      why: {item.reason}\n")
-        for path, change in item.changes.items():
-            append(f"      {path}: {_fmt(change.before)} → {_fmt(change.after)}\n")
-        if item.error:
-            append("      ")
-            append("error", style="red")
-            append(f": {item.error}\n")
-    text.rstrip()
-    return text
-
-
-def print_source_info(info: dict) -> None:
+def _source_info_text(info: dict) -> Text:
     """Counts per source, records only a secondary source has, and the dated changes ahead."""
+    text = Text()
     if len(info.get("sources", {})) > 1:
-        console.print("sources: " + "; ".join(
-            f"{escape(name)} " + ", ".join(f"{n} {what}" for what, n in counts.items())
-            for name, counts in info["sources"].items()))
+        text.append("sources: " + "; ".join(
+            f"{name} " + ", ".join(f"{n} {what}" for what, n in counts.items())
+            for name, counts in info["sources"].items()) + "\n")
     for other in info.get("unmatched", ()):
-        console.print(f"  [yellow]unmatched[/] record {other['row']} ({escape(other['key'] or 'no key')}): "
-                      f"{escape(other['reason'])}")
+        text.append("  ")
+        text.append("unmatched", style="yellow")
+        text.append(f" record {other['row']} ({other['key'] or 'no key'}): {other['reason']}\n")
     for change in info.get("upcoming", ()):
         targets = ", ".join(change["targets"]) or "no target"
-        console.print(f"  [cyan]upcoming[/] {escape(change['identity'])} {change['change']} "
-                      f"{change['date']} (targets: {escape(targets)})")
+        text.append("  ")
+        text.append("upcoming", style="cyan")
+        text.append(f" {change['identity']} {change['change']} {change['date']} (targets: {targets})\n")
+    text.rstrip()
+    return text
 
 
 @contextmanager
@@ -150,16 +148,19 @@ def progress(total: int) -> Iterator:
 
 def print_apply_result(plan: Plan, result, state) -> None:
     stored = state.load_plan(plan.plan_id)
+    text = Text()
     for item in stored.items:
         if item.status in ("failed", "stale"):
-            console.print(f"[red]{item.status}[/] {item.op} {escape(item.target)} "
-                          f"{escape(item.identity or '')}: {escape(item.error or '')}")
+            text.append(item.status, style="red")
+            text.append(f" {item.op} {item.target} {item.identity or ''}: {item.error or ''}\n")
     for name in result.blocked_targets:
-        console.print(f"[bold red]not applied[/]: target {escape(name)} is blocked "
-                      f"({escape(plan.targets[name].block_reason or '')}); review, then "
-                      "apply again with --allow-mass-change if it is intended")
+        text.append("not applied", style="bold red")
+        text.append(f": target {name} is blocked ({plan.targets[name].block_reason or ''}); review, then "
+                    "apply again with --allow-mass-change if it is intended\n")
     counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()))
-    console.print(f"plan {plan.plan_id}: {result.plan_status} ({counts})")
+    text.append(f"plan {plan.plan_id}: {result.plan_status} ({counts})")
+    # one renderable: an apply with thousands of failures prints them in one go
+    console.print(text, soft_wrap=True)
 
 
 def run_dict(run, ops: dict[str, int] | None = None) -> dict:

@@ -57,13 +57,15 @@ def hold(db, name: str, holder: str, wait_seconds: float, lease_seconds: float) 
     table = LockRecord.__table__
     token = uuid.uuid4().hex
     postgres = db.engine.dialect.name == "postgresql"
+    # advisory locks are per database: a fleet tenant's lock must not stop another tenant
+    key_name = getattr(db, "lock_scope", "") + name
     deadline = time.monotonic() + max(0.0, wait_seconds)
     conn = db.engine.connect() if postgres else None
     try:
         while True:
             if postgres:
                 got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                                        {"k": advisory_key(name)}).scalar())
+                                        {"k": advisory_key(key_name)}).scalar())
                 conn.commit()
             else:
                 got = _take_lease(db, table, name, token, holder, lease_seconds)
@@ -96,7 +98,7 @@ def hold(db, name: str, holder: str, wait_seconds: float, lease_seconds: float) 
             with db.engine.begin() as c:
                 c.execute(delete(table).where(table.c.name == name, table.c.token == token))
             if postgres:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(name)})
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(key_name)})
                 conn.commit()
     finally:
         if conn is not None:

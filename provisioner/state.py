@@ -31,6 +31,9 @@ from .secrets import redact
 
 log = logging.getLogger(__name__)
 
+# the PostgreSQL schema of a fleet's registry and job queue (provisioner.fleet); here for StateDB
+FLEET_SCHEMA = "provisioner_fleet"
+
 
 def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
@@ -138,15 +141,20 @@ class AuditRecord(SQLModel, table=True):
     outcome: str
 
 
-def _dump(value: Any) -> str:
-    return redact(json.dumps(value, ensure_ascii=False, sort_keys=True, default=str))
+def _dump(value: Any, *, ordered: bool = False) -> str:
+    # ordered: the keys keep their order (a plan's targets in the config's order, an item's
+    # attributes in the mapping's), which is the order a person reviews them in
+    return redact(json.dumps(value, ensure_ascii=False, sort_keys=not ordered, default=str))
 
 
 class StateDB:
     """The few queries the engine needs, each in its own short transaction."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, schema: str | None = None):
+        """`schema`: a PostgreSQL schema holding this state (one fleet tenant's), searched
+        before `also_search` (where the fleet's job queue lives); the run lock is scoped to it."""
         self.url = url
+        self.lock_scope = f"{schema}:" if schema else ""
         try:
             parsed = make_url(url)
         except Exception:
@@ -157,7 +165,14 @@ class StateDB:
             _prepare_sqlite_file(sqlite_file)
         self._local = threading.local()
         try:
-            self.engine = create_engine(url)
+            connect_args = {}
+            if schema is not None:
+                if parsed.get_backend_name() != "postgresql":
+                    raise ConfigError("a tenant's state lives in PostgreSQL only")
+                # tables resolve in the tenant's schema; the fleet schema after it holds the
+                # job queue, so a job can be deferred in the transaction that stores a plan
+                connect_args["options"] = f"-c search_path={schema},{FLEET_SCHEMA}"
+            self.engine = create_engine(url, connect_args=connect_args)
             if parsed.get_backend_name() == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             started = time.perf_counter()
@@ -209,6 +224,14 @@ class StateDB:
 
     def _read(self):
         return self._joined(commit=False)
+
+    def driver_connection(self):
+        """The DB-API connection of the open transaction (see transaction()): for writes
+        outside this module that must commit with it, e.g. deferring a fleet job."""
+        current = getattr(self._local, "session", None)
+        if current is None:
+            raise RuntimeError("driver_connection() needs an open transaction()")
+        return current.connection().connection.driver_connection
 
     def _write(self):
         return self._joined(commit=True)
@@ -270,21 +293,20 @@ class StateDB:
         rows = [{"plan_id": plan.plan_id, "item_id": item.id, "seq": seq, "target": item.target,
                  "op": item.op, "identity": item.identity, "person": item.person,
                  "account_id": item.account_id,
-                 "changes": _dump({k: c.to_dict() for k, c in item.changes.items()}),
-                 "attrs": _dump(dict(item.attrs)), "lookup": _dump([list(p) for p in item.lookup]),
+                 "changes": _dump({k: c.to_dict() for k, c in item.changes.items()}, ordered=True),
+                 "attrs": _dump(dict(item.attrs), ordered=True), "lookup": _dump([list(p) for p in item.lookup]),
                  "reason": redact(item.reason), "status": item.status, "error": None, "updated_at": None}
                 for seq, item in enumerate(plan.items)]
-        with self.session() as s:
+        with self._write() as s:
             s.execute(insert(plans).values(
                 id=plan.plan_id, created_at=plan.created_at, status=plan.status,
                 identities=plan.identities,
                 rejected=_dump([r.to_dict() for r in plan.rejected]),
-                targets=_dump({n: t.to_dict() for n, t in plan.targets.items()}),
+                targets=_dump({n: t.to_dict() for n, t in plan.targets.items()}, ordered=True),
                 adopt=_dump([l.__dict__ for l in plan.adopt]),
                 source_info=_dump(dict(plan.source_info))))
             if rows:
                 s.execute(insert(items), rows)
-            s.commit()
 
     def load_plan(self, plan_id: str) -> Plan | None:
         with self.session() as s:

@@ -38,9 +38,11 @@ class StopFlag:
             os.write(2, f"{name} again: exiting now; the next apply of the plan checks the items "
                         "that were in flight\n".encode())
             os._exit(EXIT_INTERRUPTED)
+        # set before the message: a second signal may run its handler in the middle of this one's
+        # log call (the test sends it on reading the message), and must find the flag already set
+        self.event.set()
         log.warning("%s received: finishing the items in progress, then stopping "
                     "(press Ctrl-C again to exit at once)", name)
-        self.event.set()
         for callback in self.on_set:
             callback()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -33,6 +34,9 @@ class Exchange:
     path: str          # without the query
     body: bytes
     status: int | None = None   # the server's answer (also for a held request)
+    client: tuple = ()          # the client's (host, port): one per connection
+    started: float = 0.0        # time.monotonic() when the request arrived
+    finished: float = 0.0       # ... and when its answer was sent (0.0: held, never answered)
 
     def json(self) -> Any:
         import json
@@ -40,7 +44,7 @@ class Exchange:
 
 
 class RecordingProxy:
-    def __init__(self, upstream: str, hold: Callable[[Exchange], bool] | None = None):
+    def __init__(self, upstream: str, hold: Callable[[Exchange], bool] | None = None, latency: float = 0.0):
         parts = urlsplit(upstream)
         self.upstream_origin = f"{parts.scheme}://{parts.netloc}"
         self.upstream_path = parts.path.rstrip("/")
@@ -57,7 +61,8 @@ class RecordingProxy:
 
             def _any(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                exchange = Exchange(self.command, urlsplit(self.path).path, body)
+                exchange = Exchange(self.command, urlsplit(self.path).path, body,
+                                    client=tuple(self.client_address), started=time.monotonic())
                 with outer._lock:
                     outer.exchanges.append(exchange)
                     holding = outer.hold is not None and not outer.held.is_set() and outer.hold(exchange)
@@ -65,6 +70,8 @@ class RecordingProxy:
                 answer = outer._client.request(self.command, outer.upstream_origin + self.path,
                                                headers=headers, content=body)
                 exchange.status = answer.status_code
+                if latency:   # a distant server: each answer takes this much longer
+                    time.sleep(latency)
                 if holding:
                     outer.held.set()
                     outer._release.wait(60)
@@ -75,8 +82,13 @@ class RecordingProxy:
                     if key.lower() not in _HOP:
                         self.send_header(key, value)
                 self.send_header("Content-Length", str(len(answer.content)))
-                self.end_headers()
-                self.wfile.write(answer.content)
+                try:
+                    self.end_headers()
+                    self.wfile.write(answer.content)
+                except (BrokenPipeError, ConnectionResetError):   # the client was killed meanwhile
+                    self.close_connection = True
+                    return
+                exchange.finished = time.monotonic()
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 

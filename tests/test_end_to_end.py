@@ -173,6 +173,18 @@ def test_a_truncated_source_is_blocked_until_overridden(ws):
     assert sum(not u["active"] for u in ws.users().values()) == 7
 
 
+def test_reconcile_allowed_past_the_block_applies_and_exits_0(ws):
+    everyone = [row(f"E{n:04d}", "P", str(n), f"p{n}@example.com") for n in range(10)]
+    ws.people(*everyone)
+    ws.run("reconcile", "--yes")
+    ws.people(*everyone[:3])
+    ws.run("reconcile", "--yes", check=3)            # blocked: nothing applied
+    assert all(u["active"] for u in ws.users().values())
+    done = ws.run("reconcile", "--yes", "--allow-mass-change")   # exit 0: what was asked was done
+    assert "7 done" in done.stdout
+    assert sum(not u["active"] for u in ws.users().values()) == 7
+
+
 def test_a_killed_apply_resumes_without_creating_anything_twice(tmp_path, scim_server):
     # killed at a moment left to chance (test_resume.py kills with a create known to be in flight)
     with RecordingProxy(scim_server.base_url) as proxy:

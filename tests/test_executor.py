@@ -317,6 +317,7 @@ def test_a_blocked_target_is_not_touched_unless_mass_change_is_allowed(ct, clien
     assert result.counts == {DONE: 1, SKIPPED: 1} and result.plan_status == "applied"
     assert clienttrack.rows[int(made)]["ActiveStatus"] == "Inactive"
     assert state.links("ct")["E1"] == made
+    assert state.links("ct")["E9"] == "77"   # applied anyway: the plan's adoptions with it
 
 
 def test_blocked_with_some_items_done_is_partial():

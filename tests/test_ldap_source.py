@@ -164,6 +164,7 @@ def test_bad_values_reject_the_entry_naming_its_dn(slapd):
     (lambda s: {"url": f"ldap://127.0.0.1:{free_port()}"}, "cannot connect to ldap://127.0.0.1:"),
     (lambda s: {"filter": "(cn=a)(cn=b))"}, "source.filter: '(cn=a)(cn=b))' is not a valid LDAP filter"),
     (lambda s: {"base_dn": f"ou=nowhere,{SUFFIX}"}, f"source.base_dn: 'ou=nowhere,{SUFFIX}' does not exist"),
+    (lambda s: {"ca_file": str(s.ca_file) + ".missing"}, "source: ca_file: cannot read CA file /"),
 ])
 def test_connection_and_search_problems_are_one_sentence(slapd, overrides, expected):
     with pytest.raises(ConfigError) as info:

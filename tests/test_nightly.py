@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from conftest import SCIM_TOKEN, bodies
 from ports import closed_port_url
+from recording_proxy import RecordingProxy
 from provisioner.state import LockRecord, PlanItemRecord, StateDB
 from scripted_server import Reply, ScriptedServer
 from test_end_to_end import ADA, GRACE, Workspace, row
@@ -222,17 +223,17 @@ def lock_holder(db_url: str) -> str | None:
 def test_two_reconciles_at_once_one_runs_the_other_waits_or_exits_6(ws, request, backend):
     db_url = (f"sqlite:///{ws.root / 'state' / 'provisioner.db'}" if backend == "sqlite"
               else request.getfixturevalue("pg_url"))
-    # 8 creates at 1 request/s: about 8 s, so the holder still holds when a
-    # second process has started, even on a loaded machine
-    nightly(ws, db_url=db_url, rate_limit=1)
+    # 8 creates at 0.4 request/s: about 18 s, so the holder still holds when a
+    # second process has started, even on a machine so loaded that a CLI start takes seconds
+    nightly(ws, db_url=db_url, rate_limit=0.4)
     ws.people(*PEOPLE)
     first = popen(ws, "reconcile", "--yes")
     holder = until(lambda: lock_holder(db_url))
     assert holder.startswith("reconcile pid")
     refused = ws.run("reconcile", "--yes", "--wait", "0", check=6)
     assert "another run holds the lock" in refused.stderr and "reconcile pid" in refused.stderr
-    waited = ws.run("reconcile", "--yes", "--wait", "60")
-    assert first.wait(60) == 0, first.stderr.read()
+    waited = ws.run("reconcile", "--yes", "--wait", "120")
+    assert first.wait(120) == 0, first.stderr.read()
     assert "nothing to apply" in waited.stdout  # it planned after the first had finished
     assert len(ws.users()) == 8
 
@@ -302,15 +303,33 @@ def test_ctrl_c_during_apply_finishes_the_items_in_flight_and_records_a_stopped_
 
 
 def test_a_second_ctrl_c_exits_at_once_and_the_plan_still_resumes(ws):
-    proc, db = apply_in_background(ws)
-    proc.send_signal(signal.SIGINT)
-    until(lambda: "SIGINT received" in proc.stderr.readline())
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    # the second create's answer is withheld, so the first Ctrl-C has an item in flight to wait
+    # for and the second one finds the apply still waiting, however loaded the machine is
+    real = ws.server
+    posts = []
+
+    def second_create(seen) -> bool:
+        if seen.method == "POST" and seen.path.endswith("/Users"):
+            posts.append(seen)
+        return len(posts) == 2
+    with RecordingProxy(real.base_url, hold=second_create) as proxy:
+        ws.server = SimpleNamespace(base_url=proxy.base_url)
+        nightly(ws, concurrency=1)
+        ws.people(*PEOPLE)
+        ws.run("plan")
+        proc = popen(ws, "apply", "latest", "--yes")
+        assert proxy.held.wait(60)
+        proc.send_signal(signal.SIGINT)
+        until(lambda: "SIGINT received" in proc.stderr.readline())
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "SIGINT again: exiting now" in err and "Traceback" not in err
-    ws.run("apply", "latest", "--yes")
+    ws.server = real
+    nightly(ws, concurrency=1)
+    ws.run("apply", "latest", "--yes")   # the held create reached the server: found, not sent again
     users = ws.users()
     assert len(users) == 8 and {u["userName"] for u in users.values()} == {f"p{n}@example.com" for n in range(8)}
+    db = StateDB(f"sqlite:///{ws.root / 'state' / 'provisioner.db'}")
     with db.session() as s:
         assert {r.status for r in s.exec(select(PlanItemRecord))} == {"done"}
     db.close()

@@ -135,8 +135,11 @@ def connect(settings: LdapSourceSettings) -> Connection:
     secure = parts.scheme == "ldaps"
     tls = None
     if secure or settings.uses_start_tls:
-        tls = Tls(validate=ssl.CERT_REQUIRED, version=ssl.PROTOCOL_TLS_CLIENT,
-                  ca_certs_file=str(settings.ca_file) if settings.ca_file else None)
+        try:
+            tls = Tls(validate=ssl.CERT_REQUIRED, version=ssl.PROTOCOL_TLS_CLIENT,
+                      ca_certs_file=str(settings.ca_file) if settings.ca_file else None)
+        except LDAPException:   # ldap3 checks only that the file exists and says just "invalid"
+            raise ConfigError(f"{where}: ca_file: cannot read CA file {settings.ca_file}") from None
     server = Server(parts.hostname, port=parts.port or (636 if secure else 389), use_ssl=secure, tls=tls, get_info=NONE,
                     connect_timeout=settings.timeout)
     user = settings.bind_dn

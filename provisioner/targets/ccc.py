@@ -9,7 +9,7 @@ Vendor facts this module owns (shared api-notes §5, seed 000):
   response code and text; both are quoted verbatim in the error.
 - The agent actions and their field names are NOT documented: every one is
   configuration (`actions`, `id_field`, `active_field`, `list_key`) whose
-  defaults are assumptions, listed as such in the README.
+  defaults are assumptions, listed as such in docs/targets/ccc.md.
 - Nothing is ever deleted: disable and enable are their own actions.
 """
 

@@ -25,7 +25,7 @@ Vendor facts this module owns, as the seed documents them:
   YCC does not have is a conflict at plan time.
 - delete-agent exists and is never called: nothing is ever deleted.
 
-Assumed, because the seed shows no answer at all (README, "Ytel YCC agents"):
+Assumed, because the seed shows no answer at all (docs/targets/ytel.md, "Ytel YCC agents"):
 - success is a 2xx status whose JSON body does not say otherwise: `status` or
   `success` false (or "error"/"fail"), or a non-empty `error`, is a failure
   even under HTTP 200; the item's error quotes `message`, `error` (a text or
