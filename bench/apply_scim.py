@@ -17,7 +17,7 @@ Not a test: it prints each figure beside its floor, measured in the same run.
 
     python bench/apply_scim.py [--creates 1728] [--concurrency 8] [--rate 40] [--rate-items 300]
 
-Goals (README, Performance): apply <= 1.5x the floor; sustained >= 0.9 R;
+Goals (docs/performance.md): apply <= 1.5x the floor; sustained >= 0.9 R;
 estimate within +-30 % of the actual apply time.
 """
 

@@ -9,7 +9,7 @@ has finished; every round has a fresh fleet database and fresh servers.
 
     python bench/fleet.py [--tenants 40] [--people 150] [--latency 0.04] [--target-concurrency 4]
 
-Goal (README, Performance): >= 3x faster with 4 workers than with 1, as the work waits on
+Goal (docs/performance.md): >= 3x faster with 4 workers than with 1, as the work waits on
 the network; with one of the 4 SIGKILLed: 0 duplicate creates, every tenant converged.
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust), as the tests do.
 """

@@ -14,7 +14,7 @@ Not a test: it prints the figure beside its floor, both measured in this run.
 
     python bench/plan_100k_http.py [--identities 100000]
 
-Goals (README, Performance): <= 2.5x the floor, <= 20 s wall, <= 1 GB peak.
+Goals (docs/performance.md): <= 2.5x the floor, <= 20 s wall, <= 1 GB peak.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ real CLI as a subprocess, its output going to a pipe, and prints the best of
 
     python bench/show_plan.py [--items 2000] [--runs 3]
 
-Goal (README, Performance): text <= 2x --json.
+Goal (docs/performance.md): text <= 2x --json.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ pydantic, rich.
 
     python bench/startup.py [--runs 7]
 
-Goal (README, Performance): `provisioner --help` <= 0.3 s. On a machine
+Goal (docs/performance.md): `provisioner --help` <= 0.3 s. On a machine
 whose other work slows every process down, the CPU time and the floor say
 how much of the wall time is ours.
 """

@@ -6,7 +6,7 @@ emulator answered, and the achieved requests/s as a fraction of the limit.
 
     python bench/ytel_pacing.py [--creates 500] [--limit 25] [--state-dir DIR]
 
-Aim (README): no failed item, no 429, achieved/limit >= 0.9.
+Aim (docs/performance.md): no failed item, no 429, achieved/limit >= 0.9.
 
 The state DB goes to a temporary directory on the ordinary disk, as a user
 runs it (--state-dir to choose another).
