@@ -123,7 +123,7 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
     if not todo:
         return
     # the target cannot show these: the stale check compares with what was last written
-    write_only = frozenset(getattr(handle.target, "write_only", ()))
+    write_only = frozenset(handle.target.write_only)
     written = state.written(name) if write_only else {}
     workers = max(1, handle.concurrency)
     # items queued beyond the threads keep them busy while the main thread records a batch
@@ -258,7 +258,7 @@ def _create(target, item: PlanItem, resuming: bool) -> Outcome:
         existing = _lookup(target, item)
         if existing is not None:
             return Outcome(DONE, account_id=existing.id, after=after, note="found on resume; linked",
-                           link_data=_link_data(target, existing))
+                           link_data=target.link_data(existing))
     try:
         account = target.create(item.attrs)
     except AlreadyExists as exc:
@@ -266,14 +266,8 @@ def _create(target, item: PlanItem, resuming: bool) -> Outcome:
         if existing is None:
             return Outcome(FAILED, str(exc))
         return Outcome(DONE, account_id=existing.id, after=after, note="already existed; linked",
-                       link_data=_link_data(target, existing))
-    return Outcome(DONE, account_id=account.id, after=after, link_data=_link_data(target, account))
-
-
-def _link_data(target, account: Account) -> dict | None:
-    """Targets that learn something on create (e.g. an assigned extension) say what to keep."""
-    extract = getattr(target, "link_data", None)
-    return extract(account) if extract else None
+                       link_data=target.link_data(existing))
+    return Outcome(DONE, account_id=account.id, after=after, link_data=target.link_data(account))
 
 
 def _lookup(target, item: PlanItem) -> Account | None:

@@ -123,23 +123,22 @@ def _make_and_save_plan(settings, state: StateDB, handles: dict[str, TargetHandl
     inputs, unreadable = [], {}
     listed = list_all_accounts(handles)
     for name, handle in handles.items():
-        write_only = frozenset(getattr(handle.target, "write_only", ()))
+        target = handle.target
+        write_only = frozenset(target.write_only)
         accounts, why = listed[name]
         if why is not None:
             unreadable[name] = why
             log.error("target %s: %s", name, why)
         inputs.append(TargetInput(
             name=name, mapping=handle.mapping, accounts=accounts, links=state.links(name),
-            capabilities=frozenset(handle.target.capabilities),
-            validate=getattr(handle.target, "validate", None),
-            manual_create=getattr(handle.target, "manual_create", None),
-            read_only=frozenset(getattr(handle.target, "read_only", ())),
+            capabilities=frozenset(target.capabilities),
+            validate=target.validate, manual_create=target.manual_create,
+            read_only=frozenset(target.read_only),
             write_only=write_only, written=state.written(name) if write_only else {},
-            immutable=frozenset(getattr(handle.target, "immutable", ())),
-            partial_change=getattr(handle.target, "partial_change", None),
-            rename_hint=getattr(handle.target, "rename_hint", None),
+            immutable=frozenset(target.immutable), partial_change=target.partial_change,
+            rename_hint=target.rename_hint,
             rename=settings.targets[name].rename_mode(settings.policy),
-            required=frozenset(getattr(handle.target, "required_paths", ())),
+            required=frozenset(target.required_paths),
             **settings.targets[name].change_limits(settings.policy), unreadable=why))
     policy = PlanPolicy(missing=settings.policy.missing,
                         min_source_ratio=settings.policy.min_source_ratio)

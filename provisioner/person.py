@@ -50,6 +50,6 @@ def _account(handle, account_id: str, written: dict | None) -> tuple[dict | None
     if account is None:
         return None, f"account {account_id} does not exist on the target any more"
     # what the target cannot show is what this tool last wrote to it
-    account = with_written(account, getattr(handle.target, "write_only", ()), written)
+    account = with_written(account, handle.target.write_only, written)
     return {"id": account.id, "active": account.active, "attrs": dict(account.attrs)}, None
 

@@ -362,8 +362,8 @@ def _create_item(target: TargetInput, key: str, want: dict, note: str | None,
         return _item(target, MANUAL, key, None, {},
                      f"{key} cannot be created: {_required_sentence(target, missing)}")
     if CREATE not in target.capabilities:
-        reason = (target.manual_create(key, want) if target.manual_create
-                  else f"create an account for {key} by hand: this target cannot create accounts")
+        reason = ((target.manual_create(key, want) if target.manual_create else None)
+                  or f"create an account for {key} by hand: this target cannot create accounts")
         return _item(target, MANUAL, key, None, {}, reason)
     changes = {p: Change(None, v) for p, v in want.items() if v is not None}
     reason = f"{key} is in the source and has no account"

@@ -31,6 +31,34 @@ class Target(ABC):
     server_owned: frozenset[str] = frozenset()
     # paths every account must have: a plan leaving one without a value is a manual item
     required_paths: frozenset[str] = frozenset()
+    # paths the target takes but never shows: planned against what this tool last wrote there
+    write_only: frozenset[str] = frozenset()
+    # paths the target shows but this tool may not write (a mapping naming one is refused)
+    read_only: frozenset[str] = frozenset()
+    # paths fixed once the account exists: a change follows the target's rename mode
+    immutable: frozenset[str] = frozenset()
+    # what a person does about a change to an immutable path; None: the planner's own sentence
+    rename_hint: str | None = None
+
+    # The planner's and executor's hooks. Each default is "nothing to add", so a connector
+    # overrides only what its vendor needs and the engine calls every hook unconditionally.
+
+    def validate(self, want: Mapping[str, Any]) -> str | None:
+        """Why the account `want` describes cannot be sent (a manual item), or None."""
+        return None
+
+    def manual_create(self, key: str, want: Mapping[str, Any]) -> str | None:
+        """For a target that cannot create: what a person does instead; None: the planner's sentence."""
+        return None
+
+    def partial_change(self, path: str, have: Any, want: Any) -> tuple[Any, str] | None:
+        """For a change the target can make only in part: (what it can send, what a person does
+        about the rest), or None when the change goes through whole."""
+        return None
+
+    def link_data(self, account: Account) -> dict | None:
+        """What a create taught this tool that the link must keep (e.g. an assigned extension)."""
+        return None
 
     @abstractmethod
     def list_accounts(self) -> list[Account]:
