@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -116,17 +118,18 @@ def _pg_admin():
     return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
 
 
-@pytest.fixture(scope="session")
-def pg_database():
-    """The SQLAlchemy URL of a database created for this test session."""
+@contextmanager
+def throwaway_pg_database(what: str, prefix: str) -> Iterator[str]:
+    """The SQLAlchemy URL of a database made for `what` (e.g. "POSTGRESQL TESTS"), dropped
+    afterwards; no server fails the test under PROVISIONER_TEST_PG=required, else skips it."""
     try:
         admin = _pg_admin()
     except Exception as exc:
         reason = f"no PostgreSQL server reachable ({PG_ADMIN}): {type(exc).__name__}: {exc}"
         if os.environ.get("PROVISIONER_TEST_PG") == "required":
             pytest.fail(f"PROVISIONER_TEST_PG=required but {reason}")
-        pytest.skip(f"SKIPPING POSTGRESQL TESTS: {reason}")
-    name = f"provisioner_test_{uuid.uuid4().hex[:10]}"
+        pytest.skip(f"SKIPPING {what}: {reason}")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     info = admin.info
     try:
@@ -134,6 +137,13 @@ def pg_database():
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """The SQLAlchemy URL of a database created for this test session."""
+    with throwaway_pg_database("POSTGRESQL TESTS", "provisioner_test") as url:
+        yield url
 
 
 @pytest.fixture

@@ -10,12 +10,11 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-from conftest import ONECLOUD_SECRET, ONECLOUD_TENANT, SCIM_TOKEN, _pg_admin, bodies
+from conftest import ONECLOUD_SECRET, ONECLOUD_TENANT, SCIM_TOKEN, bodies, throwaway_pg_database
 from ports import closed_port_url
 from recording_proxy import RecordingProxy
 from scripted_server import Reply, ScriptedServer
@@ -33,20 +32,8 @@ def person(n: int, tenant: str) -> str:
 @pytest.fixture
 def fleet_db():
     """A database of this test's own (the fleet's schemas are outside `public`), dropped afterwards."""
-    try:
-        admin = _pg_admin()
-    except Exception as exc:
-        if os.environ.get("PROVISIONER_TEST_PG") == "required":
-            pytest.fail(f"PROVISIONER_TEST_PG=required but no PostgreSQL: {exc}")
-        pytest.skip(f"SKIPPING FLEET TESTS: no PostgreSQL server reachable: {exc}")
-    name = f"provisioner_fleet_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    info = admin.info
-    try:
-        yield f"postgresql+psycopg://{info.user}@{info.host}:{info.port}/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with throwaway_pg_database("FLEET TESTS", "provisioner_fleet") as url:
+        yield url
 
 
 class Fleet:

@@ -117,6 +117,15 @@ class _Tenant:
         self.settings = load_config(self.tenant.config)
         self.state = StateDB(url, schema=self.tenant.schema)
 
+    @classmethod
+    def open_for_job(cls, app: App, name: str) -> "_Tenant":
+        """The tenant, or TenantFailed: a removed tenant or a config mistake leaves nothing
+        to retry until a person acts."""
+        try:
+            return cls(fleet_url_of(app), name)
+        except ConfigError as exc:
+            raise TenantFailed(f"tenant {name}: {exc}") from None
+
     def close(self) -> None:
         self.state.close()
 
@@ -149,12 +158,7 @@ def fleet_url_of(app: App) -> str:
 
 
 def _plan(app: App, name: str, trigger: str) -> str:
-    url = fleet_url_of(app)
-    try:
-        job = _Tenant(url, name)
-    except ConfigError as exc:
-        # a removed tenant or a config mistake: nothing to retry until a person acts
-        raise TenantFailed(f"tenant {name}: {exc}") from None
+    job = _Tenant.open_for_job(app, name)
     try:
         settings, state = job.settings, job.state
         if _applies_waiting(app, name):
@@ -220,11 +224,7 @@ def only_target(plan, target: str):
 
 
 def _apply(app: App, name: str, plan_id: str, target: str, should_stop) -> str:
-    url = fleet_url_of(app)
-    try:
-        job = _Tenant(url, name)
-    except ConfigError as exc:
-        raise TenantFailed(f"tenant {name}: {exc}") from None
+    job = _Tenant.open_for_job(app, name)
     try:
         settings, state = job.settings, job.state
         plan = state.load_plan(plan_id)
