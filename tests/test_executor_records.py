@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from provisioner.executor import apply_plan
 from provisioner.mapping import load_mapping
-from provisioner.model import DISABLE, DONE, ENABLE, MANUAL, SKIPPED, STALE, UPDATE, Change, Plan, PlanItem, TargetSummary
+from provisioner.model import DISABLE, DONE, ENABLE, IN_FLIGHT, MANUAL, SKIPPED, STALE, UPDATE, Change, Plan, PlanItem, TargetSummary
 from provisioner.sandbox.ccs import CcsEmulator, CcsOptions
 from provisioner.secrets import Secret
 from provisioner.state import StateDB, WrittenRecord
@@ -130,3 +130,28 @@ def test_every_item_is_reported_with_its_status_skipped_ones_too(ccs, handle, st
     result = apply_plan(plan_of("p2", ENABLE, enable, manual, blocked="would disable 100%"), {"ccs": handle},
                         state, run_id="r2", on_item=lambda item, status: seen.append((item.id, status)))
     assert sorted(seen) == [("i1", SKIPPED), ("i2", SKIPPED)] and result.blocked_targets == ["ccs"]
+
+
+class Watching:
+    """The CCS target, noting the item's status in the state DB when the target hears of it."""
+
+    def __init__(self, target, state, plan_id):
+        self._target, self._state, self._plan_id, self.seen = target, state, plan_id, []
+
+    def __getattr__(self, name):
+        return getattr(self._target, name)
+
+    def modify(self, account, changes):
+        self.seen.append(self._state.load_plan(self._plan_id).items[0].status)
+        return self._target.modify(account, changes)
+
+
+def test_an_item_is_recorded_in_flight_before_the_target_hears_of_it(ccs, handle, state):
+    # what a resumed apply relies on: a kill while the request is out leaves the item in flight
+    plan = plan_of("p1", ENABLE, {"active": Change(False, True)})
+    state.save_plan(plan)
+    watching = Watching(handle.target, state, "p1")
+    watched = TargetHandle("ccs", watching, MAPPING, concurrency=1, rate_limit=None)
+    assert apply_plan(plan, {"ccs": watched}, state, run_id="r1").counts == {DONE: 1}
+    assert watching.seen == [IN_FLIGHT]
+    assert state.load_plan("p1").items[0].status == DONE
