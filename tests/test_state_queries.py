@@ -178,3 +178,31 @@ def test_the_url_is_kept_and_a_file_db_is_created_with_its_folder(tmp_path):
         assert state.url == f"sqlite:///{path}" and path.exists()
     finally:
         state.close()
+
+
+def test_a_file_db_is_private_and_in_wal_mode(tmp_path):
+    path = tmp_path / "state.db"
+    state = StateDB(f"sqlite:///{path}")
+    try:
+        assert path.stat().st_mode & 0o777 == 0o600
+        with state.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1      # NORMAL
+    finally:
+        state.close()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_db_makes_no_file(tmp_path, monkeypatch, url):
+    monkeypatch.chdir(tmp_path)
+    StateDB(url).close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_db_file_that_cannot_be_made_is_one_clear_sentence(tmp_path):
+    (tmp_path / "plain").write_text("a file, not a folder")
+    with pytest.raises(ConfigError) as err:
+        StateDB(f"sqlite:///{tmp_path / 'plain' / 'state.db'}")
+    # the OS's reason: the folder to make exists, as a file
+    assert str(err.value) == (f"state.url: cannot create the state DB file {tmp_path / 'plain' / 'state.db'}: "
+                              "File exists")
