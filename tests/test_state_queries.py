@@ -5,6 +5,7 @@ names. tests/test_state_db.py has the round trips; these pin the rest."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from provisioner.errors import ConfigError
 from provisioner.model import Change, Plan, PlanItem, TargetSummary
 from provisioner import state as state_module
-from provisioner.state import StateDB
+from provisioner.state import SCHEMA_HEAD, StateDB
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -206,3 +207,72 @@ def test_a_db_file_that_cannot_be_made_is_one_clear_sentence(tmp_path):
     # the OS's reason: the folder to make exists, as a file
     assert str(err.value) == (f"state.url: cannot create the state DB file {tmp_path / 'plain' / 'state.db'}: "
                               "File exists")
+
+
+def test_stored_json_is_sorted_keeps_non_ascii_and_shows_other_values_as_text(db):
+    db.start_run("r1", "plan")
+    db.finish_run("r1", "ok", counts={"b": 1, "zoë": 2, "a": START})
+    assert db.runs()[0].counts == '{"a": "2026-01-01 00:00:00+00:00", "b": 1, "zoë": 2}'
+
+
+def test_a_new_db_logs_its_schema_upgrade(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="provisioner.state")
+    StateDB(f"sqlite:///{tmp_path / 'new.db'}").close()
+    assert [r.getMessage() for r in caplog.records if r.name == "provisioner.state"] == [
+        f"state DB: schema new -> {SCHEMA_HEAD}"]
+
+
+def test_a_db_at_an_older_revision_is_upgraded_not_restamped(tmp_path, caplog):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    config = Config()
+    config.set_main_option("script_location", str(state_module._MIGRATIONS))
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002")
+    engine.dispose()
+    caplog.set_level(logging.INFO, logger="provisioner.state")
+    state = StateDB(url)
+    try:
+        assert state.written("ccs") == {}                    # 0004's table is there
+        assert f"state DB: schema 0002 -> {SCHEMA_HEAD}" in [r.getMessage() for r in caplog.records]
+    finally:
+        state.close()
+
+
+def test_a_plan_id_that_prefixes_another_loads_itself(db):
+    db.save_plan(plan("p1"))
+    db.save_plan(plan("p12"))
+    assert db.load_plan("p1").plan_id == "p1"
+    assert db.load_plan("p1").targets["dir"].held == 0
+
+
+def test_the_newest_apply_and_the_newest_in_step_run_count(db):
+    db.save_plan(plan("p1", items=[item("i1")]))
+    run(db, "r1", kind="apply", plan_id="p1")
+    later = run(db, "r2", kind="apply", plan_id="p1")
+    assert db.last_success("dir") == later
+    db.save_plan(plan("p2", items=[item("i2", target="crm")]))
+    run(db, "r3", successful=True)
+    newest = run(db, "r4", successful=True)
+    assert db.last_success("crm") == newest
+
+
+def test_item_statuses_are_set_in_their_own_plan_and_keep_the_account_when_none_is_given(db):
+    db.save_plan(plan("p1", items=[item("i1"), item("i2", identity="E2")]))
+    db.save_plan(plan("p2", items=[item("i1")]))
+    db.set_items_status("p1", [("i1", "done", None, "acct-1"), ("i2", "failed", "boom", None)])
+    db.set_items_status("p1", [("i1", "done", None, None)])
+    items = {i.id: i for i in db.load_plan("p1").items}
+    assert (items["i1"].status, items["i1"].account_id) == ("done", "acct-1")
+    assert (items["i2"].status, items["i2"].error) == ("failed", "boom")
+    assert db.load_plan("p2").items[0].status == "pending"
+    from provisioner.state import PlanItemRecord
+    from sqlmodel import select
+    with db.session() as s:
+        stamps = {(r.plan_id, r.item_id): r.updated_at for r in s.exec(select(PlanItemRecord))}
+    assert stamps[("p1", "i1")] and stamps[("p1", "i2")] and stamps[("p2", "i1")] is None
