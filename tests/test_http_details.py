@@ -222,3 +222,16 @@ def test_an_unverifiable_certificate_is_named_with_openssls_reason(tls_server):
     assert re.fullmatch(rf"GET {re.escape(url)}/ failed: TLS certificate verification failed "
                         r"\((self[- ]signed certificate|unable to get local issuer certificate)\): set ca_file "
                         r"to the CA that signed the server's certificate", str(info.value)), str(info.value)
+
+
+def test_a_header_limiter_paces_to_95_percent_of_the_limit_by_default():
+    assert H.HeaderRateLimiter(assumed=20).rate == pytest.approx(19)
+
+
+def test_the_basic_auth_header_value_is_redacted_though_it_spells_no_password():
+    import base64
+
+    from provisioner.secrets import redact
+    H.BasicAuth("svc-details", Secret("basic-details-pass-7", "env:P"))
+    wire = base64.b64encode(b"svc-details:basic-details-pass-7").decode("ascii")
+    assert redact(f"Authorization: Basic {wire}") == "Authorization: Basic ***"
