@@ -82,3 +82,15 @@ def test_the_plan_head_carries_its_time_and_counts(mapping):
     assert result.created_at == "2026-01-01T00:00:00+00:00"
     assert result.identities == 3
     assert result.to_dict()["source"]["identities"] == 3
+
+
+def test_a_prehire_is_created_disabled_and_the_reason_says_so(mapping):
+    hire = Identity("E1", person("E1", status="onboarding").attrs, create_inactive=True)
+    [item] = plan(mapping, SourceResult((hire,)), links={"E1": "gone-1"}).items
+    assert (item.op, item.attrs["active"]) == ("create", False)
+    assert item.reason == ("E1 is in the source and has no account (created disabled until the start date) "
+                           "(linked account gone-1 is no longer on the target)")
+    [item] = plan(mapping, SourceResult((person("E2"),))).items
+    assert item.reason == "E2 is in the source and has no account"
+    # inactive and not a prehire: nothing to create
+    assert plan(mapping, SourceResult((person("E3", status="terminated"),))).items == ()
