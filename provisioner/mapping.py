@@ -348,6 +348,7 @@ def _from(name: str, one: Callable[[Any], Any]) -> Render:
     if one is _same:
         def fetch_plain(attrs):
             return attrs.get(name)
+        fetch_plain.attribute = name  # lets _pipeline read it without this extra call
         return fetch_plain
 
     def fetch(attrs):
@@ -408,6 +409,15 @@ def _pipeline(fetch: Render, steps, lookup, has_default: bool, default, equals) 
     if not steps and lookup is None and default is None and equals is None:
         # the usual entry (a copied attribute, a template): the same as compute below with
         # nothing to apply, in one call instead of several per attribute and person
+        name = getattr(fetch, "attribute", None)
+        if name is not None:
+            def copied(attrs):  # a copied attribute: fetch_plain's lookup, done here
+                value = attrs.get(name)
+                if value.__class__ is str and not value.strip():
+                    return None
+                return value
+            return copied
+
         def plain(attrs):
             value = fetch(attrs)
             if value.__class__ is str and not value.strip():

@@ -120,6 +120,8 @@ class Account:
     @property
     def active(self) -> bool:
         value = self.attrs.get(ACTIVE, True)
+        if value is True:
+            return True  # most accounts: no need to format the value to know
         return value is not False and str(value).lower() != "false"
 
 

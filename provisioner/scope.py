@@ -236,15 +236,16 @@ def _as_number(value: Any) -> int | float | None:
 
 def _compile_comparison(node: ast.AttrExpr) -> Predicate:
     op = node.value.lower()
-    get = _getter(_attr_name(node.attr_path))
+    name = _attr_name(node.attr_path)
+    get = _getter(name)
     if op == "pr":
         return lambda attrs: bool(get(attrs))
     literal = node.comp_value.value
     if op == "ne":
-        eq = _compile_eq(get, literal)
+        eq = _compile_eq(get, literal, name)
         return lambda attrs: not eq(attrs)
     if op == "eq":
-        return _compile_eq(get, literal)
+        return _compile_eq(get, literal, name)
     if literal is None or literal is True or literal is False:
         shown = json.dumps(literal)
         raise ValueError(f"'{op}' cannot compare with {shown}: use eq or ne")
@@ -260,7 +261,7 @@ def _compile_comparison(node: ast.AttrExpr) -> Predicate:
     return match
 
 
-def _compile_eq(get, literal) -> Predicate:
+def _compile_eq(get, literal, name: str) -> Predicate:
     if literal is None:
         return lambda attrs: not get(attrs)
     if literal is True or literal is False:
@@ -281,8 +282,15 @@ def _compile_eq(get, literal) -> Predicate:
             return any(_as_number(value) == number for value in get(attrs))
         return eq_number
     want = literal.casefold()
+    if not want.strip():
+        return lambda attrs: any(_text(value) == want for value in get(attrs))
 
     def eq_text(attrs):
+        value = attrs.get(name)
+        if value.__class__ is str:
+            # the usual record: one text under the name as spelled (a scope is checked for every
+            # person). Equal to a literal that is not blank, it is not blank either, which get requires
+            return value.casefold() == want
         return any(_text(value) == want for value in get(attrs))
     return eq_text
 
