@@ -259,7 +259,8 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
             notes[key] = f"linked account {account_id} is no longer on the target"
         candidates, path = index.candidates(want)
         # an account linked to another identity that is still in the source is taken
-        free = [a for a in candidates if owner_of.get(a.id) in (None, key) or owner_of[a.id] not in source_keys]
+        free = (candidates if not owner_of else  # no links yet (a first run): nobody's account is taken
+                [a for a in candidates if owner_of.get(a.id) in (None, key) or owner_of[a.id] not in source_keys])
         if len(free) > 1:
             conflicts[key] = (f"{path} = {want.get(path)!r} matches {len(free)} accounts "
                               f"({', '.join(sorted(a.id for a in free))}); link the right one by hand")
@@ -502,8 +503,9 @@ class _CorrelationIndex:
     """Accounts by the normalized value of each correlation attribute."""
 
     def __init__(self, accounts: Sequence[Account], mapping):
-        self.mapping = mapping
         self.by_path: dict[str, dict[Any, list[Account]]] = {}
+        # (path, how it compares, its table), worked out once: candidates runs for every person
+        self._lookups: list[tuple[str, bool | str, dict[Any, list[Account]]]] = []
         for path in mapping.correlate:
             ci = mapping.case_insensitive(path)
             table: dict[Any, list[Account]] = defaultdict(list)
@@ -512,14 +514,15 @@ class _CorrelationIndex:
                 if value is not None:
                     table[value].append(account)
             self.by_path[path] = table
+            self._lookups.append((path, ci, table))
 
     def candidates(self, want: Mapping[str, Any]) -> tuple[list[Account], str | None]:
         """Accounts matching the first correlation attribute that matches any."""
-        for path in self.mapping.correlate:
-            value = normalize(want.get(path), self.mapping.case_insensitive(path))
+        for path, ci, table in self._lookups:
+            value = normalize(want.get(path), ci)
             if value is None:
                 continue
-            matches = self.by_path[path].get(value)
+            matches = table.get(value)
             if matches:
                 return matches, path
         return [], None
