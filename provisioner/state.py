@@ -598,13 +598,15 @@ def _migration_guard(sqlite_file: Path | None):
     if sqlite_file is None:
         yield
         return
-    # flock is independent of SQLite's own fcntl locks on the same file
-    with open(sqlite_file, "rb") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    # A file of its own, never the DB: closing any descriptor of the DB file drops every
+    # fcntl lock this process holds on it, SQLite's included, and another process may then
+    # take itself for the last user and delete the WAL this one still writes to.
+    fd = os.open(sqlite_file.with_name(sqlite_file.name + "-upgrade.lock"), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)   # releases the flock
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -618,11 +620,12 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _prepare_sqlite_file(path: Path) -> None:
-    """Create the SQLite file readable by its owner only, before SQLite makes it 0644."""
+    """Create the SQLite file readable by its owner only, before SQLite makes it 0644.
+    An existing file is never opened here (see _migration_guard: a connection may hold it)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-        os.close(fd)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
         os.chmod(path, 0o600)
     except OSError as exc:
         raise ConfigError(f"state.url: cannot create the state DB file {path}: {exc.strerror}") from None

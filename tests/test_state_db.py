@@ -244,3 +244,40 @@ def test_a_live_holders_lease_is_renewed_past_its_length(db, db_url):
 def lease_expiry(db) -> float | None:
     with db.engine.connect() as c:
         return c.execute(text("SELECT expires FROM locks WHERE name = 'run'")).scalar()
+
+
+# A POSIX process loses every fcntl lock it holds on a file when it closes ANY descriptor of
+# that file. Opening the SQLite file from Python (to flock it for a migration, to create it)
+# while a connection is open so dropped SQLite's own shared lock: another process closing its
+# connection then took itself for the last one, checkpointed and deleted the WAL under this
+# one, whose later commits went to a deleted file (lost: a lease renewal unseen, then
+# "database disk image is malformed").
+_READER = textwrap.dedent("""
+    import sqlite3, sys
+    c = sqlite3.connect(sys.argv[1])
+    print(c.execute("select count(*) from runs").fetchone()[0])
+    c.close()
+""")
+
+
+def _runs_seen_by_another_process(db_file: Path) -> int:
+    out = subprocess.run([sys.executable, "-c", _READER, str(db_file)], check=True,
+                         capture_output=True, text=True)
+    return int(out.stdout)
+
+
+def test_another_process_closing_its_connection_cannot_pull_the_wal_from_under_an_open_state_db(tmp_path):
+    db_file = tmp_path / "state" / "provisioner.db"
+    db = StateDB(f"sqlite:///{db_file}")
+    again = StateDB(f"sqlite:///{db_file}")    # a second opening in the same process: the same rule
+    try:
+        db.start_run("r1", "plan")
+        assert _runs_seen_by_another_process(db_file) == 1
+        assert Path(f"{db_file}-wal").exists()   # this process still has it open
+        db.start_run("r2", "plan")
+        again.start_run("r3", "plan")
+        assert _runs_seen_by_another_process(db_file) == 3
+    finally:
+        again.close()
+        db.close()
+    assert _runs_seen_by_another_process(db_file) == 3
