@@ -16,6 +16,19 @@ from scripted_server import ScriptedServer
 SCIM_TOKEN = "test-bearer-token-5f1c2a"
 
 
+@pytest.fixture(autouse=True)
+def _secrets_forgotten_after_each_test():
+    """Redaction knows every secret this process has resolved, for the process's life. In a
+    test session that means one test's secret (e.g. "t" * 12) would redact another test's
+    text; each test starts from what was known before it."""
+    from provisioner import secrets
+    known = set(secrets._known)
+    yield
+    with secrets._lock:
+        secrets._known.clear()
+        secrets._known.update(known)
+
+
 @pytest.fixture
 def scim_server():
     """A fresh, empty scim2-server for this test (about 0.7 s to start), accepting SCIM_TOKEN."""

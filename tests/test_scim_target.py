@@ -390,7 +390,7 @@ def test_short_pages_advance_by_what_was_returned():
 @pytest.mark.parametrize("kwargs,match", [
     (dict(update_method="post"), "update_method"),
     (dict(page_size=0), "page_size"),
-    (dict(token=Secret("t" * 8, "env:T"), username="u", password=Secret("p" * 8, "env:P")), "either"),
+    (dict(token=Secret("both-token-T", "env:T"), username="u", password=Secret("both-password-P", "env:P")), "either"),
     (dict(username="u"), "both"),
     (dict(paths=["emails[x].value"]), "invalid attribute path"),
     (dict(rate_limit=0), "rate_limit"),
