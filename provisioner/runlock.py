@@ -58,7 +58,7 @@ def hold(db, name: str, holder: str, wait_seconds: float, lease_seconds: float) 
     token = uuid.uuid4().hex
     postgres = db.engine.dialect.name == "postgresql"
     # advisory locks are per database: a fleet tenant's lock must not stop another tenant
-    key_name = getattr(db, "lock_scope", "") + name
+    key_name = db.lock_scope + name
     deadline = time.monotonic() + max(0.0, wait_seconds)
     conn = db.engine.connect() if postgres else None
     try:
