@@ -243,11 +243,11 @@ def estimate_seconds(plan: Plan, target: str, rate_limit: float | None, concurre
     round trip shared by the threads),
     never faster than its rate limit allows, plus `fixed_seconds` the apply pays whatever
     the target (see apply_fixed_seconds)."""
-    requests = sum(_REQUESTS_PER_ITEM.get(i.op, 0) for i in plan.items if i.target == target)
+    # every item writes once; its other requests are reads (an update's stale check)
+    per_item = [_REQUESTS_PER_ITEM[i.op] for i in plan.items if i.target == target and i.op in _REQUESTS_PER_ITEM]
+    requests, writes = sum(per_item), len(per_item)
     if not requests:
         return 0.0
-    # every item writes once; the other requests are reads (an update's stale check)
-    writes = sum(1 for i in plan.items if i.target == target and i.op in _REQUESTS_PER_ITEM)
     measured = handle.target.seconds_per_request(max(1, concurrency)) if handle is not None else None
     weighted = requests - writes + writes * _WRITE_COST
     if measured is not None and rate_limit and measured * rate_limit >= 0.9:
