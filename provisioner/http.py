@@ -313,7 +313,7 @@ class ResilientTransport(httpx.BaseTransport):
                     limiter.observe(response)
                 if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
                     return response
-                response.close()   # its connection goes back to the pool
+                _discard(response)
                 hinted = parse_retry_after(response.headers.get("Retry-After"))
                 wait = (min(hinted, self.max_backoff) if hinted is not None
                         else backoff_delay(attempt, self.backoff, self.max_backoff))
@@ -324,6 +324,17 @@ class ResilientTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def _discard(response: httpx.Response) -> None:
+    """Reads and closes an answer that is not returned: read to its end, its connection is
+    used again; a failure reading it only means the retry opens another."""
+    try:
+        response.read()
+    except httpx.TransportError:
+        pass
+    finally:
+        response.close()
 
 
 @contextmanager

@@ -88,6 +88,25 @@ def test_post_body_is_resent_on_retry():
     assert [s.json() for s in srv.requests] == [{"a": 1}, {"a": 1}]
 
 
+def test_each_discarded_answer_is_closed_and_the_last_one_returned_open():
+    class Keeping(httpx.HTTPTransport):
+        def __init__(self):
+            super().__init__()
+            self.answers = []
+
+        def handle_request(self, request):
+            self.answers.append(super().handle_request(request))
+            return self.answers[-1]
+
+    inner = Keeping()
+    with ScriptedServer([Reply(503), Reply(429), Reply(200, {"ok": True})]) as srv:
+        with httpx.Client(transport=H.ResilientTransport(inner, sleep=Sleeps())) as client:
+            with client.stream("GET", srv.url + "/x") as response:
+                assert [a.is_closed for a in inner.answers] == [True, True, False]
+                response.read()
+    assert response.json() == {"ok": True}
+
+
 def test_a_streamed_body_is_resent_whole_on_retry():
     with ScriptedServer([Reply(503), Reply(201)]) as srv:
         with H.make_client(sleep=Sleeps()) as client:

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Generator
+from typing import Any, Callable, Generator
 
 import httpx
 
 from ..errors import TargetError
-from ..http import make_client, safe_url
+from ..http import HeaderRateLimiter, RateLimiter, limiter_by_url, make_client, safe_url
 from ..secrets import Secret, register
 from ..targets import ytel_envelope as envelope
 
@@ -47,6 +47,15 @@ REFRESH_MARGIN_S = 30.0         # a refresh token this close to its end is not t
 def _good_until(started: float, minutes: float, early: float) -> float:
     lifetime = minutes * 60
     return started + lifetime - min(early, lifetime / 10)
+
+
+def ytel_client(base_url: str, token_url: str, limiter: RateLimiter, rate_limit: float | None,
+                **options: Any) -> httpx.Client:
+    """A client for a Ytel API paced by `limiter`, whose token endpoint, `token_url`, is paced
+    to its own documented limit (`rate_limit`, when set, is a ceiling for both)."""
+    token_limiter = HeaderRateLimiter(rate_limit, assumed=TOKEN_RATE_LIMIT)
+    return make_client(base_url, headers={"Accept": "application/json"},
+                       limiter=limiter_by_url({token_url: token_limiter}, limiter), **options)
 
 
 class YtelTokenAuth(httpx.Auth):

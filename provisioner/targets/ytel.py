@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
-from ..auth.ytel_token import TOKEN_RATE_LIMIT, YtelTokenAuth
+from ..auth.ytel_token import YtelTokenAuth, ytel_client
 from ..errors import AlreadyExists, ConfigError, NotFound, TargetError
-from ..http import RETRY_STATUSES, HeaderRateLimiter, acting, limiter_by_url, make_client, safe_url
+from ..http import RETRY_STATUSES, HeaderRateLimiter, acting, safe_url
 from ..model import ACTIVE, Account, normalize
 from ..secrets import Secret, register
 from . import ytel_envelope as envelope
@@ -74,10 +74,8 @@ class YtelTarget(Target):
         token_url = self.base_url + "/auth/v3/token"
         self._limiter = HeaderRateLimiter(rate_limit, assumed=AMS_RATE_LIMIT)
         # the token endpoint has its own, lower limit (25/s against 150/s)
-        token_limiter = HeaderRateLimiter(rate_limit, assumed=TOKEN_RATE_LIMIT)
-        self._client = make_client(self.base_url, headers={"Accept": "application/json"},
-                                   timeout=timeout, tls_verify=tls_verify, ca_file=ca_file,
-                                   limiter=limiter_by_url({token_url: token_limiter}, self._limiter))
+        self._client = ytel_client(self.base_url, token_url, self._limiter, rate_limit, timeout=timeout,
+                                   tls_verify=tls_verify, ca_file=ca_file)
         self.auth = YtelTokenAuth(token_url, username, password, refresh_minutes=refresh_minutes,
                                   client=self._client)
         self._roles: list[str] | None = None

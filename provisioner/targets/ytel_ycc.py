@@ -51,9 +51,9 @@ from typing import Any, Mapping, Sequence
 
 import httpx
 
-from ..auth.ytel_token import TOKEN_RATE_LIMIT, YtelTokenAuth
+from ..auth.ytel_token import YtelTokenAuth, ytel_client
 from ..errors import AlreadyExists, ConfigError, NotFound, TargetError
-from ..http import RETRY_STATUSES, HeaderRateLimiter, acting, limiter_by_url, make_client, safe_url
+from ..http import RETRY_STATUSES, HeaderRateLimiter, acting, safe_url
 from ..model import ACTIVE, Account, normalize, same_value
 from ..secrets import Secret, redact, register
 from . import ytel_envelope as envelope
@@ -103,10 +103,8 @@ class YccTarget(Target):
         # YCC's own limit is not documented: paced to what its answers announce
         self._limiter = HeaderRateLimiter(rate_limit)
         # the token endpoint is on the CPaaS host, with its own documented limit
-        token_limiter = HeaderRateLimiter(rate_limit, assumed=TOKEN_RATE_LIMIT)
-        self._client = make_client(self.base_url, headers={"Accept": "application/json"},
-                                   timeout=timeout, tls_verify=tls_verify, ca_file=ca_file,
-                                   limiter=limiter_by_url({token_url: token_limiter}, self._limiter))
+        self._client = ytel_client(self.base_url, token_url, self._limiter, rate_limit, timeout=timeout,
+                                   tls_verify=tls_verify, ca_file=ca_file)
         self.auth = YtelTokenAuth(token_url, username, password, refresh_minutes=refresh_minutes,
                                   client=self._client)
         self.capabilities = ALL
