@@ -34,6 +34,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A request signed for the moment it is sent (CCC) carries, under this extension, a function
 # that makes it again: the transport sends each retry freshly signed, not a stale copy.
 SIGN_AGAIN = "provisioner.sign_again"
+# retries after the first attempt, and the backoff: from BACKOFF seconds, doubling, at most MAX_BACKOFF
+RETRIES, BACKOFF, MAX_BACKOFF = 5, 0.5, 30.0
 
 
 def _version() -> str:
@@ -54,7 +56,7 @@ USER_AGENT = f"provisioner/{_version()}"
 def make_client(base_url: str = "", *, auth: httpx.Auth | None = None,
                 headers: Mapping[str, str] | None = None, timeout: float | httpx.Timeout = 30.0,
                 tls_verify: bool = True, ca_file: Path | None = None, limiter: Limiter = None,
-                retries: int = 5, backoff: float = 0.5, max_backoff: float = 30,
+                retries: int = RETRIES, backoff: float = BACKOFF, max_backoff: float = MAX_BACKOFF,
                 sleep: Callable[[float], None] = time.sleep,
                 event_hooks: Mapping[str, list] | None = None) -> httpx.Client:
     """An httpx.Client whose every request is paced, retried and kept free of secrets.
@@ -271,8 +273,8 @@ class ResilientTransport(httpx.BaseTransport):
     request an auth flow sends again (after renewing a token) is paced too.
     """
 
-    def __init__(self, inner: httpx.BaseTransport, *, limiter: Limiter = None, retries: int = 5,
-                 backoff: float = 0.5, max_backoff: float = 30,
+    def __init__(self, inner: httpx.BaseTransport, *, limiter: Limiter = None, retries: int = RETRIES,
+                 backoff: float = BACKOFF, max_backoff: float = MAX_BACKOFF,
                  sleep: Callable[[float], None] = time.sleep):
         self._inner = inner
         self._limiter = limiter

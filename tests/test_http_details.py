@@ -240,3 +240,79 @@ def test_the_basic_auth_header_value_is_redacted_though_it_spells_no_password():
     H.BasicAuth("svc-details", Secret(password, "env:P"))
     wire = base64.b64encode(f"svc-details:{password}".encode()).decode("ascii")
     assert redact(f"Authorization: Basic {wire}") == "Authorization: Basic ***"
+
+
+# -- what a connector is left with: naming the action, reading the answer ----------------
+
+def test_a_failure_while_sending_names_the_target_and_the_action():
+    with H.make_client(retries=0, sleep=Sleeps()) as client, pytest.raises(TargetError) as info:
+        with H.acting("crm", "list accounts"):
+            client.get(f"http://127.0.0.1:{_closed_port()}/Users")
+    assert str(info.value).startswith("crm: list accounts: GET http://127.0.0.1:")
+    assert info.value.retryable is True and info.value.status is None
+    assert isinstance(info.value.__cause__, TargetError)
+
+
+def test_an_answer_is_accepted_or_mapped_to_the_error_for_its_status():
+    class Gone(TargetError):
+        pass
+
+    with ScriptedServer([Reply(201), Reply(401), Reply(404, {"detail": "no such user"}),
+                         Reply(409, {"detail": "taken"})]) as srv, H.make_client(srv.url) as client:
+        answers = [client.get("/x") for _ in range(4)]
+    assert H.accepted(answers[0], "crm", "create", ok=(200, 201), unauthorized="check the token") is answers[0]
+    with pytest.raises(TargetError) as info:
+        H.accepted(answers[1], "crm", "create", unauthorized="check the token")
+    assert str(info.value) == "crm: authentication refused (401): check the token"
+    assert info.value.status == 401 and info.value.retryable is False
+    with pytest.raises(Gone) as info:
+        H.accepted(answers[2], "crm", "read account", errors={404: Gone}, unauthorized="-")
+    assert str(info.value) == "crm: read account refused (404): no such user" and info.value.status == 404
+    with pytest.raises(TargetError) as info:
+        H.accepted(answers[3], "crm", "create", errors={404: Gone}, unauthorized="-",
+                   refusal=lambda target, action, response, cls: cls(f"{target} {action} {response.status_code}"))
+    assert type(info.value) is TargetError and str(info.value) == "crm create 409"
+
+
+def test_json_of_says_what_came_instead_of_the_expected_json():
+    with ScriptedServer([Reply(200, {"a": 1}), Reply(200, "<html>"), Reply(200, [1])]) as srv, \
+            H.make_client(srv.url) as client:
+        answers = [client.get("/x") for _ in range(3)]
+    assert H.json_of(answers[0], "crm", "check") == {"a": 1}
+    with pytest.raises(TargetError) as info:
+        H.json_of(answers[1], "crm", "check", server="CRM")
+    assert str(info.value) == "crm: check: CRM answered 200 with something that is not a JSON object"
+    assert H.json_of(answers[2], "crm", "check", expect=list) == [1]
+    with pytest.raises(TargetError, match="the server answered 200 with something that is not a list of rows"):
+        H.json_of(answers[2], "crm", "check", what="a list of rows")
+
+
+def test_the_transport_has_the_clients_defaults_and_takes_each_setting():
+    assert (H.RETRIES, H.BACKOFF, H.MAX_BACKOFF) == (5, 0.5, 30)
+    with ScriptedServer([Reply(503)]) as srv:
+        sleeps = Sleeps()
+        with httpx.Client(transport=H.ResilientTransport(httpx.HTTPTransport(), sleep=sleeps)) as client:
+            assert client.get(srv.url + "/x").status_code == 503
+    assert len(sleeps) == 5 and 0.25 <= sleeps[0] <= 0.5 and 4 <= sleeps[4] <= 8
+    with ScriptedServer([Reply(503), Reply(200)]) as srv:
+        sleeps, seen = Sleeps(), []
+        with H.make_client(srv.url, backoff=4, sleep=sleeps, event_hooks={"request": [seen.append]}) as client:
+            client.get("/x")
+    assert 2 <= sleeps[0] <= 4 and [r.url.path for r in seen] == ["/x"]   # a hook sees the request once
+
+
+def test_a_request_that_names_how_to_sign_it_again_is_signed_anew_for_each_retry():
+    class Stamping(httpx.Auth):
+        stamps = iter(range(100))
+
+        def auth_flow(self, request):
+            yield self.stamped(request)
+
+        def stamped(self, request):
+            return httpx.Request(request.method, request.url, headers={"X-Stamp": str(next(self.stamps))},
+                                 extensions={**request.extensions, H.SIGN_AGAIN: lambda: self.stamped(request)})
+
+    with ScriptedServer([Reply(503), Reply(502), Reply(200)]) as srv:
+        with H.make_client(srv.url, auth=Stamping(), sleep=Sleeps()) as client:
+            assert client.get("/x").status_code == 200
+    assert [s.headers["X-Stamp"] for s in srv.requests] == ["0", "1", "2"]
