@@ -247,7 +247,7 @@ def test_the_readme_opens_with_the_demo_and_the_test_command_that_ci_runs():
     first = blocks(ROOT / "README.md")[0]
     assert readme.split("\n")[2] == "```sh", "the first lines after the title are the set-up commands"
     commands = [line.split(" #")[0].strip() for line in first.text.strip().split("\n")]
-    assert commands == ["python3 -m pip install -e . && provisioner demo", "bash .ci/run"]
+    assert commands == ["python3 -m pip install -e '.[sandbox]' && provisioner demo", "bash .ci/run"]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     steps = [line.strip() for line in ci.split("\n") if line.strip() and not line.lstrip().startswith("#")]
     assert steps[-1] == "python3 -m pytest -q"
