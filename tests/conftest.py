@@ -80,7 +80,7 @@ def _emulators(build):
 @pytest.fixture
 def onecloud_factory():
     """start(options=None, faults=None) -> a running OneCloudEmulator on a free 127.0.0.1 port."""
-    from provisioner.sandbox.onecloud import OneCloudEmulator, OneCloudOptions
+    from provisioner.connectors.onecloud.emulator import OneCloudEmulator, OneCloudOptions
 
     def build(options=None, faults=None, **kwargs):
         options = options or OneCloudOptions(client_secret=ONECLOUD_SECRET, tenant=ONECLOUD_TENANT)

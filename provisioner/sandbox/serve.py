@@ -15,23 +15,8 @@ from ..connectors import connectors, load
 from ..errors import ConfigError
 from .ccs import CcsEmulator, CcsOptions
 from .clienttrack import ClientTrackEmulator, ClientTrackOptions
-from .onecloud import OneCloudEmulator, OneCloudOptions
-from .server import Emulator, Faults
+from .server import Emulator, faults_of
 from .ytel import YtelEmulator, YtelOptions
-
-
-def faults_of(settings) -> Faults:
-    return Faults(latency=settings.latency, error_rate=settings.error_rate,
-                  throttle_rate=settings.throttle_rate, retry_after=settings.retry_after,
-                  token_lifetime=settings.token_lifetime)
-
-
-def _onecloud(settings) -> Emulator:
-    options = OneCloudOptions(client_id=settings.client_id, client_secret=settings.client_secret.reveal(),
-                              tenant=settings.tenant, scim_paging=settings.scim_paging,
-                              roles_as_objects=settings.roles_as_objects,
-                              scim_groups=settings.scim_groups)
-    return OneCloudEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 
 def _ccs(settings) -> Emulator:

@@ -39,7 +39,7 @@ from ..model import ACTIVE, Account, normalize
 from ..secrets import Secret, register
 from . import ytel_envelope as envelope
 from ..target import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
-from .onecloud import roles_list, roles_text
+from ..connectors.onecloud.target import roles_list, roles_text
 from .ytel_workgroups import WORKGROUPS, WorkGroups
 
 log = logging.getLogger(__name__)

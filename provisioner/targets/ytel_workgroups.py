@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import quote
 
 from ..errors import ConfigError, TargetError
-from .onecloud import roles_list, roles_text
+from ..connectors.onecloud.target import roles_list, roles_text
 
 WORKGROUPS = "workgroups"
 WORKGROUP = "/ams/v3/workgroup"
