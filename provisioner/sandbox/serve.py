@@ -13,15 +13,9 @@ from typing import Callable
 
 from ..connectors import connectors, load
 from ..errors import ConfigError
-from .ccs import CcsEmulator, CcsOptions
 from .clienttrack import ClientTrackEmulator, ClientTrackOptions
 from .server import Emulator, faults_of
 from .ytel import YtelEmulator, YtelOptions
-
-
-def _ccs(settings) -> Emulator:
-    options = CcsOptions(token=settings.token.reveal(), tenant_uuid=settings.tenant_uuid)
-    return CcsEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 
 def _clienttrack(settings) -> Emulator:
