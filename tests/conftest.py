@@ -185,7 +185,7 @@ CLIENTTRACK_API_KEY = "test-ct-apikey-77c0"
 @pytest.fixture
 def clienttrack_factory():
     """start(options=None, **option_overrides) -> a running ClientTrackEmulator on a free 127.0.0.1 port."""
-    from provisioner.sandbox.clienttrack import ClientTrackEmulator, ClientTrackOptions
+    from provisioner.connectors.clienttrack.emulator import ClientTrackEmulator, ClientTrackOptions
 
     def build(options=None, faults=None, **overrides):
         options = options or ClientTrackOptions(subscription_key=CLIENTTRACK_SUBSCRIPTION,

@@ -26,12 +26,12 @@ from provisioner.model import (
 from provisioner.secrets import Secret
 from provisioner.state import StateDB
 from provisioner.target_handle import TargetHandle
-from provisioner.targets.clienttrack import ClientTrackTarget
+from provisioner.connectors.clienttrack.target import ClientTrackTarget
 from provisioner.connectors.onecloud.target import OneCloudTarget
 from default_mappings import default_mapping
 
 REPO = Path(__file__).resolve().parent.parent
-CT_MAPPING = load_mapping(REPO / "mappings" / "clienttrack.toml")
+CT_MAPPING = load_mapping(default_mapping("clienttrack"))
 CT_PATHS = ["UserName", "FirstName", "LastName", "Email", "Title", "active"]
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from conftest import bodies
 from provisioner import http as H
-from provisioner.auth.ctapi_keys import CtapiKeyAuth
+from provisioner.connectors.clienttrack.auth import CtapiKeyAuth
 from provisioner.errors import TargetError
 from provisioner.secrets import RedactingFilter, Secret
 from scripted_server import Reply, ScriptedServer, echo, protocol_breaker, quoted

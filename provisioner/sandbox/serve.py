@@ -13,17 +13,8 @@ from typing import Callable
 
 from ..connectors import connectors, load
 from ..errors import ConfigError
-from .clienttrack import ClientTrackEmulator, ClientTrackOptions
 from .server import Emulator, faults_of
 from .ytel import YtelEmulator, YtelOptions
-
-
-def _clienttrack(settings) -> Emulator:
-    options = ClientTrackOptions(subscription_key=settings.subscription_key.reveal(),
-                                 api_key=settings.api_key.reveal(), environment=settings.environment,
-                                 paging_quirk=settings.paging_quirk,
-                                 bad_gateway_rate=settings.bad_gateway_rate)
-    return ClientTrackEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 
 def _ccc(settings) -> Emulator:
