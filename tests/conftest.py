@@ -209,7 +209,7 @@ CCC_USERNAME = "ws-provisioner"
 @pytest.fixture
 def ccc_factory():
     """start(options=None, faults=None) -> a running CccEmulator on a free 127.0.0.1 port."""
-    from provisioner.sandbox.ccc import CccEmulator, CccOptions
+    from provisioner.connectors.ccc.emulator import CccEmulator, CccOptions
 
     def build(options=None, faults=None, **kwargs):
         options = options or CccOptions(client_id=CCC_CLIENT_ID, username=CCC_USERNAME, secret_key=CCC_SECRET)

@@ -205,7 +205,7 @@ def _echoed(status: int, secret: str) -> httpx.Response:
 
 
 def _readers():
-    from provisioner.targets import ccc
+    from provisioner.connectors.ccc import target as ccc
     from provisioner.targets import ytel_envelope
     from provisioner.targets import ytel_ycc
     return {

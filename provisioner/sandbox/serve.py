@@ -17,16 +17,6 @@ from .server import Emulator, faults_of
 from .ytel import YtelEmulator, YtelOptions
 
 
-def _ccc(settings) -> Emulator:
-    from .ccc import CccEmulator, CccOptions
-    options = CccOptions(client_id=settings.client_id, username=settings.username,
-                         secret_key=settings.secret_key.reveal(), time_zone=settings.timezone,
-                         window=settings.window, actions=settings.actions.model_dump(),
-                         id_field=settings.id_field, active_field=settings.active_field,
-                         list_key=settings.list_key, soft_errors=settings.soft_errors)
-    return CccEmulator(options, faults_of(settings), state_file=settings.state_file)
-
-
 def _ytel_options(settings, kind: type = YtelOptions, **extra) -> YtelOptions:
     return kind(username=settings.username, password=settings.password.reveal(),
                 account_id=settings.account_id, rate_limit=settings.rate_limit,
