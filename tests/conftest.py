@@ -240,7 +240,7 @@ YCC_USER, YCC_PASSWORD = "api@test.ytel", "test-ycc-password-8e3d"
 def ycc_factory():
     """start(faults=None, **options) -> a running Ytel YCC emulator (AMS token endpoint included)
     accepting YCC_USER / YCC_PASSWORD, seeded with its template agent "9999"."""
-    from provisioner.sandbox.ytel_ycc import YccEmulator, YccOptions
+    from provisioner.connectors.ytel.ycc_emulator import YccEmulator, YccOptions
 
     def build(faults=None, **options):
         return YccEmulator(YccOptions(username=YCC_USER, password=YCC_PASSWORD, **options), faults)

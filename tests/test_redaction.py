@@ -206,8 +206,8 @@ def _echoed(status: int, secret: str) -> httpx.Response:
 
 def _readers():
     from provisioner.connectors.ccc import target as ccc
-    from provisioner.targets import ytel_envelope
-    from provisioner.targets import ytel_ycc
+    from provisioner.connectors.ytel import envelope as ytel_envelope
+    from provisioner.connectors.ytel import ycc_target as ytel_ycc
     return {
         "http.error_detail": lambda r: H.error_detail(r)[0],
         "ytel_envelope.error_text": lambda r: ytel_envelope.error_text(r, r.json()),

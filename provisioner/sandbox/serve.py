@@ -9,31 +9,10 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Callable
 
 from ..connectors import connectors, load
 from ..errors import ConfigError
 from .server import Emulator, faults_of
-from .ytel import YtelEmulator, YtelOptions
-
-
-def _ytel_options(settings, kind: type = YtelOptions, **extra) -> YtelOptions:
-    return kind(username=settings.username, password=settings.password.reveal(),
-                account_id=settings.account_id, rate_limit=settings.rate_limit,
-                token_rate_limit=settings.token_rate_limit, sso=settings.sso,
-                workgroups=tuple(settings.workgroups), **extra)
-
-
-def _ytel(settings) -> Emulator:
-    return YtelEmulator(_ytel_options(settings), faults_of(settings), state_file=settings.state_file)
-
-
-def _ytel_ycc(settings) -> Emulator:
-    from .ytel_ycc import YccEmulator, YccOptions
-    admin = settings.admin_password.reveal() if settings.admin_password else None
-    options = _ytel_options(settings, YccOptions, template_agent=settings.template_agent,
-                            admin_password=admin, soft_errors=settings.soft_errors)
-    return YccEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 
 def _builders() -> dict[str, str]:
