@@ -54,6 +54,7 @@ _SYMBOLS = "!#$%&*+-=?@^_"
 class YtelTarget(Target):
     capabilities = frozenset({CREATE, UPDATE, DISABLE, ENABLE})
     immutable = frozenset({USERNAME})
+    rate_limits = {"AMS calls": AMS_RATE_LIMIT, "token endpoint": TOKEN_RATE_LIMIT}
 
     def __init__(self, name: str, base_url: str, *, paths: Sequence[str], username: str,
                  password: Secret, account_id: str, password_mode: str = "generate",

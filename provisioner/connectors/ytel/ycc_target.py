@@ -78,6 +78,7 @@ _FAILED = ("false", "error", "fail", "failed")
 
 class YccTarget(Target):
     capabilities = ALL          # CREATE is dropped for a run whose list lacks the template agent
+    rate_limits = {"token endpoint": TOKEN_RATE_LIMIT}
     read_only = frozenset({USER})
 
     def __init__(self, name: str, base_url: str, *, paths: Sequence[str], username: str,
