@@ -1,5 +1,9 @@
 """The httpx layer every target uses: client set-up, auth, rate limiting, retries.
 
+make_client gives a client whose transport (ResilientTransport) paces and
+retries every request, so a connector only states its limits and maps the
+answers it gets to errors.
+
 Nothing here may put a secret in a log line or an exception: URLs are shown
 without their query or user info, headers are never shown, and error bodies
 pass through secrets.redact.
@@ -14,9 +18,10 @@ import random
 import ssl
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Generator, Mapping
+from typing import Any, Callable, Collection, Generator, Iterator, Mapping, Union
 
 import httpx
 
@@ -26,6 +31,9 @@ from .secrets import Secret, redact, register
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A request signed for the moment it is sent (CCC) carries, under this extension, a function
+# that makes it again: the transport sends each retry freshly signed, not a stale copy.
+SIGN_AGAIN = "provisioner.sign_again"
 
 
 def _version() -> str:
@@ -45,7 +53,16 @@ USER_AGENT = f"provisioner/{_version()}"
 
 def make_client(base_url: str = "", *, auth: httpx.Auth | None = None,
                 headers: Mapping[str, str] | None = None, timeout: float | httpx.Timeout = 30.0,
-                tls_verify: bool = True, ca_file: Path | None = None) -> httpx.Client:
+                tls_verify: bool = True, ca_file: Path | None = None, limiter: Limiter = None,
+                retries: int = 5, backoff: float = 0.5, max_backoff: float = 30,
+                sleep: Callable[[float], None] = time.sleep,
+                event_hooks: Mapping[str, list] | None = None) -> httpx.Client:
+    """An httpx.Client whose every request is paced, retried and kept free of secrets.
+
+    `limiter` is a RateLimiter for every request, or a function choosing one
+    per request (None: unpaced), for a server with separate limits per
+    endpoint. `event_hooks` are httpx's (tests watch requests with them).
+    """
     verify: bool | ssl.SSLContext = True
     if not tls_verify:
         log.warning("TLS certificate verification is OFF for %s: anyone on the network "
@@ -58,8 +75,10 @@ def make_client(base_url: str = "", *, auth: httpx.Auth | None = None,
             reason = getattr(exc, "strerror", None) or str(exc)
             raise ConfigError(f"cannot use CA file {ca_file}: {reason}") from None
     all_headers = {"User-Agent": USER_AGENT, **(headers or {})}
-    return httpx.Client(base_url=base_url, auth=auth, headers=all_headers,
-                        timeout=timeout, verify=verify)
+    transport = ResilientTransport(httpx.HTTPTransport(verify=verify), limiter=limiter, retries=retries,
+                                   backoff=backoff, max_backoff=max_backoff, sleep=sleep)
+    return httpx.Client(base_url=base_url, auth=auth, headers=all_headers, timeout=timeout,
+                        transport=transport, event_hooks=dict(event_hooks or {}))
 
 
 class BearerAuth(httpx.Auth):
@@ -141,7 +160,7 @@ class RateLimiter:
             self._sleep(wait)
 
     def observe(self, response: httpx.Response) -> None:
-        """Called by `send` with every answer; a limiter that learns from headers overrides it."""
+        """Called by the transport with every answer; a limiter that learns from headers overrides it."""
 
 
 class HeaderRateLimiter(RateLimiter):
@@ -178,6 +197,18 @@ class HeaderRateLimiter(RateLimiter):
                 self._follow(limit)
             if reset and (response.status_code == 429 or (remaining is not None and remaining <= 0)):
                 self._next = max(self._next, self._clock() + reset)
+
+
+# a limiter for every request, or a function choosing one per request (None: not paced)
+Limiter = Union[RateLimiter, Callable[[httpx.Request], Union[RateLimiter, None]], None]
+
+
+def limiter_by_url(limiters: Mapping[str, RateLimiter], default: RateLimiter | None
+                   ) -> Callable[[httpx.Request], RateLimiter | None]:
+    """For make_client: the limiter of the URL a request goes to (its query aside), else `default`
+    (an endpoint with a limit of its own, such as a token endpoint)."""
+    keyed = {safe_url(url): limiter for url, limiter in limiters.items()}
+    return lambda request: keyed.get(safe_url(request.url), default)
 
 
 def _header_number(headers: httpx.Headers, *names: str) -> float | None:
@@ -227,47 +258,93 @@ def backoff_delay(attempt: int, backoff: float, max_backoff: float) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-def send(client: httpx.Client, method: str, url: str, *, limiter: RateLimiter | None = None,
-         retries: int = 5, backoff: float = 0.5, max_backoff: float = 30,
-         sleep: Callable[[float], None] = time.sleep, **kwargs: Any) -> httpx.Response:
-    """Send a request, retrying 429, 5xx gateway/availability answers and transport errors.
+class ResilientTransport(httpx.BaseTransport):
+    """Paces, retries and words the failures of every request an httpx.Client sends.
 
-    Returns the final response whatever its status; raises TargetError
-    (retryable) when a transport error outlasts the retries, and at once (not
-    retryable) for one a retry cannot cure: see `_permanent`.
+    Per request: `limiter.acquire()` before each attempt and `limiter.observe`
+    with each answer; 429, 500, 502, 503 and 504 answers and transport errors
+    are sent again up to `retries` times, after Retry-After (capped at
+    `max_backoff`) or an exponential backoff with jitter. The last answer is
+    returned whatever its status. A transport error that outlasts the retries
+    is a TargetError (retryable), one a retry cannot cure (see `_permanent`)
+    is one at once (not retryable). Auth flows run above the transport, so a
+    request an auth flow sends again (after renewing a token) is paced too.
     """
-    attempt = 0
-    while True:
-        if limiter is not None:
-            limiter.acquire()
-        try:
-            response = client.request(method, url, **kwargs)
+
+    def __init__(self, inner: httpx.BaseTransport, *, limiter: Limiter = None, retries: int = 5,
+                 backoff: float = 0.5, max_backoff: float = 30,
+                 sleep: Callable[[float], None] = time.sleep):
+        self._inner = inner
+        self._limiter = limiter
+        self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
+        self._sleep = sleep
+
+    def limiter_for(self, request: httpx.Request) -> RateLimiter | None:
+        if self._limiter is None or isinstance(self._limiter, RateLimiter):
+            return self._limiter
+        return self._limiter(request)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()   # a streamed body could not be sent a second time
+        limiter = self.limiter_for(request)
+        where = f"{request.method} {safe_url(request.url)}"
+        attempt = 0
+        while True:
+            if attempt and SIGN_AGAIN in request.extensions:
+                request = request.extensions[SIGN_AGAIN]()
             if limiter is not None:
-                limiter.observe(response)
-        except httpx.TransportError as exc:
-            where = f"{method} {safe_url(_request_url(exc, url))}"
-            permanent = _permanent(exc)
-            if permanent:
-                raise TargetError(f"{where} failed: {permanent}", None, retryable=False) from exc
-            if attempt >= retries:
-                detail = redact(str(exc)).strip()
-                raise TargetError(
-                    f"{where} failed after {attempt + 1} attempt(s): {type(exc).__name__}"
-                    + (f" ({detail})" if detail else ""), None, retryable=True) from exc
-            wait = backoff_delay(attempt, backoff, max_backoff)
-            log.info("%s failed (%s); retry %d of %d in %.2fs",
-                     where, type(exc).__name__, attempt + 1, retries, wait)
-        else:
-            if response.status_code not in RETRY_STATUSES or attempt >= retries:
-                return response
-            hinted = parse_retry_after(response.headers.get("Retry-After"))
-            wait = (min(hinted, max_backoff) if hinted is not None
-                    else backoff_delay(attempt, backoff, max_backoff))
-            log.info("%s %s answered %d; retry %d of %d in %.2fs",
-                     method, safe_url(response.request.url), response.status_code,
-                     attempt + 1, retries, wait)
-        sleep(wait)
-        attempt += 1
+                limiter.acquire()
+            try:
+                response = self._inner.handle_request(request)
+            except httpx.TransportError as exc:
+                permanent = _permanent(exc)
+                if permanent:
+                    raise TargetError(f"{where} failed: {permanent}", None, retryable=False) from exc
+                if attempt >= self.retries:
+                    detail = redact(str(exc)).strip()
+                    raise TargetError(
+                        f"{where} failed after {attempt + 1} attempt(s): {type(exc).__name__}"
+                        + (f" ({detail})" if detail else ""), None, retryable=True) from exc
+                wait = backoff_delay(attempt, self.backoff, self.max_backoff)
+                log.info("%s failed (%s); retry %d of %d in %.2fs",
+                         where, type(exc).__name__, attempt + 1, self.retries, wait)
+            else:
+                if limiter is not None:
+                    limiter.observe(response)
+                if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
+                    return response
+                _discard(response)
+                hinted = parse_retry_after(response.headers.get("Retry-After"))
+                wait = (min(hinted, self.max_backoff) if hinted is not None
+                        else backoff_delay(attempt, self.backoff, self.max_backoff))
+                log.info("%s answered %d; retry %d of %d in %.2fs",
+                         where, response.status_code, attempt + 1, self.retries, wait)
+            self._sleep(wait)
+            attempt += 1
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _discard(response: httpx.Response) -> None:
+    """Reads and closes an answer that is not returned: read to its end, its connection is
+    used again; a failure reading it only means the retry opens another."""
+    try:
+        response.read()
+    except httpx.TransportError:
+        pass
+    finally:
+        response.close()
+
+
+@contextmanager
+def acting(target: str, action: str) -> Iterator[None]:
+    """Names the target and the action in a TargetError raised while a request is sent
+    (by the transport, or by an auth flow fetching its token)."""
+    try:
+        yield
+    except TargetError as exc:
+        raise TargetError(f"{target}: {action}: {exc}", exc.status, exc.retryable) from exc
 
 
 def _permanent(exc: httpx.TransportError) -> str | None:
@@ -287,13 +364,6 @@ def _permanent(exc: httpx.TransportError) -> str | None:
     if isinstance(exc, httpx.LocalProtocolError):
         return f"the request could not be sent: {redact(str(exc)).strip() or type(exc).__name__}"
     return None
-
-
-def _request_url(exc: httpx.TransportError, url: str) -> str:
-    try:
-        return str(exc.request.url)
-    except RuntimeError:  # httpx always sets it on errors from a transport; belt and braces
-        return url
 
 
 def error_detail(response: httpx.Response) -> tuple[str | None, str | None]:
@@ -324,3 +394,37 @@ def error_for(target: str, action: str, response: httpx.Response,
     text = detail or response.reason_phrase or "no detail given"
     return cls(f"{target}: {action} {verb} ({code}): {text}", status,
                retryable=status in RETRY_STATUSES)
+
+
+def accepted(response: httpx.Response, target: str, action: str, *, ok: Collection[int] = (200,),
+             errors: Mapping[int, type[TargetError]] | None = None, unauthorized: str,
+             refusal: Callable[..., TargetError] = error_for) -> httpx.Response:
+    """`response` when its status is in `ok`; else the TargetError for it.
+
+    A 401 is "<target>: authentication refused (401): <unauthorized>" (what to
+    check); any other status is `refusal(target, action, response, cls)`, cls
+    from `errors` by status (TargetError when not there).
+    """
+    status = response.status_code
+    if status in ok:
+        return response
+    if status == 401:
+        raise unauthorized_error(target, unauthorized)
+    raise refusal(target, action, response, (errors or {}).get(status, TargetError))
+
+
+def unauthorized_error(target: str, advice: str) -> TargetError:
+    return TargetError(f"{target}: authentication refused (401): {advice}", 401, retryable=False)
+
+
+def json_of(response: httpx.Response, target: str, action: str, *, expect: type = dict,
+            what: str = "a JSON object", server: str = "the server") -> Any:
+    """The answer's JSON when it is an `expect`; else a TargetError saying what came instead."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, expect):
+        raise TargetError(f"{target}: {action}: {server} answered {response.status_code} "
+                          f"with something that is not {what}")
+    return body

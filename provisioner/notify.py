@@ -17,7 +17,7 @@ import ssl
 from email.message import EmailMessage
 
 from .errors import TargetError
-from .http import make_client, safe_url, send
+from .http import make_client, safe_url
 from .reports import plan_markdown
 from .reports.common import PERSON_OPS
 from .secrets import redact, redact_tree, register
@@ -71,8 +71,8 @@ def deliver(settings, doc: dict, *, report_html: str | None = None) -> int:
         label = f"notify.webhooks[{number - 1}] ({url.reference})"
         register(safe_url(url.reveal()))  # retry log lines show the URL without its query
         try:
-            with make_client(timeout=settings.timeout) as client:
-                response = send(client, "POST", url.reveal(), json=doc, retries=2, backoff=0.5)
+            with make_client(timeout=settings.timeout, retries=2, backoff=0.5) as client:
+                response = client.post(url.reveal(), json=doc)
             if response.status_code >= 300:
                 raise TargetError(f"answered HTTP {response.status_code}", response.status_code)
             log.info("notify: %s delivered", label)

@@ -53,11 +53,21 @@ class ScriptedServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def _body(self) -> bytes:
+                if "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
+                    return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = b""
+                while True:   # a streamed request body: hex size, CRLF, data, CRLF; size 0 ends it
+                    size = int(self.rfile.readline().split(b";")[0], 16)
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+                    if size == 0:
+                        return body
+
             def _any(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
                 parts = urlsplit(self.path)
                 seen = Seen(self.command, parts.path, parse_qs(parts.query),
-                            dict(self.headers.items()), self.rfile.read(length), self.path)
+                            dict(self.headers.items()), self._body(), self.path)
                 reply = outer._next(seen)
                 if reply.delay:
                     time.sleep(reply.delay)

@@ -95,3 +95,20 @@ def test_no_zone_means_the_hosts_local_zone(monkeypatch):
         time.tzset()
     # 23:30:05 UTC is 08:30:05 the next day in Tokyo, the process's local zone
     assert decode_parameters(out.content, out.headers["Content-Type"])["RequestDateTime"] == "2026-01-16 08:30:05"
+
+
+def test_a_retried_request_is_signed_again_for_its_own_moment():
+    from datetime import timedelta
+
+    from provisioner.http import make_client
+    from scripted_server import Reply, ScriptedServer
+    ticks = iter(range(100))
+    ticking = CccSignedAuth("77", "agent-api", Secret("s3cret-key", "env:CCC_KEY"),
+                            clock=lambda: NOW + timedelta(seconds=next(ticks)))
+    with ScriptedServer([Reply(503), Reply(200)]) as srv, \
+            make_client(srv.url, sleep=lambda _: None) as client:
+        assert client.post("/ws/Agent/Add", content=DATA, auth=ticking).status_code == 200
+    first, second = (decode_parameters(s.body, s.headers["Content-Type"]) for s in srv.requests)
+    assert first["Data"] == second["Data"] == DATA.decode()
+    assert first["RequestDateTime"] != second["RequestDateTime"]
+    assert second["AuthToken"] == by_hand(DATA, second["RequestDateTime"])

@@ -26,8 +26,8 @@ class Sleeps(list):
 
 def _send(srv, *replies, path="/x", **kw):
     sleeps = Sleeps()
-    with httpx.Client(base_url=srv.url) as client:
-        response = H.send(client, "GET", path, sleep=sleeps, **kw)
+    with H.make_client(srv.url, sleep=sleeps, **kw) as client:
+        response = client.get(path)
     return response, sleeps
 
 
@@ -82,10 +82,37 @@ def test_persistent_5xx_returns_the_last_response():
 
 def test_post_body_is_resent_on_retry():
     with ScriptedServer([Reply(503), Reply(201)]) as srv:
-        with httpx.Client() as client:
-            r = H.send(client, "POST", srv.url + "/Users", json={"a": 1}, sleep=Sleeps())
+        with H.make_client(sleep=Sleeps()) as client:
+            r = client.post(srv.url + "/Users", json={"a": 1})
     assert r.status_code == 201
     assert [s.json() for s in srv.requests] == [{"a": 1}, {"a": 1}]
+
+
+def test_each_discarded_answer_is_closed_and_the_last_one_returned_open():
+    class Keeping(httpx.HTTPTransport):
+        def __init__(self):
+            super().__init__()
+            self.answers = []
+
+        def handle_request(self, request):
+            self.answers.append(super().handle_request(request))
+            return self.answers[-1]
+
+    inner = Keeping()
+    with ScriptedServer([Reply(503), Reply(429), Reply(200, {"ok": True})]) as srv:
+        with httpx.Client(transport=H.ResilientTransport(inner, sleep=Sleeps())) as client:
+            with client.stream("GET", srv.url + "/x") as response:
+                assert [a.is_closed for a in inner.answers] == [True, True, False]
+                response.read()
+    assert response.json() == {"ok": True}
+
+
+def test_a_streamed_body_is_resent_whole_on_retry():
+    with ScriptedServer([Reply(503), Reply(201)]) as srv:
+        with H.make_client(sleep=Sleeps()) as client:
+            r = client.post(srv.url + "/Users", content=iter([b'{"a": ', b'1}']))
+    assert r.status_code == 201
+    assert [s.body for s in srv.requests] == [b'{"a": 1}', b'{"a": 1}']
 
 
 def _closed_port() -> int:
@@ -98,9 +125,8 @@ def test_transport_error_is_retried_then_raised_without_secrets(caplog):
     caplog.set_level(logging.INFO, logger="provisioner.http")
     url = f"http://user:{SECRET}@127.0.0.1:{_closed_port()}/v2/Users?token={SECRET}"
     sleeps = Sleeps()
-    with httpx.Client() as client, pytest.raises(TargetError) as info:
-        H.send(client, "GET", url, retries=3, sleep=sleeps,
-               headers={"Authorization": f"Bearer {SECRET}"})
+    with H.make_client(retries=3, sleep=sleeps) as client, pytest.raises(TargetError) as info:
+        client.get(url, headers={"Authorization": f"Bearer {SECRET}"})
     exc = info.value
     assert exc.retryable is True and exc.status is None
     message = str(exc)
@@ -115,16 +141,16 @@ def test_transport_error_is_retried_then_raised_without_secrets(caplog):
 def test_read_timeout_is_retried():
     # seconds of margin both ways: the slow answer is far past the timeout, a prompt one far inside
     with ScriptedServer([Reply(200, delay=4.0), Reply(200, {"ok": 1})]) as srv:
-        with httpx.Client(timeout=1.5) as client:
-            r = H.send(client, "GET", srv.url + "/slow", sleep=Sleeps())
+        with H.make_client(timeout=1.5, sleep=Sleeps()) as client:
+            r = client.get(srv.url + "/slow")
     assert r.json() == {"ok": 1} and len(srv.requests) >= 2
 
 
 def test_retries_are_logged_at_info_without_query_or_auth(caplog):
     caplog.set_level(logging.INFO, logger="provisioner.http")
     with ScriptedServer([Reply(503), Reply(200)]) as srv:
-        with httpx.Client(auth=H.BearerAuth(Secret(SECRET, "env:T"))) as client:
-            H.send(client, "GET", srv.url + f"/Users?filter={SECRET}", sleep=Sleeps())
+        with H.make_client(auth=H.BearerAuth(Secret(SECRET, "env:T")), sleep=Sleeps()) as client:
+            client.get(srv.url + f"/Users?filter={SECRET}")
     assert srv.requests[0].headers["Authorization"] == f"Bearer {SECRET}"
     [record] = [r for r in caplog.records if r.name == "provisioner.http"]
     assert record.levelno == logging.INFO
@@ -132,16 +158,51 @@ def test_retries_are_logged_at_info_without_query_or_auth(caplog):
     assert SECRET not in caplog.text
 
 
+class Counting(H.RateLimiter):
+    def __init__(self):
+        super().__init__(None)
+        self.acquired, self.observed = 0, []
+
+    def acquire(self):
+        self.acquired += 1
+
+    def observe(self, response):
+        self.observed.append(response.status_code)
+
+
 def test_rate_limiter_is_applied_to_every_attempt():
-    calls = []
-
-    class Counting(H.RateLimiter):
-        def acquire(self):
-            calls.append(1)
-
+    limiter = Counting()
     with ScriptedServer([Reply(503), Reply(503), Reply(200)]) as srv:
-        _send(srv, limiter=Counting(None))
-    assert len(calls) == 3
+        _send(srv, limiter=limiter)
+    assert limiter.acquired == 3 and limiter.observed == [503, 503, 200]
+
+
+def test_a_limiter_can_be_chosen_per_request():
+    token, api = Counting(), Counting()
+    with ScriptedServer([Reply(200)]) as srv:
+        choose = H.limiter_by_url({srv.url + "/token": token}, api)
+        with H.make_client(srv.url, limiter=choose, sleep=Sleeps()) as client:
+            client.post("/token?x=1")
+            client.get("/users")
+            client.get("/users")
+    assert (token.acquired, api.acquired) == (1, 2)
+
+
+def test_a_request_an_auth_flow_sends_again_is_paced_and_retried_like_any():
+    class Renewing(httpx.Auth):
+        def auth_flow(self, request):
+            request.headers["Authorization"] = "Bearer old"
+            response = yield request
+            if response.status_code == 401:
+                request.headers["Authorization"] = "Bearer new"
+                yield request
+
+    limiter = Counting()
+    with ScriptedServer([Reply(401), Reply(503), Reply(200)]) as srv:
+        with H.make_client(srv.url, auth=Renewing(), limiter=limiter, sleep=Sleeps()) as client:
+            assert client.get("/x").status_code == 200
+    assert [s.headers["Authorization"] for s in srv.requests] == ["Bearer old", "Bearer new", "Bearer new"]
+    assert limiter.acquired == 3 and limiter.observed == [401, 503, 200]
 
 
 # Retry-After parsing is a pure function: the only place a fake response is fine.
@@ -305,15 +366,17 @@ def tls_server(tmp_path):
 
 def test_tls_is_verified_by_default(tls_server):
     url, _ = tls_server
-    with H.make_client(url) as c, pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+    with H.make_client(url) as c, pytest.raises(TargetError, match="TLS certificate verification failed") as info:
         c.get("/")
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value.__cause__)
 
 
 def test_a_certificate_that_does_not_verify_is_not_retried(tls_server):
     url, _ = tls_server
     sleeps = Sleeps()
-    with H.make_client(url) as client, pytest.raises(TargetError) as info:
-        H.send(client, "GET", "/", retries=3, sleep=sleeps)
+    with H.make_client(url, retries=3, sleep=sleeps) as client, pytest.raises(TargetError) as info:
+        client.get("/")
     assert sleeps == [] and info.value.retryable is False
     assert str(info.value).startswith(f"GET {url}/ failed: TLS certificate verification failed (")
     assert "set ca_file to the CA" in str(info.value)
@@ -322,9 +385,9 @@ def test_a_certificate_that_does_not_verify_is_not_retried(tls_server):
 def test_a_request_httpx_refuses_to_send_is_not_retried_and_not_quoted():
     token = Secret("bearer-with-a-line-break\n", "env:T")   # built directly: config trims it
     sleeps = Sleeps()
-    with ScriptedServer() as srv, httpx.Client(auth=H.BearerAuth(token)) as client:
+    with ScriptedServer() as srv, H.make_client(auth=H.BearerAuth(token), retries=3, sleep=sleeps) as client:
         with pytest.raises(TargetError) as info:
-            H.send(client, "GET", srv.url + "/x", retries=3, sleep=sleeps)
+            client.get(srv.url + "/x")
     assert sleeps == [] and info.value.retryable is False and srv.requests == []
     assert "bearer-with-a-line-break" not in str(info.value) and "***" in str(info.value)
 

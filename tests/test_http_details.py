@@ -1,4 +1,4 @@
-"""http.py's defaults and its sentences: what send does with no retry settings,
+"""http.py's defaults and its sentences: what the transport does with no retry settings,
 what it logs and raises, how a server-announced limit is followed, and the
 error text taken from a refusal. tests/test_http.py has the retry rules."""
 
@@ -18,17 +18,17 @@ from scripted_server import Reply, ScriptedServer
 from test_http import Sleeps, _closed_port, tls_server  # noqa: F401  (fixture)
 
 
-def test_send_defaults_to_five_retries_half_a_second_doubling_capped_at_thirty():
+def test_a_client_defaults_to_five_retries_half_a_second_doubling_capped_at_thirty():
     with ScriptedServer([Reply(503)]) as srv:
         sleeps = Sleeps()
-        with httpx.Client(base_url=srv.url) as client:
-            response = H.send(client, "GET", "/x", sleep=sleeps)
+        with H.make_client(srv.url, sleep=sleeps) as client:
+            response = client.get("/x")
     assert response.status_code == 503 and len(srv.requests) == 6 and len(sleeps) == 5
     assert 0.25 <= sleeps[0] <= 0.5 and 0.5 <= sleeps[1] <= 1.0 and 4 <= sleeps[4] <= 8
     with ScriptedServer([Reply(503, headers={"Retry-After": "3600"}), Reply(200)]) as srv:
         sleeps = Sleeps()
-        with httpx.Client(base_url=srv.url) as client:
-            H.send(client, "GET", "/x", sleep=sleeps)
+        with H.make_client(srv.url, sleep=sleeps) as client:
+            client.get("/x")
     assert sleeps == [30]
 
 
@@ -42,8 +42,8 @@ def test_backoff_doubles_and_jitters_within_the_upper_half():
 def test_a_retried_answer_is_logged_as_one_sentence(caplog):
     caplog.set_level(logging.INFO, logger="provisioner.http")
     with ScriptedServer([Reply(503, headers={"Retry-After": "2"}), Reply(200)]) as srv:
-        with httpx.Client() as client:
-            H.send(client, "GET", srv.url + "/Users?x=1", sleep=Sleeps())
+        with H.make_client(sleep=Sleeps()) as client:
+            client.get(srv.url + "/Users?x=1")
     [record] = [r for r in caplog.records if r.name == "provisioner.http"]
     assert record.getMessage() == f"GET {srv.url}/Users answered 503; retry 1 of 5 in 2.00s"
 
@@ -51,8 +51,8 @@ def test_a_retried_answer_is_logged_as_one_sentence(caplog):
 def test_a_transport_error_is_logged_and_raised_as_sentences(caplog):
     caplog.set_level(logging.INFO, logger="provisioner.http")
     url = f"http://127.0.0.1:{_closed_port()}/v2/Users"
-    with httpx.Client() as client, pytest.raises(TargetError) as info:
-        H.send(client, "POST", url, retries=2, sleep=Sleeps())
+    with H.make_client(retries=2, sleep=Sleeps()) as client, pytest.raises(TargetError) as info:
+        client.post(url)
     lines = [r.getMessage() for r in caplog.records if r.name == "provisioner.http"]
     assert len(lines) == 2
     for n, line in enumerate(lines, 1):
@@ -69,16 +69,17 @@ class Refusing(httpx.BaseTransport):
 
 
 def test_a_transport_error_without_a_message_names_only_its_kind():
-    with httpx.Client(transport=Refusing()) as client, pytest.raises(TargetError) as info:
-        H.send(client, "GET", "http://127.0.0.1:9/x", retries=0, sleep=Sleeps())
+    transport = H.ResilientTransport(Refusing(), retries=0, sleep=Sleeps())
+    with httpx.Client(transport=transport) as client, pytest.raises(TargetError) as info:
+        client.get("http://127.0.0.1:9/x")
     assert str(info.value) == "GET http://127.0.0.1:9/x failed after 1 attempt(s): ReadError"
 
 
-def test_a_header_limiter_passed_to_send_follows_the_servers_answers():
+def test_a_header_limiter_given_to_the_client_follows_the_servers_answers():
     limiter = H.HeaderRateLimiter(None, share=0.5)
     with ScriptedServer([Reply(200, headers={"X-RateLimit-Limit-Second": "8"})]) as srv:
-        with httpx.Client() as client:
-            H.send(client, "GET", srv.url + "/x", limiter=limiter, sleep=Sleeps())
+        with H.make_client(limiter=limiter, sleep=Sleeps()) as client:
+            client.get(srv.url + "/x")
     assert limiter.rate == 4
 
 
@@ -216,8 +217,8 @@ def test_a_ca_file_that_is_not_a_certificate_is_one_sentence(tmp_path):
 
 def test_an_unverifiable_certificate_is_named_with_openssls_reason(tls_server):
     url, _ = tls_server
-    with H.make_client(url) as client, pytest.raises(TargetError) as info:
-        H.send(client, "GET", "/", retries=3, sleep=Sleeps())
+    with H.make_client(url, retries=3, sleep=Sleeps()) as client, pytest.raises(TargetError) as info:
+        client.get("/")
     # the self-signed test certificate: OpenSSL's own words, then what to do
     assert re.fullmatch(rf"GET {re.escape(url)}/ failed: TLS certificate verification failed "
                         r"\((self[- ]signed certificate|unable to get local issuer certificate)\): set ca_file "

@@ -178,10 +178,11 @@ def test_errors_and_log_lines_quote_no_credential(kind, server, caplog):
     respond = echo(500) if server == "echo-500" else protocol_breaker
     caplog.set_level(logging.INFO)
     caplog.handler.addFilter(RedactingFilter())   # as the CLI's log handler does
-    with ScriptedServer(respond=respond) as srv, httpx.Client(auth=make_auth()) as client:
+    with ScriptedServer(respond=respond) as srv, \
+            H.make_client(auth=make_auth(), retries=1, sleep=Sleeps()) as client:
         url = f"{srv.url}/Users?filter=x&password={quote_plus(secrets[0])}"
         try:
-            response = H.send(client, "GET", url, retries=1, sleep=Sleeps())
+            response = client.get(url)
             error = H.error_for("crm", "list accounts", response)
         except TargetError as exc:
             error = exc

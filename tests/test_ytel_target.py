@@ -268,8 +268,10 @@ def test_the_emulator_holds_each_limit_in_any_one_second_span(ytel_factory):
 
 
 def test_429_is_waited_out_as_the_headers_say(ytel_factory):
-    ytel = ytel_factory(rate_limit=3)
-    with connect(ytel) as target:           # paced to the documented 150/s until told 3/s: too fast
+    # paced to the documented 150/s until told 3/s: too fast. Slow answers make sure all six are
+    # on their way before the first answer tells the limit (a prompt one could slow the later ones)
+    ytel = ytel_factory(Faults(latency=0.3), rate_limit=3)
+    with connect(ytel) as target:
         with ThreadPoolExecutor(6) as pool:
             counts = list(pool.map(lambda _: len(target.list_accounts()), range(6)))
     assert counts == [0] * 6

@@ -18,7 +18,7 @@ from typing import Callable, Generator
 import httpx
 
 from ..errors import TargetError
-from ..http import RateLimiter, error_detail, safe_url, send
+from ..http import error_detail, make_client, safe_url
 from ..secrets import Secret, register
 
 # renew when less than this share of the lifetime is left (at most RENEW_MAX_S early)
@@ -30,19 +30,20 @@ class ClientCredentialsAuth(httpx.Auth):
     """`Authorization: Bearer <token>` from a client-credentials token endpoint.
 
     `extra` adds form fields (e.g. a `scope` the vendor wants). The
-    token endpoint is called through `client` (its own when not given), with
-    http.send's retries for 429/5xx.
+    token endpoint is called through `client`, whose transport paces and
+    retries it like any request (a target passes its own client, so its
+    rate_limit counts the token requests too); without one, through a client
+    of its own from http.make_client.
     """
 
     def __init__(self, token_url: str, client_id: str, client_secret: Secret, *,
                  extra: dict[str, str] | None = None, client: httpx.Client | None = None,
-                 limiter: RateLimiter | None = None, clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic):
         self.token_url = token_url
         self.client_id = client_id
         self._secret = client_secret
         self._extra = dict(extra or {})
         self._client = client
-        self._limiter = limiter
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -66,12 +67,13 @@ class ClientCredentialsAuth(httpx.Auth):
             return self._token
 
     def _fetch(self) -> None:
-        client = self._client or httpx.Client(timeout=30)
+        client = self._client or make_client(timeout=30)
         form = {"grant_type": "client_credentials", "client_id": self.client_id,
                 "client_secret": self._secret.reveal(), **self._extra}
         started = self._clock()
         try:
-            response = send(client, "POST", self.token_url, limiter=self._limiter, data=form)
+            # auth=None: not the flow the client may carry, which would wait for this very token
+            response = client.post(self.token_url, data=form, auth=None)
         finally:
             if self._client is None:
                 client.close()

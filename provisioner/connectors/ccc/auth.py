@@ -11,8 +11,9 @@ A CCC call carries no header credential: the body holds four parameters,
 zone: a named zone when one is configured, else the host's local zone (what the
 seed's "Client's current time-zone" means for a client that names none). The caller sends the Data JSON as the request content; this flow reads
 those exact bytes, signs them and replaces the body with the four parameters,
-so what is hashed is byte for byte what is sent. A retry goes through the flow
-again and so gets a fresh RequestDateTime and token.
+so what is hashed is byte for byte what is sent. A retry gets a fresh
+RequestDateTime and token: the signed request tells the transport how to sign
+it again (http.SIGN_AGAIN).
 
 The secret key is read per request and appears nowhere but in the digest.
 """
@@ -27,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from ...http import SIGN_AGAIN
 from ...secrets import Secret
 
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -101,13 +103,16 @@ class CccSignedAuth(httpx.Auth):
                 "Data": data.decode("utf-8")}
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        yield self._signed(request)
+
+    def _signed(self, request: httpx.Request) -> httpx.Request:
         body, content_type = encode_parameters(self.parameters(request.content or b"{}"), self.body_format)
         headers = httpx.Headers(request.headers)
         for name in ("Content-Length", "Transfer-Encoding"):
             headers.pop(name, None)
         headers["Content-Type"] = content_type
-        yield httpx.Request(request.method, request.url, headers=headers, content=body,
-                            extensions=request.extensions)
+        return httpx.Request(request.method, request.url, headers=headers, content=body,
+                             extensions={**request.extensions, SIGN_AGAIN: lambda: self._signed(request)})
 
     def __repr__(self) -> str:
         return f"CccSignedAuth({self.client_id!r}, {self.username!r}, {self._secret!r})"

@@ -25,7 +25,7 @@ import httpx
 
 from .auth import CccSignedAuth
 from ...errors import AlreadyExists, ConfigError, NotFound, TargetError
-from ...http import RETRY_STATUSES, RateLimiter, error_detail, make_client, safe_url, send
+from ...http import RETRY_STATUSES, RateLimiter, acting, error_detail, make_client, safe_url
 from ...model import ACTIVE, Account, normalize
 from ...secrets import Secret, redact
 from ...target import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
@@ -92,8 +92,8 @@ class CccTarget(Target):
             raise ConfigError(f"{name}: {exc}") from None
         self._owns_client = client is None
         self._client = client or make_client(self.base_url, headers={"Accept": "application/json"},
-                                             timeout=timeout, tls_verify=tls_verify, ca_file=ca_file)
-        self._limiter = RateLimiter(rate_limit)
+                                             timeout=timeout, tls_verify=tls_verify, ca_file=ca_file,
+                                             limiter=RateLimiter(rate_limit))
 
     # -- reading ---------------------------------------------------------
 
@@ -179,11 +179,9 @@ class CccTarget(Target):
         route = self.actions[action]
         # compact ASCII JSON: one line in a text/plain body, the same bytes on both sides
         content = json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
-        try:
-            response = send(self._client, "POST", f"{self.base_url}/ws/{route}", limiter=self._limiter,
-                            content=content, headers={"Content-Type": "application/json"}, auth=self._auth)
-        except TargetError as exc:
-            raise TargetError(f"{self.name}: {what}: {exc}", exc.status, exc.retryable) from exc
+        with acting(self.name, what):
+            response = self._client.post(f"{self.base_url}/ws/{route}", content=content,
+                                         headers={"Content-Type": "application/json"}, auth=self._auth)
         try:
             body = response.json()
         except ValueError:

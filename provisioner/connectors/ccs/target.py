@@ -38,7 +38,7 @@ import httpx
 
 from .auth import HeaderTokenAuth
 from ...errors import ConfigError, NotFound, TargetError
-from ...http import RateLimiter, error_for, make_client, safe_url, send
+from ...http import RateLimiter, accepted, acting, json_of, make_client, safe_url
 from ...model import ACTIVE, FOLD, Account, normalize
 from ...secrets import Secret
 from ...target import DISABLE, ENABLE, UPDATE, Target
@@ -87,9 +87,8 @@ class CcsTarget(Target):
         self._auth = HeaderTokenAuth(token, auth_header, auth_scheme)
         self._owns_client = client is None
         self._client = client or make_client(self.api_url, headers={"Accept": "application/json"},
-                                             timeout=timeout, tls_verify=tls_verify, ca_file=ca_file)
-        self._limiter = RateLimiter(rate_limit)
-        self._retries = retries
+                                             timeout=timeout, tls_verify=tls_verify, ca_file=ca_file,
+                                             limiter=RateLimiter(rate_limit), retries=retries)
         self._listed: list[Account] | None = None
         self._list_lock = threading.Lock()    # apply workers share the one list read
 
@@ -239,33 +238,16 @@ class CcsTarget(Target):
         return self._send("GET", path, action)
 
     def _send(self, method: str, path: str, action: str, body: Any = None) -> httpx.Response:
-        kwargs: dict[str, Any] = {"auth": self._auth}
-        if body is not None:
-            kwargs["content"] = json.dumps(body).encode()
-            kwargs["headers"] = {"Content-Type": "application/json"}
-        try:
-            response = send(self._client, method, self.api_url + path, limiter=self._limiter,
-                            retries=self._retries, **kwargs)
-        except TargetError as exc:
-            raise TargetError(f"{self.name}: {action}: {exc}", exc.status, exc.retryable) from exc
-        if response.status_code == 200:
-            return response
-        if response.status_code == 401:
-            raise TargetError(f"{self.name}: authentication refused (401): check the token, "
-                              "auth_header and auth_scheme", 401, retryable=False)
+        content = json.dumps(body).encode() if body is not None else None
+        with acting(self.name, action):
+            response = self._client.request(method, self.api_url + path, content=content, auth=self._auth,
+                                            headers={"Content-Type": "application/json"} if content else None)
         # a 500 claims success: the status code is what counts; a 400's reason is shown as written
-        raise error_for(self.name, action, response,
-                        NotFound if response.status_code == 404 else TargetError)
+        return accepted(response, self.name, action, errors={404: NotFound},
+                        unauthorized="check the token, auth_header and auth_scheme")
 
     def _json(self, response: httpx.Response, action: str) -> dict:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise TargetError(f"{self.name}: {action}: CCS answered {response.status_code} "
-                              "with something that is not a JSON object")
-        return body
+        return json_of(response, self.name, action, server="CCS")
 
     def _items(self, response: httpx.Response, action: str) -> list:
         items = self._json(response, action).get("items")

@@ -3,7 +3,7 @@ CRQL and written through CTObjects.
 
 Vendor facts this module owns (shared api-notes §4, seed 003):
 - Every request carries a subscription key and an API key (auth.py);
-  a 401 is never retried, 500/502/503/504 are (http.send, with backoff).
+  a 401 is never retried, 500/502/503/504 are (the client's transport, with backoff).
 - CRQL reads: `GET /crql?q=SELECT TOP n cols FROM table&pageNo=&pageSize=`,
   rows in `data.Table1`, an empty result is a bare `{}`, `recordCount` is not
   trusted (pages are counted by rows), pageSize is at most 500, and the
@@ -25,6 +25,7 @@ Vendor facts this module owns (shared api-notes §4, seed 003):
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -35,11 +36,10 @@ import httpx
 
 from .auth import CtapiKeyAuth
 from ...errors import ConfigError, NotFound, TargetError
-from ...http import error_detail, error_for, safe_url
+from ...http import RateLimiter, accepted, acting, error_detail, error_for, json_of, make_client, safe_url
 from ...model import ACTIVE, Account
 from ...secrets import Secret, redact
-from ...target import CREATE, DISABLE, ENABLE, UPDATE
-from ..scim.target import ScimTarget
+from ...target import CREATE, DISABLE, ENABLE, UPDATE, Target
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,7 @@ def _order(value: Any) -> tuple:
     return (1, 0, str(value).casefold())
 
 
-class ClientTrackTarget(ScimTarget):
-    """ScimTarget lends its HTTP plumbing (_request, _json, client, rate limit); every
-    operation is ClientTrack's own."""
+class ClientTrackTarget(Target):
     capabilities = frozenset({CREATE, UPDATE, DISABLE, ENABLE})
     required_paths = frozenset()    # not SCIM's userName: the staff table's rules are not published
 
@@ -89,6 +87,8 @@ class ClientTrackTarget(ScimTarget):
             raise ConfigError(f"{where}.paging: must be \"top\" or \"keyset\", not {paging!r}")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"{where}.page_size: CRQL pages hold 1 to {MAX_PAGE_SIZE} rows, not {page_size}")
+        if rate_limit is not None and rate_limit <= 0:
+            raise ConfigError(f"{name}: rate_limit must be a positive number of requests per second")
         if active_value.casefold() == inactive_value.casefold():
             raise ConfigError(f"{where}.active_value and inactive_value must differ")
         for key, template in (("create_path", create_path), ("update_path", update_path)):
@@ -103,9 +103,14 @@ class ClientTrackTarget(ScimTarget):
                 hint = (f": map it to a column in {where}.columns" if key == "the mapping's attribute" else "")
                 raise ConfigError(f"{where}: {key} {value!r} is not a ClientTrack column or table name "
                                   f"(letters, digits and _){hint}")
-        super().__init__(name, base_url, paths=paths, page_size=page_size, timeout=timeout,
-                         tls_verify=tls_verify, ca_file=ca_file, rate_limit=rate_limit, client=client)
-        self._client.headers["Accept"] = JSON
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.paths = tuple(paths)
+        self.page_size = page_size
+        self._owns_client = client is None
+        self._client = client or make_client(self.base_url, headers={"Accept": JSON}, timeout=timeout,
+                                             tls_verify=tls_verify, ca_file=ca_file,
+                                             limiter=RateLimiter(rate_limit))
         self._auth = CtapiKeyAuth(subscription_key, api_key, org_id)
         self._credential = "subscription_key and api_key" + (" (and org_id)" if org_id else "")
         self.table, self.key_column, self.paging = table, key_column, paging
@@ -202,7 +207,7 @@ class ClientTrackTarget(ScimTarget):
         body = self._body({k: v for k, v in attrs.items() if v is not None})
         body.setdefault(self.status_field, self.active_value)
         response = self._request("POST", self.base_url + self.create_path, "create", json_body=body,
-                                 ok=(200, 201, 202), content_type=JSON)
+                                 ok=(200, 201, 202))
         try:
             answer = response.json()
         except ValueError:
@@ -222,7 +227,7 @@ class ClientTrackTarget(ScimTarget):
             return
         self._request("PUT", self._object_url(self.update_path, account.id), "update",
                       json_body=self._body(changes), ok=(200, 201, 202, 204),
-                      errors={404: NotFound}, content_type=JSON)
+                      errors={404: NotFound})
 
     def _body(self, values: Mapping[str, Any]) -> dict:
         body: dict[str, Any] = {}
@@ -267,7 +272,24 @@ class ClientTrackTarget(ScimTarget):
                                      "only row", "check")
         return "top paging; pageNo not checked: the table has one row"
 
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
     # -- plumbing --------------------------------------------------------
+
+    def _request(self, method: str, url: str, action: str, *, params: dict | None = None,
+                 json_body: Any = None, ok: Sequence[int] = (200,),
+                 errors: Mapping[int, type[TargetError]] | None = None) -> httpx.Response:
+        content = json.dumps(json_body, ensure_ascii=False).encode() if json_body is not None else None
+        with acting(self.name, action):
+            response = self._client.request(method, url, params=params, content=content, auth=self._auth,
+                                            headers={"Content-Type": JSON} if content is not None else None)
+        return accepted(response, self.name, action, ok=ok, errors=errors,
+                        unauthorized=f"check the {self._credential}", refusal=self._error)
+
+    def _json(self, response: httpx.Response, action: str, what: str) -> Any:
+        return json_of(response, self.name, action, what=what)
 
     def _query(self, top: int, where: str | None = None) -> str:
         query = f"SELECT TOP {top} {', '.join(self._select)} FROM {self.table}"
@@ -319,8 +341,9 @@ class ClientTrackTarget(ScimTarget):
         return TargetError(f"{self.name}: {action}: {what}: CTAPI seems to apply TOP before "
                            "pageNo, so paging would miss accounts: set paging = \"keyset\" for this target")
 
-    def _error(self, action: str, response: httpx.Response, cls: type[TargetError]) -> TargetError:
-        error = error_for(self.name, action, response, cls)
+    def _error(self, target: str, action: str, response: httpx.Response,
+               cls: type[TargetError]) -> TargetError:
+        error = error_for(target, action, response, cls)
         if error_detail(response)[0] is None and response.text.strip():
             # CTAPI's message verbatim (e.g. "Invalid column name 'Foo'."), JSON or not
             text = redact(response.text.strip())[:300]

@@ -74,10 +74,10 @@ class OneCloudTarget(ScimTarget):
         self.concurrency = max(1, concurrency)
         self._scim_paths = tuple(p for p in self.paths if p not in USER_API_PATHS)
         self._credential = "client_id and client_secret"
-        # the token endpoint shares the client: same TLS settings, same connection pool
+        # the token endpoint shares the client: same TLS settings, connection pool and pacing
         self._auth = ClientCredentialsAuth(self.tenant_url + API + "/oauth/token", client_id,
                                            client_secret, extra={"scope": self.tenant},
-                                           client=self._client, limiter=self._limiter)
+                                           client=self._client)
         self._teams: list[str] | None = None
         self.list_mode_used: str | None = None
 

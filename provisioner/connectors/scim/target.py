@@ -15,7 +15,8 @@ import httpx
 
 from ... import paths as P
 from ...errors import AlreadyExists, ConfigError, NotFound, TargetError
-from ...http import BasicAuth, BearerAuth, RateLimiter, error_for, make_client, safe_url, send
+from ...http import (BasicAuth, BearerAuth, RateLimiter, accepted, acting, error_for, json_of, make_client,
+                     safe_url, unauthorized_error)
 from ...model import Account
 from ...secrets import Secret
 from ...target import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
@@ -73,11 +74,12 @@ class ScimTarget(Target):
                             if username is not None else "credentials (none are configured)")
         self._auth = (BearerAuth(token) if token is not None
                       else BasicAuth(username, password) if username is not None else None)
+        self._limiter = RateLimiter(rate_limit)
+        # a client given (tests watch requests with one) is used as it is
         self._owns_client = client is None
         self._client = client or make_client(
             self.base_url, headers={"Accept": SCIM_JSON}, timeout=timeout,
-            tls_verify=tls_verify, ca_file=ca_file)
-        self._limiter = RateLimiter(rate_limit)
+            tls_verify=tls_verify, ca_file=ca_file, limiter=self._limiter)
         self._per_request: dict[int, float] = {}
 
     # -- reading ---------------------------------------------------------
@@ -235,42 +237,25 @@ class ScimTarget(Target):
                  json_body: Any = None, ok: Sequence[int] = (200,),
                  errors: Mapping[int, type[TargetError]] | None = None,
                  content_type: str = SCIM_JSON) -> httpx.Response:
-        kwargs: dict[str, Any] = {"params": params}
-        if json_body is not None:
-            kwargs["content"] = json.dumps(json_body, ensure_ascii=False).encode()
-            kwargs["headers"] = {"Content-Type": content_type}
-        if self._auth is not None:
-            kwargs["auth"] = self._auth
-        try:
-            response = send(self._client, method, url, limiter=self._limiter, **kwargs)
-        except TargetError as exc:
-            raise TargetError(f"{self.name}: {action}: {exc}", exc.status,
-                              exc.retryable) from exc
-        if response.status_code in ok:
-            return response
-        if response.status_code == 401:
-            raise self._auth_error()
-        cls = (errors or {}).get(response.status_code, TargetError)
-        raise self._error(action, response, cls)
+        content = json.dumps(json_body, ensure_ascii=False).encode() if json_body is not None else None
+        headers = {"Content-Type": content_type} if content is not None else None
+        with acting(self.name, action):
+            response = self._client.request(method, url, params=params, content=content,
+                                            headers=headers, auth=self._auth)
+        return accepted(response, self.name, action, ok=ok, errors=errors,
+                        unauthorized=f"check the {self._credential}",
+                        refusal=lambda _, act, answer, cls: self._error(act, answer, cls))
 
     def _error(self, action: str, response: httpx.Response, cls: type[TargetError]) -> TargetError:
         """The error for a refused request (a vendor's subclass says what to fix)."""
         return error_for(self.name, action, response, cls)
 
     def _auth_error(self) -> TargetError:
-        return TargetError(f"{self.name}: authentication refused (401): "
-                           f"check the {self._credential}", 401, retryable=False)
+        return unauthorized_error(self.name, f"check the {self._credential}")
 
     def _json(self, response: httpx.Response, action: str, expect: type = dict,
               what: str = "a SCIM JSON object") -> Any:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, expect):
-            raise TargetError(f"{self.name}: {action}: the server answered {response.status_code} "
-                              f"with something that is not {what}")
-        return body
+        return json_of(response, self.name, action, expect=expect, what=what)
 
 
 def _int(value: Any) -> int | None:

@@ -7,8 +7,8 @@ Vendor facts this module owns:
 - Rate limits: 150 requests/s on AMS calls and, separately, 25/s on the token
   endpoint (the seed's X-RateLimit-Limit-Second). Requests are paced to these
   from the first one, and to what each answer's headers announce after that
-  (http.HeaderRateLimiter); a request repeated after a token renewal takes
-  its own slot (auth.py).
+  (http.HeaderRateLimiter, one per endpoint, chosen by the client's transport
+  for each request); a request repeated after a token renewal takes its own slot.
 - `username` is an e-mail and can never change: it is declared `immutable`, so
   the planner makes a rename a manual item (or, with the target's rename =
   "recreate", default "manual"; a create plus a disable of the old account).
@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
-from .auth import TOKEN_RATE_LIMIT, YtelTokenAuth
+from .auth import TOKEN_RATE_LIMIT, YtelTokenAuth, ytel_client
 from ...errors import AlreadyExists, ConfigError, NotFound, TargetError
-from ...http import RETRY_STATUSES, HeaderRateLimiter, make_client, safe_url, send
+from ...http import RETRY_STATUSES, HeaderRateLimiter, acting, safe_url
 from ...model import ACTIVE, Account, normalize
 from ...secrets import Secret, register
 from . import envelope
@@ -72,14 +72,13 @@ class YtelTarget(Target):
         self.paths = tuple(paths)
         self.account_id = account_id
         self.password_mode = password_mode
-        self._client = make_client(self.base_url, headers={"Accept": "application/json"},
-                                   timeout=timeout, tls_verify=tls_verify, ca_file=ca_file)
+        token_url = self.base_url + "/auth/v3/token"
         self._limiter = HeaderRateLimiter(rate_limit, assumed=AMS_RATE_LIMIT)
         # the token endpoint has its own, lower limit (25/s against 150/s)
-        self.auth = YtelTokenAuth(self.base_url + "/auth/v3/token", username, password,
-                                  refresh_minutes=refresh_minutes, client=self._client,
-                                  limiter=HeaderRateLimiter(rate_limit, assumed=TOKEN_RATE_LIMIT),
-                                  request_limiter=self._limiter)
+        self._client = ytel_client(self.base_url, token_url, self._limiter, rate_limit, timeout=timeout,
+                                   tls_verify=tls_verify, ca_file=ca_file)
+        self.auth = YtelTokenAuth(token_url, username, password, refresh_minutes=refresh_minutes,
+                                  client=self._client)
         self._roles: list[str] | None = None
         self._groups = (WorkGroups(name, workgroups, workgroup_remove_path, self._call)
                         if WORKGROUPS in self.paths else None)
@@ -224,11 +223,8 @@ class YtelTarget(Target):
 
     def _call(self, method: str, path: str, action: str, body: Any = None) -> list[dict]:
         """The envelope's payload; TargetError (NotFound, AlreadyExists) with its error otherwise."""
-        try:
-            # paced by self.auth, once it holds a token (self._limiter is its request_limiter)
-            response = send(self._client, method, self.base_url + path, auth=self.auth, json=body)
-        except TargetError as exc:
-            raise TargetError(f"{self.name}: {action}: {exc}", exc.status, exc.retryable) from exc
+        with acting(self.name, action):
+            response = self._client.request(method, self.base_url + path, auth=self.auth, json=body)
         answer = envelope.body_of(response)
         if envelope.succeeded(response, answer):
             return envelope.payload(answer)

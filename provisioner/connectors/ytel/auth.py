@@ -11,13 +11,12 @@ names the token ("Bad token"), renews the token once and repeats the request
 once; a second refusal is the answer, never a loop. A refresh the server
 refuses falls back to the credentials.
 
-Pacing: the token endpoint has its own limit (25/s, `TOKEN_RATE_LIMIT`), kept
-by `limiter`. The requests this flow signs are paced here, by
-`request_limiter`, rather than by the caller's `send`: the slot is taken once
-the token is in hand, so a request never holds a slot while it waits for a
-token (those would all go at once when it comes), and a request repeated
-after a renewal takes a slot of its own. Every answer's rate-limit headers
-are passed to `request_limiter`.
+Pacing is the client's (http.make_client): the token endpoint has its own
+limit (25/s, `TOKEN_RATE_LIMIT`), so the target's client chooses a limiter by
+URL. This flow runs above the client's transport, which paces every request
+it is handed: a request takes its slot once the token is in hand (it never
+holds one while it waits for a token), and a request repeated after a
+renewal takes a slot of its own.
 
 One token serves every thread; it, the refresh token and the password never
 reach a log line or an exception (tokens are registered with secrets.redact).
@@ -27,12 +26,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Generator
+from typing import Any, Callable, Generator
 
 import httpx
 
 from ...errors import TargetError
-from ...http import RateLimiter, safe_url, send
+from ...http import HeaderRateLimiter, RateLimiter, limiter_by_url, make_client, safe_url
 from ...secrets import Secret, register
 from . import envelope
 
@@ -50,18 +49,25 @@ def _good_until(started: float, minutes: float, early: float) -> float:
     return started + lifetime - min(early, lifetime / 10)
 
 
+def ytel_client(base_url: str, token_url: str, limiter: RateLimiter, rate_limit: float | None,
+                **options: Any) -> httpx.Client:
+    """A client for a Ytel API paced by `limiter`, whose token endpoint, `token_url`, is paced
+    to its own documented limit (`rate_limit`, when set, is a ceiling for both)."""
+    token_limiter = HeaderRateLimiter(rate_limit, assumed=TOKEN_RATE_LIMIT)
+    return make_client(base_url, headers={"Accept": "application/json"},
+                       limiter=limiter_by_url({token_url: token_limiter}, limiter), **options)
+
+
 class YtelTokenAuth(httpx.Auth):
     requires_response_body = True   # a 403 is a token problem only if its body says so
 
     def __init__(self, token_url: str, username: str, password: Secret, *, refresh_minutes: int = 120,
                  access_minutes: float = ACCESS_TOKEN_MINUTES, client: httpx.Client | None = None,
-                 limiter: RateLimiter | None = None, request_limiter: RateLimiter | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self.token_url, self.username = token_url, username
         self._password = password
         self.refresh_minutes, self.access_minutes = int(refresh_minutes), access_minutes
-        self._client, self._limiter, self._clock = client, limiter, clock
-        self._request_limiter = request_limiter
+        self._client, self._clock = client, clock
         self._lock = threading.Lock()
         self._token: str | None = None
         self._refresh: str | None = None
@@ -70,24 +76,12 @@ class YtelTokenAuth(httpx.Auth):
         self.grants: list[str] = []   # grant types used so far (for logs and tests)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = self._paced(self.token())
+        token = self.token()
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
-        self._observe(response)
         if bad_token(response):
-            request.headers["Authorization"] = f"Bearer {self._paced(self.token(stale=token))}"
-            response = yield request
-            self._observe(response)
-
-    def _paced(self, token: str) -> str:
-        """Waits for the request's slot; the token to send (the newest, if renewed meanwhile)."""
-        if self._request_limiter is not None:
-            self._request_limiter.acquire()
-        return self._token or token
-
-    def _observe(self, response: httpx.Response) -> None:
-        if self._request_limiter is not None:
-            self._request_limiter.observe(response)
+            request.headers["Authorization"] = f"Bearer {self.token(stale=token)}"
+            yield request
 
     def token(self, stale: str | None = None) -> str:
         """The current token: fetched when there is none, renewed when due or `stale`."""
@@ -115,10 +109,11 @@ class YtelTokenAuth(httpx.Auth):
                 "refreshDurationMinutes": self.refresh_minutes}
 
     def _grant(self, body: dict) -> None:
-        client = self._client or httpx.Client(timeout=30)
+        client = self._client or make_client(timeout=30)
         started = self._clock()
         try:
-            response = send(client, "POST", self.token_url, limiter=self._limiter, json=body)
+            # auth=None: not the flow the client may carry, which would wait for this very token
+            response = client.post(self.token_url, json=body, auth=None)
         finally:
             if self._client is None:
                 client.close()

@@ -7,7 +7,8 @@ Vendor facts this module owns, as the seed documents them:
   with a configurable `token_url`.
 - GET get-agent-list names each agent (`user`, `full_name`) and nothing more:
   the fields come from GET agent-details?id= per agent, `concurrency` at a
-  time, paced like every call by http.HeaderRateLimiter; the order of the list
+  time, paced like every call by http.HeaderRateLimiter (in the client's
+  transport); the order of the list
   is kept. The account id is the agent's `user`; `active` is "Y"/"N".
 - A create is POST clone-agent-details from `template_agent`, with a strong
   random password made at send time (never logged, stored or printed). The
@@ -50,9 +51,9 @@ from typing import Any, Mapping, Sequence
 
 import httpx
 
-from .auth import TOKEN_RATE_LIMIT, YtelTokenAuth
+from .auth import TOKEN_RATE_LIMIT, YtelTokenAuth, ytel_client
 from ...errors import AlreadyExists, ConfigError, NotFound, TargetError
-from ...http import RETRY_STATUSES, HeaderRateLimiter, make_client, safe_url, send
+from ...http import RETRY_STATUSES, HeaderRateLimiter, acting, safe_url
 from ...model import ACTIVE, Account, normalize, same_value
 from ...secrets import Secret, redact, register
 from . import envelope
@@ -100,15 +101,13 @@ class YccTarget(Target):
         self.template_agent = template_agent
         self.concurrency = max(1, concurrency)
         self._admin_password = admin_password
-        self._client = make_client(self.base_url, headers={"Accept": "application/json"},
-                                   timeout=timeout, tls_verify=tls_verify, ca_file=ca_file)
         # YCC's own limit is not documented: paced to what its answers announce
         self._limiter = HeaderRateLimiter(rate_limit)
         # the token endpoint is on the CPaaS host, with its own documented limit
+        self._client = ytel_client(self.base_url, token_url, self._limiter, rate_limit, timeout=timeout,
+                                   tls_verify=tls_verify, ca_file=ca_file)
         self.auth = YtelTokenAuth(token_url, username, password, refresh_minutes=refresh_minutes,
-                                  client=self._client,
-                                  limiter=HeaderRateLimiter(rate_limit, assumed=TOKEN_RATE_LIMIT),
-                                  request_limiter=self._limiter)
+                                  client=self._client)
         self.capabilities = ALL
         self._groups: list[str] | None = None
 
@@ -288,11 +287,8 @@ class YccTarget(Target):
 
     def _call(self, method: str, path: str, action: str, **kwargs: Any) -> Any:
         """The answer's JSON; TargetError (NotFound, AlreadyExists) quoting YCC's message otherwise."""
-        try:
-            # paced by self.auth, once it holds a token (self._limiter is its request_limiter)
-            response = send(self._client, method, self.base_url + API + path, auth=self.auth, **kwargs)
-        except TargetError as exc:
-            raise TargetError(f"{self.name}: {action}: {exc}", exc.status, exc.retryable) from exc
+        with acting(self.name, action):
+            response = self._client.request(method, self.base_url + API + path, auth=self.auth, **kwargs)
         body = _json(response)
         status = response.status_code
         if 200 <= status < 300 and not refused(body):
