@@ -31,7 +31,7 @@ from provisioner.planner import PlanPolicy, TargetInput, make_plan  # noqa: E402
 from provisioner.sandbox.ytel import YtelEmulator, YtelOptions  # noqa: E402
 from provisioner.secrets import Secret  # noqa: E402
 from provisioner.state import StateDB  # noqa: E402
-from provisioner.targets import TargetHandle  # noqa: E402
+from provisioner.target_handle import TargetHandle  # noqa: E402
 from provisioner.targets.ytel import YtelTarget  # noqa: E402
 
 

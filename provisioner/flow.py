@@ -23,7 +23,7 @@ from .planner import PlanPolicy, TargetInput, make_plan
 from .secrets import redact
 from .sources import read_source
 from .state import StateDB, utcnow
-from .targets import TargetHandle, link_keys, open_target
+from .target_handle import TargetHandle, link_keys, open_target
 
 log = logging.getLogger(__name__)
 

@@ -115,7 +115,7 @@ def test_check_reconcile_and_leaver_through_the_cli(tmp_path, ccc_factory):
 
 def test_sandbox_section_starts_the_emulator_the_target_config_reaches(tmp_path, secret_env):
     from provisioner.sandbox.serve import start_emulators
-    from provisioner.targets import open_target
+    from provisioner.target_handle import open_target
     from provisioner.mapping import load_mapping
     from ports import free_port
 

@@ -25,7 +25,7 @@ from provisioner.model import (
 )
 from provisioner.secrets import Secret
 from provisioner.state import StateDB
-from provisioner.targets import TargetHandle
+from provisioner.target_handle import TargetHandle
 from provisioner.targets.clienttrack import ClientTrackTarget
 from provisioner.targets.onecloud import OneCloudTarget
 

@@ -19,7 +19,7 @@ from provisioner.model import DISABLE, DONE, ENABLE, IN_FLIGHT, MANUAL, SKIPPED,
 from provisioner.sandbox.ccs import CcsEmulator, CcsOptions
 from provisioner.secrets import Secret
 from provisioner.state import StateDB, WrittenRecord
-from provisioner.targets import TargetHandle
+from provisioner.target_handle import TargetHandle
 from provisioner.targets.ccs import CcsTarget
 
 REPO = Path(__file__).resolve().parent.parent

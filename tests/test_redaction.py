@@ -204,7 +204,7 @@ def _echoed(status: int, secret: str) -> httpx.Response:
 
 
 def _readers():
-    from provisioner.targets import ccc, ytel_envelope, ytel_ycc
+    from provisioner.target_handle import ccc, ytel_envelope, ytel_ycc
     return {
         "http.error_detail": lambda r: H.error_detail(r)[0],
         "ytel_envelope.error_text": lambda r: ytel_envelope.error_text(r, r.json()),

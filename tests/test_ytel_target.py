@@ -22,7 +22,7 @@ from provisioner.sandbox.server import Faults
 from provisioner.sandbox.ytel import YtelEmulator, YtelOptions
 from provisioner.secrets import Secret
 from provisioner.state import StateDB
-from provisioner.targets import TargetHandle
+from provisioner.target_handle import TargetHandle
 from provisioner.targets.ytel import YtelTarget, new_password
 
 REPO = Path(__file__).resolve().parent.parent
@@ -371,8 +371,7 @@ def test_config_sandbox_serve_and_the_target_meet(tmp_path):
     from provisioner.sandbox.serve import start_emulators
     from ports import free_port
     port = free_port()
-    path = _config(tmp_path, 'account_id = "173c6f7f-c911-f823-fb2d-a13e4780c300"\nrename = "recreate"',
-                   "[policy]\nytel_rename = \"manual\"")
+    path = _config(tmp_path, 'account_id = "173c6f7f-c911-f823-fb2d-a13e4780c300"\nrename = "recreate"')
     path.write_text(path.read_text().replace("{port}", str(port)))
     settings = load_config(path)
     assert settings.targets["ytel"].rename_mode(settings.policy) == "recreate"
@@ -387,6 +386,27 @@ def test_config_sandbox_serve_and_the_target_meet(tmp_path):
             emulator.stop()
     assert "ada@example.com" in (tmp_path / "ytel.json").read_text()
     assert API_PASSWORD not in (tmp_path / "ytel.json").read_text()
+
+
+def test_the_old_policy_ytel_rename_says_where_rename_went(tmp_path):
+    from provisioner.config import load_config
+    from provisioner.errors import ConfigError
+    path = _config(tmp_path, 'account_id = "173c6f7f-c911-f823-fb2d-a13e4780c300"',
+                   "[policy]\nytel_rename = \"recreate\"")
+    path.write_text(path.read_text().replace("{port}", "9102"))
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert str(raised.value) == (
+        f"{path}: policy: ytel_rename: has moved: set rename = \"manual\" or \"recreate\" in the "
+        "[targets.NAME] table of each target of type \"ytel\" instead (line 6, column 2)")
+
+
+def test_a_ytel_target_renames_by_hand_unless_told(tmp_path):
+    from provisioner.config import load_config
+    path = _config(tmp_path, 'account_id = "173c6f7f-c911-f823-fb2d-a13e4780c300"')
+    path.write_text(path.read_text().replace("{port}", "9102"))
+    settings = load_config(path)
+    assert settings.targets["ytel"].rename_mode(settings.policy) == "manual"
 
 
 def test_config_without_account_id_names_the_key(tmp_path):

@@ -15,7 +15,7 @@ from provisioner.planner import PlanPolicy, TargetInput, make_plan
 from provisioner.sandbox.ytel import YtelEmulator, YtelOptions
 from provisioner.secrets import Secret
 from provisioner.state import StateDB
-from provisioner.targets import TargetHandle
+from provisioner.target_handle import TargetHandle
 from provisioner.targets.ytel import YtelTarget
 
 REPO = Path(__file__).resolve().parent.parent

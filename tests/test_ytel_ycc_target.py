@@ -21,7 +21,7 @@ from provisioner.planner import PlanPolicy, TargetInput, make_plan
 from provisioner.sandbox.server import Faults
 from provisioner.secrets import Secret
 from provisioner.state import StateDB
-from provisioner.targets import TargetHandle
+from provisioner.target_handle import TargetHandle
 from provisioner.targets.ytel_ycc import YccTarget, refused, rows_of, user_info
 
 REPO = Path(__file__).resolve().parent.parent

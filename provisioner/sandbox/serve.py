@@ -1,7 +1,8 @@
 """`provisioner sandbox serve`: every emulator of the config's [sandbox] section,
 on its port on 127.0.0.1, until Ctrl-C or SIGTERM.
 
-A vendor emulator joins by adding one entry to `_BUILDERS`.
+A connector's emulator joins through its SandboxSpec in the registry: the
+[sandbox.<type>] table is its settings, `build` makes the emulator.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import signal
 import threading
 from typing import Callable
 
+from ..connectors import connectors, load
 from ..errors import ConfigError
 from .ccs import CcsEmulator, CcsOptions
 from .clienttrack import ClientTrackEmulator, ClientTrackOptions
@@ -74,19 +76,20 @@ def _ytel_ycc(settings) -> Emulator:
     return YccEmulator(options, faults_of(settings), state_file=settings.state_file)
 
 
-_BUILDERS: dict[str, Callable[..., Emulator]] = {"onecloud": _onecloud, "ccs": _ccs, "clienttrack": _clienttrack,
-                                                 "ccc": _ccc, "ytel": _ytel, "ytel_ycc": _ytel_ycc}
+def _builders() -> dict[str, str]:
+    """type -> "module:function" of its emulator builder, for each connector shipping one."""
+    return {kind: conn.sandbox.build for kind, conn in connectors().items() if conn.sandbox}
 
 
 def start_emulators(sandbox, config_name: str) -> list[tuple[str, Emulator]]:
     """Start each configured emulator on its port; ConfigError when none is configured or a port is taken."""
     started: list[tuple[str, Emulator]] = []
     try:
-        for name, build in _BUILDERS.items():
+        for name, build in _builders().items():
             settings = getattr(sandbox, name, None)
             if settings is None:
                 continue
-            emulator = build(settings)
+            emulator = load(build)(settings)
             try:
                 emulator.start(settings.port)
             except OSError as exc:
@@ -99,7 +102,7 @@ def start_emulators(sandbox, config_name: str) -> list[tuple[str, Emulator]]:
         raise
     if not started:
         raise ConfigError(f"{config_name}: sandbox: no emulator is configured "
-                          f"(add e.g. [sandbox.onecloud]; known: {', '.join(_BUILDERS)})")
+                          f"(add a [sandbox.<type>] table; known: {', '.join(_builders())})")
     return started
 
 

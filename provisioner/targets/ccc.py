@@ -28,7 +28,7 @@ from ..errors import AlreadyExists, ConfigError, NotFound, TargetError
 from ..http import RETRY_STATUSES, RateLimiter, error_detail, make_client, safe_url, send
 from ..model import ACTIVE, Account, normalize
 from ..secrets import Secret, redact
-from .base import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
+from ..target import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ from ..errors import ConfigError, NotFound, TargetError
 from ..http import RateLimiter, error_for, make_client, safe_url, send
 from ..model import ACTIVE, FOLD, Account, normalize
 from ..secrets import Secret
-from .base import DISABLE, ENABLE, UPDATE, Target
+from ..target import DISABLE, ENABLE, UPDATE, Target
 
 log = logging.getLogger(__name__)
 

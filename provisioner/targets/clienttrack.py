@@ -38,8 +38,8 @@ from ..errors import ConfigError, NotFound, TargetError
 from ..http import error_detail, error_for, safe_url
 from ..model import ACTIVE, Account
 from ..secrets import Secret, redact
-from .base import CREATE, DISABLE, ENABLE, UPDATE
-from .scim import ScimTarget
+from ..target import CREATE, DISABLE, ENABLE, UPDATE
+from ..connectors.scim.target import ScimTarget
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,8 @@ from ..http import error_detail, error_for, safe_url
 from ..model import Account, normalize
 from ..paths import get_path
 from ..secrets import Secret
-from .base import flatten
-from .scim import ScimTarget
+from ..target import flatten
+from ..connectors.scim.target import ScimTarget
 
 log = logging.getLogger(__name__)
 

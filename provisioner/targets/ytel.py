@@ -11,7 +11,7 @@ Vendor facts this module owns:
   its own slot (auth/ytel_token.py).
 - `username` is an e-mail and can never change: it is declared `immutable`, so
   the planner makes a rename a manual item (or, with the target's rename =
-  "recreate", default policy.ytel_rename, a create plus a disable of the old account).
+  "recreate", default "manual"; a create plus a disable of the old account).
 - `roles` must be sent in full on every update; they are validated at plan time
   against GET /ams/v2/roles/all, read once per run.
 - A create needs a password: a strong random one is generated here, at send
@@ -38,7 +38,7 @@ from ..http import RETRY_STATUSES, HeaderRateLimiter, make_client, safe_url, sen
 from ..model import ACTIVE, Account, normalize
 from ..secrets import Secret, register
 from . import ytel_envelope as envelope
-from .base import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
+from ..target import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
 from .onecloud import roles_list, roles_text
 from .ytel_workgroups import WORKGROUPS, WorkGroups
 

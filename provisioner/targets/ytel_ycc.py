@@ -56,7 +56,7 @@ from ..http import RETRY_STATUSES, HeaderRateLimiter, make_client, safe_url, sen
 from ..model import ACTIVE, Account, normalize, same_value
 from ..secrets import Secret, redact, register
 from . import ytel_envelope as envelope
-from .base import CREATE, DISABLE, ENABLE, UPDATE, Target
+from ..target import CREATE, DISABLE, ENABLE, UPDATE, Target
 from .ytel import new_password
 
 log = logging.getLogger(__name__)

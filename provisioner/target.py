@@ -6,8 +6,8 @@ from abc import ABC, abstractmethod
 from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
-from ..model import ACTIVE, Account
-from ..paths import getter
+from .model import ACTIVE, Account
+from .paths import getter
 
 CREATE, UPDATE, DISABLE, ENABLE, DELETE = "create", "update", "disable", "enable", "delete"
 ALL_CAPABILITIES = frozenset({CREATE, UPDATE, DISABLE, ENABLE, DELETE})

@@ -13,12 +13,12 @@ from urllib.parse import quote
 
 import httpx
 
-from .. import paths as P
-from ..errors import AlreadyExists, ConfigError, NotFound, TargetError
-from ..http import BasicAuth, BearerAuth, RateLimiter, error_for, make_client, safe_url, send
-from ..model import Account
-from ..secrets import Secret
-from .base import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
+from ... import paths as P
+from ...errors import AlreadyExists, ConfigError, NotFound, TargetError
+from ...http import BasicAuth, BearerAuth, RateLimiter, error_for, make_client, safe_url, send
+from ...model import Account
+from ...secrets import Secret
+from ...target import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
 
 log = logging.getLogger(__name__)
 
