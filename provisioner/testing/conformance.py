@@ -24,8 +24,8 @@ import subprocess
 import pytest
 
 from ..errors import TargetError
-from ..model import ACTIVE, same_value
-from ..targets.base import CREATE, DISABLE, ENABLE, UPDATE
+from ..model import ACTIVE, normalize, same_value
+from ..target import CREATE, DISABLE, ENABLE, UPDATE
 from .bench import TARGET, Bench
 from .registry import testkit_for, testkit_types
 
@@ -137,7 +137,8 @@ def test_create_read_find_update_disable_enable(bench):
     for capability, active in ((DISABLE, False), (ENABLE, True)):
         if capability in _capabilities(bench):
             target.modify(target.get_account(account.id), {ACTIVE: active})
-            assert target.get_account(account.id).active is active, f"after {capability}"
+            if ACTIVE not in target.write_only:   # else only the second-plan case can tell
+                assert target.get_account(account.id).active is active, f"after {capability}"
 
 
 def row_number(row) -> int:
@@ -149,11 +150,19 @@ def row_number(row) -> int:
 def test_list_reads_every_page(bench):
     if bench.kit.page_size is None:
         pytest.skip(f"{bench.kit.type}: one answer holds every account (the testkit declares no page size)")
-    ids = {_account_for(bench, bench.kit.row(bench.person()))[0].id for _ in range(bench.kit.page_size + 1)}
+    rows = bench.rows(bench.kit.page_size + 1)
+    for row in rows:
+        if bench.kit.seed is not None:   # quicker than a create request each
+            bench.seed(row)
+        else:
+            _account_for(bench, row)
     mark = bench.proxy.mark()
-    listed = [a.id for a in bench.handle.target.list_accounts()]
-    assert ids <= set(listed), "accounts beyond the first page are missing"
-    assert len(listed) == len(set(listed)), "an account was listed twice"
+    listed = bench.handle.target.list_accounts()
+    path, ci = _correlate(bench), bench.handle.mapping.case_insensitive(_correlate(bench))
+    shown = {normalize(a.attrs.get(path), ci) for a in listed}
+    missing = [r for r in rows if normalize(_want(bench, r)[path], ci) not in shown]
+    assert not missing, f"{len(missing)} accounts beyond the first page are missing"
+    assert len(listed) == len({a.id for a in listed}), "an account was listed twice"
     assert len(bench.proxy.sent("GET", "", mark)) >= 2, "the accounts were listed in one request"
 
 
@@ -173,33 +182,31 @@ def test_a_duplicate_create_is_found_and_linked(bench):
     assert len(bench.handle.target.find_accounts(_correlate(bench), want[_correlate(bench)])) == 1
 
 
-def _read_one(bench):
-    """An account's id, and the target warmed up (its token fetched) so the next request is a read."""
-    account, _ = _account_for(bench, bench.kit.row(bench.person()))
-    bench.handle.target.get_account(account.id)
-    return account.id
+def _warmed_up(bench) -> None:
+    """One listing first, so the target holds its token and the next request is the list's."""
+    bench.handle.target.list_accounts()
 
 
 def test_429_waits_the_retry_after(bench):
-    account_id = _read_one(bench)
+    _warmed_up(bench)
     mark = bench.proxy.mark()
     bench.proxy.fail_next(1, 429, retry_after=RETRY_AFTER)
-    assert bench.handle.target.get_account(account_id).id == account_id
+    bench.handle.target.list_accounts()
     throttled, retry, *_ = bench.proxy.since(mark)
     assert (throttled.status, throttled.injected) == (429, True)
-    assert retry.path == throttled.path and retry.status == 200
+    assert retry.path == throttled.path and retry.status == 200, "the throttled request was not sent again"
     # the proxy stamps its answer before sending it: the client cannot have waited less
     assert retry.started - throttled.answered >= RETRY_AFTER, "the Retry-After was not waited"
 
 
 def test_5xx_is_retried(bench):
-    account_id = _read_one(bench)
+    _warmed_up(bench)
     mark = bench.proxy.mark()
     bench.proxy.fail_next(1, 503)
-    assert bench.handle.target.get_account(account_id).id == account_id
+    bench.handle.target.list_accounts()
     failed, retry, *_ = bench.proxy.since(mark)
     assert (failed.status, failed.injected) == (503, True)
-    assert retry.path == failed.path and retry.status == 200
+    assert retry.path == failed.path and retry.status == 200, "the failed request was not sent again"
 
 
 def test_a_killed_apply_resumes_without_duplicates(bench):

@@ -66,7 +66,8 @@ class Testkit:
     correlate: str | None = None
     # accounts on one page of the list request as these settings make it; None: one answer holds all
     page_size: int | None = None
-    # for a target that cannot create: put the account of source row n into the server by hand
+    # put the account of a source row into the server by hand, as an administrator would:
+    # needed for a target that cannot create; when given, the paging case fills pages with it
     seed: Callable[[Server, dict[str, str]], None] | None = None
     # False for an API that accepts a second account with the same login (the 409 case is skipped)
     refuses_duplicates: bool = True
@@ -104,7 +105,13 @@ def _value(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 
-def shipped_mapping(name: str) -> str:
-    """A mapping of the repository's mappings/ folder (until each connector ships its own)."""
+def default_mapping(kind: str) -> str:
+    """The default mapping a connector ships (Connector.default_mapping), as text."""
+    from ..connectors import connector
+    found = connector(kind)
+    if found.default_mapping and found.resource(found.default_mapping).is_file():
+        return found.resource(found.default_mapping).read_text(encoding="utf-8")
+    # not moved into its package yet: the repository's mappings/ folder
     from pathlib import Path
+    name = {"scim": "directory.toml"}.get(kind, f"{kind}.toml")
     return (Path(__file__).resolve().parents[2] / "mappings" / name).read_text(encoding="utf-8")

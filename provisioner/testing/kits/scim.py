@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..testkit import Testkit, shipped_mapping
+from ..testkit import Testkit, default_mapping
 
 TOKEN = "conformance-scim-token-3c9d"
 
@@ -14,6 +14,6 @@ def testkit() -> Testkit:
         start=lambda: start_scim_server(TOKEN),
         settings=lambda url: {"base_url": url, "token": "env:CONFORMANCE_SCIM_TOKEN", "page_size": 2},
         env={"CONFORMANCE_SCIM_TOKEN": TOKEN},
-        mapping=shipped_mapping("directory.toml"),
+        mapping=default_mapping("scim"),
         create_request=("POST", r"/Users\Z"),
         page_size=2)
