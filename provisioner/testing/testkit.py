@@ -8,11 +8,11 @@ drives the target both directly and through the real CLI.
 
     def testkit() -> Testkit:
         return Testkit(
-            type="example_directory",
-            start=lambda: ExampleEmulator(token="kit-token").start(),
-            settings=lambda url: {"base_url": url, "token": "env:EXAMPLE_TOKEN"},
-            env={"EXAMPLE_TOKEN": "kit-token"},
-            mapping=default_mapping_text(),
+            type="mytype",
+            start=lambda: MyEmulator(token="kit-token").start(),
+            settings=lambda url: {"base_url": url, "token": "env:MYTYPE_TOKEN"},
+            env={"MYTYPE_TOKEN": "kit-token"},
+            mapping=(files(__package__) / "mapping.toml").read_text(encoding="utf-8"),
             create_request=("POST", r"/users\\Z"),
             page_size=2)
 """
