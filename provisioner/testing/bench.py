@@ -116,6 +116,8 @@ type = "{kit.type}"
 class Bench:
     """One connector under test: its kit, its running emulator and the proxy in front of it."""
 
+    handle: Any = None   # the TargetHandle the direct cases use, opened by the suite's fixture
+
     def __init__(self, kit: Testkit, root: Path):
         self.kit, self.root = kit, root
         self.server = kit.start()

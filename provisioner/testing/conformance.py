@@ -27,7 +27,7 @@ from ..errors import TargetError
 from ..model import ACTIVE, normalize, same_value
 from ..target import CREATE, DISABLE, ENABLE, UPDATE
 from .bench import TARGET, Bench
-from .registry import testkit_for, testkit_types
+from .registry import testkit_for as _kit_for, testkit_types as _kit_types
 
 __all__ = ["pytest_generate_tests", "bench", "test_create_read_find_update_disable_enable",
            "test_list_reads_every_page", "test_a_duplicate_create_is_found_and_linked",
@@ -45,16 +45,14 @@ def pytest_generate_tests(metafunc):
     types = getattr(metafunc.module, "CONNECTORS", None)
     if types is None and os.environ.get("PROVISIONER_CONNECTORS"):
         types = [t.strip() for t in os.environ["PROVISIONER_CONNECTORS"].split(",") if t.strip()]
-    metafunc.parametrize("connector_type", types if types is not None else testkit_types(), scope="module")
+    metafunc.parametrize("connector_type", types if types is not None else _kit_types(), scope="module")
 
 
 @pytest.fixture(scope="module")
 def bench(connector_type, tmp_path_factory):
-    bench = Bench(testkit_for(connector_type), tmp_path_factory.mktemp(f"conformance-{connector_type}"))
+    bench = Bench(_kit_for(connector_type), tmp_path_factory.mktemp(f"conformance-{connector_type}"))
     try:
-        bench.handle_space = bench.workspace([])
-        with bench.handle_space.target() as handle:
-            bench.handle = handle
+        with bench.workspace([]).target() as bench.handle:
             yield bench
     finally:
         bench.close()
