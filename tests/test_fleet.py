@@ -18,6 +18,7 @@ from conftest import ONECLOUD_SECRET, ONECLOUD_TENANT, SCIM_TOKEN, bodies, throw
 from ports import closed_port_url
 from recording_proxy import RecordingProxy
 from scripted_server import Reply, ScriptedServer
+from default_mappings import default_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 HEADER = ("employee_id,given_name,family_name,email,department,title,timezone,work_phone,mobile_phone,"
@@ -46,7 +47,7 @@ class Fleet:
         self.env.pop("PROVISIONER_TENANT", None)
         self.workers: list[subprocess.Popen] = []
         (root / "directory.toml").write_text((REPO / "mappings" / "directory.toml").read_text())
-        (root / "onecloud.toml").write_text((REPO / "mappings" / "onecloud.toml").read_text())
+        (root / "onecloud.toml").write_text(default_mapping("onecloud").read_text())
 
     def tenant(self, name: str, people: int, scim_url: str, onecloud_url: str | None = None,
                hook=None, concurrency: int = 2, cron: str = "0 2 * * *", auto_apply: bool = True) -> Path:

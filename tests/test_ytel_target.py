@@ -12,22 +12,23 @@ import pytest
 
 from conftest import assert_nowhere
 from fake_clock import FakeClock
-from provisioner.auth.ytel_token import YtelTokenAuth
+from provisioner.connectors.ytel.auth import YtelTokenAuth
 from provisioner.errors import AlreadyExists, ConfigError, TargetError
 from provisioner.executor import apply_plan
 from provisioner.mapping import load_mapping
 from provisioner.model import Identity, SourceResult
 from provisioner.planner import PlanPolicy, TargetInput, make_plan
 from provisioner.sandbox.server import Faults
-from provisioner.sandbox.ytel import YtelEmulator, YtelOptions
+from provisioner.connectors.ytel.emulator import YtelEmulator, YtelOptions
 from provisioner.secrets import Secret
 from provisioner.state import StateDB
 from provisioner.target_handle import TargetHandle
-from provisioner.targets.ytel import YtelTarget, new_password
+from provisioner.connectors.ytel.ams_target import YtelTarget, new_password
+from default_mappings import default_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 API_USER, API_PASSWORD = "api@test.ytel", "test-ytel-password-5c2b"
-MAPPING = load_mapping(REPO / "mappings" / "ytel.toml")
+MAPPING = load_mapping(default_mapping("ytel"))
 PATHS = list(dict.fromkeys([*MAPPING.attributes, *MAPPING.correlate]))
 
 
@@ -339,7 +340,7 @@ def test_unknown_role_in_the_source_is_a_conflict_item(ytel, tmp_path):
 def _config(tmp_path, target_extra="", policy=""):
     (tmp_path / "mappings").mkdir(exist_ok=True)
     (tmp_path / "mappings" / "ytel.toml").write_text(
-        (REPO / "mappings" / "ytel.toml").read_text(encoding="utf-8"), encoding="utf-8")
+        default_mapping("ytel").read_text(encoding="utf-8"), encoding="utf-8")
     (tmp_path / "people.csv").write_text("employee_id,email\n", encoding="utf-8")
     (tmp_path / "ytel_password").write_text(API_PASSWORD, encoding="utf-8")
     path = tmp_path / "config.toml"

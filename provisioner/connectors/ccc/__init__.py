@@ -7,7 +7,7 @@ from .settings import CccSandboxSettings, CccTargetSettings
 
 
 def _open(name: str, settings, paths):
-    from provisioner.targets.ccc import CccTarget
+    from .target import CccTarget
     return CccTarget(
         name, settings.base_url, paths=paths, client_id=settings.client_id, username=settings.username,
         secret_key=settings.secret_key, time_zone=settings.timezone, body_format=settings.body_format,
@@ -19,7 +19,7 @@ def _open(name: str, settings, paths):
 
 connector = Connector(
     type="ccc", summary="CCC WebServices: contact-centre agents (signed requests)",
-    settings=CccTargetSettings, target="provisioner.targets.ccc:CccTarget", open=_open,
+    settings=CccTargetSettings, target="provisioner.connectors.ccc.target:CccTarget", open=_open,
     default_mapping="mapping.toml", docs="README.md",
-    sandbox=SandboxSpec(settings=CccSandboxSettings, build="provisioner.sandbox.serve:_ccc",
-                        demo="provisioner.sandbox.ccc:demo_target"))
+    sandbox=SandboxSpec(settings=CccSandboxSettings, build="provisioner.connectors.ccc.emulator:build",
+                        demo="provisioner.connectors.ccc.emulator:demo_target"))

@@ -7,7 +7,7 @@ from .settings import CcsSandboxSettings, CcsTargetSettings
 
 
 def _open(name: str, settings, paths):
-    from provisioner.targets.ccs import CcsTarget
+    from .target import CcsTarget
     return CcsTarget(
         name, settings.base_url, paths=paths, token=settings.token, tenant_uuid=settings.tenant_uuid,
         mode=settings.mode, api_path=settings.api_path, auth_header=settings.auth_header,
@@ -18,7 +18,7 @@ def _open(name: str, settings, paths):
 
 connector = Connector(
     type="ccs", summary="CCS: agents as existing extensions, found by name (header token)",
-    settings=CcsTargetSettings, target="provisioner.targets.ccs:CcsTarget", open=_open,
+    settings=CcsTargetSettings, target="provisioner.connectors.ccs.target:CcsTarget", open=_open,
     default_mapping="mapping.toml", docs="README.md",
-    sandbox=SandboxSpec(settings=CcsSandboxSettings, build="provisioner.sandbox.serve:_ccs",
-                        demo="provisioner.sandbox.ccs:demo_target"))
+    sandbox=SandboxSpec(settings=CcsSandboxSettings, build="provisioner.connectors.ccs.emulator:build",
+                        demo="provisioner.connectors.ccs.emulator:demo_target"))

@@ -7,7 +7,7 @@ from .settings import ClientTrackSandboxSettings, ClientTrackTargetSettings
 
 
 def _open(name: str, settings, paths):
-    from provisioner.targets.clienttrack import ClientTrackTarget
+    from .target import ClientTrackTarget
     return ClientTrackTarget(
         name, settings.base_url, paths=paths, subscription_key=settings.subscription_key,
         api_key=settings.api_key, org_id=settings.org_id, table=settings.table,
@@ -20,7 +20,7 @@ def _open(name: str, settings, paths):
 
 connector = Connector(
     type="clienttrack", summary="ClientTrack: staff records in a CTO table (subscription and API keys)",
-    settings=ClientTrackTargetSettings, target="provisioner.targets.clienttrack:ClientTrackTarget",
+    settings=ClientTrackTargetSettings, target="provisioner.connectors.clienttrack.target:ClientTrackTarget",
     open=_open, default_mapping="mapping.toml", docs="README.md",
-    sandbox=SandboxSpec(settings=ClientTrackSandboxSettings, build="provisioner.sandbox.serve:_clienttrack",
-                        demo="provisioner.sandbox.clienttrack:demo_target"))
+    sandbox=SandboxSpec(settings=ClientTrackSandboxSettings, build="provisioner.connectors.clienttrack.emulator:build",
+                        demo="provisioner.connectors.clienttrack.emulator:demo_target"))

@@ -7,7 +7,7 @@ from .settings import OneCloudSandboxSettings, OneCloudTargetSettings
 
 
 def _open(name: str, settings, paths):
-    from provisioner.targets.onecloud import OneCloudTarget
+    from .target import OneCloudTarget
     return OneCloudTarget(
         name, settings.base_url, paths=paths, client_id=settings.client_id,
         client_secret=settings.client_secret, tenant=settings.tenant_domain,
@@ -17,7 +17,7 @@ def _open(name: str, settings, paths):
 
 connector = Connector(
     type="onecloud", summary="OneCloud CX: SCIM users plus teams and extensions (OAuth client credentials)",
-    settings=OneCloudTargetSettings, target="provisioner.targets.onecloud:OneCloudTarget", open=_open,
+    settings=OneCloudTargetSettings, target="provisioner.connectors.onecloud.target:OneCloudTarget", open=_open,
     default_mapping="mapping.toml", docs="README.md",
-    sandbox=SandboxSpec(settings=OneCloudSandboxSettings, build="provisioner.sandbox.serve:_onecloud",
-                        demo="provisioner.sandbox.onecloud:demo_target"))
+    sandbox=SandboxSpec(settings=OneCloudSandboxSettings, build="provisioner.connectors.onecloud.emulator:build",
+                        demo="provisioner.connectors.onecloud.emulator:demo_target"))

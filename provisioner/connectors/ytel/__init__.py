@@ -7,7 +7,7 @@ from .settings import YccSandboxSettings, YccTargetSettings, YtelSandboxSettings
 
 
 def _open_ams(name: str, settings, paths):
-    from provisioner.targets.ytel import YtelTarget
+    from .ams_target import YtelTarget
     return YtelTarget(
         name, settings.base_url, paths=paths, username=settings.username, password=settings.password,
         account_id=settings.account_id, password_mode=settings.password_mode,
@@ -18,7 +18,7 @@ def _open_ams(name: str, settings, paths):
 
 
 def _open_ycc(name: str, settings, paths):
-    from provisioner.targets.ytel_ycc import YccTarget
+    from .ycc_target import YccTarget
     return YccTarget(
         name, settings.base_url, paths=paths, token_url=settings.token_url, username=settings.username,
         password=settings.password, template_agent=settings.template_agent,
@@ -29,14 +29,14 @@ def _open_ycc(name: str, settings, paths):
 
 ams = Connector(
     type="ytel", summary="Ytel AMS: users and work groups (Ytel token, paced)",
-    settings=YtelTargetSettings, target="provisioner.targets.ytel:YtelTarget", open=_open_ams,
+    settings=YtelTargetSettings, target="provisioner.connectors.ytel.ams_target:YtelTarget", open=_open_ams,
     default_mapping="mapping.toml", docs="README.md",
-    sandbox=SandboxSpec(settings=YtelSandboxSettings, build="provisioner.sandbox.serve:_ytel",
-                        demo="provisioner.sandbox.ytel:demo_target"))
+    sandbox=SandboxSpec(settings=YtelSandboxSettings, build="provisioner.connectors.ytel.emulator:build",
+                        demo="provisioner.connectors.ytel.emulator:demo_target"))
 
 ycc = Connector(
     type="ytel_ycc", summary="Ytel YCC: contact-centre agents cloned from a template (Ytel token)",
-    settings=YccTargetSettings, target="provisioner.targets.ytel_ycc:YccTarget", open=_open_ycc,
+    settings=YccTargetSettings, target="provisioner.connectors.ytel.ycc_target:YccTarget", open=_open_ycc,
     default_mapping="ycc_mapping.toml", docs="README.md",
-    sandbox=SandboxSpec(settings=YccSandboxSettings, build="provisioner.sandbox.serve:_ytel_ycc",
-                        demo="provisioner.sandbox.ytel_ycc:demo_target"))
+    sandbox=SandboxSpec(settings=YccSandboxSettings, build="provisioner.connectors.ytel.ycc_emulator:build",
+                        demo="provisioner.connectors.ytel.ycc_emulator:demo_target"))

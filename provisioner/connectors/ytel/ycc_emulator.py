@@ -29,11 +29,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .server import HttpError, Request
-from .ytel import YtelEmulator, YtelOptions
+from ...sandbox.server import Emulator, HttpError, Request, faults_of
+from .emulator import YtelEmulator, YtelOptions, options_of
 
 if TYPE_CHECKING:
-    from .demo_targets import DemoTarget, SecretWriter
+    from ...sandbox.demo_targets import DemoTarget, SecretWriter
 
 API = "/api/v2"
 GROUPS = (("AGENTS", "Agents"), ("SUPERVISORS", "Supervisors"), ("ADMIN", "Administrators"))
@@ -234,7 +234,7 @@ active = { from = "status", equals = "active" }
 def demo_target(secret: "SecretWriter") -> "DemoTarget":
     """The YCC emulator for `provisioner demo`: the template agent, and Ada's agent made by hand
     under another user id (found by her e-mail and linked, her user id left as it is)."""
-    from .demo_targets import DemoTarget
+    from ...sandbox.demo_targets import DemoTarget
     options = YccOptions(username="demo-api@example.com", password=secrets.token_hex(16))
     emulator = YccEmulator(options)
     emulator.add_agent("1001", "Ada Lovelace", "ada.lovelace@example.com")
@@ -248,3 +248,11 @@ def demo_target(secret: "SecretWriter") -> "DemoTarget":
 
     return DemoTarget(name="ytel_ycc", label="Ytel YCC emulator", emulator=emulator, config=config,
                       mapping=DEMO_MAPPING)
+
+
+def build(settings) -> Emulator:
+    """The emulator a [sandbox.ytel_ycc] table describes (`provisioner sandbox serve`)."""
+    admin = settings.admin_password.reveal() if settings.admin_password else None
+    options = options_of(settings, YccOptions, template_agent=settings.template_agent,
+                         admin_password=admin, soft_errors=settings.soft_errors)
+    return YccEmulator(options, faults_of(settings), state_file=settings.state_file)

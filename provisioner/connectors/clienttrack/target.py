@@ -33,13 +33,13 @@ from urllib.parse import quote
 
 import httpx
 
-from ..auth.ctapi_keys import CtapiKeyAuth
-from ..errors import ConfigError, NotFound, TargetError
-from ..http import error_detail, error_for, safe_url
-from ..model import ACTIVE, Account
-from ..secrets import Secret, redact
-from ..target import CREATE, DISABLE, ENABLE, UPDATE
-from ..connectors.scim.target import ScimTarget
+from .auth import CtapiKeyAuth
+from ...errors import ConfigError, NotFound, TargetError
+from ...http import error_detail, error_for, safe_url
+from ...model import ACTIVE, Account
+from ...secrets import Secret, redact
+from ...target import CREATE, DISABLE, ENABLE, UPDATE
+from ..scim.target import ScimTarget
 
 log = logging.getLogger(__name__)
 

@@ -39,10 +39,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .server import Emulator, Faults, HttpError, Request, UserStore
+from ...sandbox.server import Emulator, Faults, HttpError, Request, UserStore, faults_of
 
 if TYPE_CHECKING:
-    from .demo_targets import DemoTarget, SecretWriter
+    from ...sandbox.demo_targets import DemoTarget, SecretWriter
 
 USERS = "/ams/v3/users"
 WORKGROUP = "/ams/v3/workgroup"
@@ -418,7 +418,7 @@ active = { from = "status", equals = "active" }
 
 def demo_target(secret: "SecretWriter") -> "DemoTarget":
     """The Ytel AMS emulator for `provisioner demo`: one user made by hand before the first run."""
-    from .demo_targets import DemoTarget
+    from ...sandbox.demo_targets import DemoTarget
     teams = ("Customer Service", "Contact Center Support")
     options = YtelOptions(username="demo-api@example.com", password=secrets.token_hex(16),
                           workgroups=teams)
@@ -434,3 +434,16 @@ def demo_target(secret: "SecretWriter") -> "DemoTarget":
 
     return DemoTarget(name="ytel", label="Ytel AMS emulator", emulator=emulator, config=config,
                       mapping=DEMO_MAPPING)
+
+
+def options_of(settings, kind: type = YtelOptions, **extra) -> YtelOptions:
+    """The emulator options a [sandbox.ytel] (or [sandbox.ytel_ycc]) table describes."""
+    return kind(username=settings.username, password=settings.password.reveal(),
+                account_id=settings.account_id, rate_limit=settings.rate_limit,
+                token_rate_limit=settings.token_rate_limit, sso=settings.sso,
+                workgroups=tuple(settings.workgroups), **extra)
+
+
+def build(settings) -> Emulator:
+    """The emulator a [sandbox.ytel] table describes (`provisioner sandbox serve`)."""
+    return YtelEmulator(options_of(settings), faults_of(settings), state_file=settings.state_file)

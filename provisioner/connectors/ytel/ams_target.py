@@ -32,15 +32,15 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
-from ..auth.ytel_token import TOKEN_RATE_LIMIT, YtelTokenAuth
-from ..errors import AlreadyExists, ConfigError, NotFound, TargetError
-from ..http import RETRY_STATUSES, HeaderRateLimiter, make_client, safe_url, send
-from ..model import ACTIVE, Account, normalize
-from ..secrets import Secret, register
-from . import ytel_envelope as envelope
-from ..target import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
-from .onecloud import roles_list, roles_text
-from .ytel_workgroups import WORKGROUPS, WorkGroups
+from .auth import TOKEN_RATE_LIMIT, YtelTokenAuth
+from ...errors import AlreadyExists, ConfigError, NotFound, TargetError
+from ...http import RETRY_STATUSES, HeaderRateLimiter, make_client, safe_url, send
+from ...model import ACTIVE, Account, normalize
+from ...secrets import Secret, register
+from . import envelope
+from ...target import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
+from ..onecloud.target import roles_list, roles_text
+from .workgroups import WORKGROUPS, WorkGroups
 
 log = logging.getLogger(__name__)
 

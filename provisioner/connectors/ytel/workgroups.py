@@ -23,8 +23,8 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 from urllib.parse import quote
 
-from ..errors import ConfigError, TargetError
-from .onecloud import roles_list, roles_text
+from ...errors import ConfigError, TargetError
+from ..onecloud.target import roles_list, roles_text
 
 WORKGROUPS = "workgroups"
 WORKGROUP = "/ams/v3/workgroup"

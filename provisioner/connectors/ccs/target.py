@@ -36,12 +36,12 @@ from urllib.parse import quote
 
 import httpx
 
-from ..auth.header_token import HeaderTokenAuth
-from ..errors import ConfigError, NotFound, TargetError
-from ..http import RateLimiter, error_for, make_client, safe_url, send
-from ..model import ACTIVE, FOLD, Account, normalize
-from ..secrets import Secret
-from ..target import DISABLE, ENABLE, UPDATE, Target
+from .auth import HeaderTokenAuth
+from ...errors import ConfigError, NotFound, TargetError
+from ...http import RateLimiter, error_for, make_client, safe_url, send
+from ...model import ACTIVE, FOLD, Account, normalize
+from ...secrets import Secret
+from ...target import DISABLE, ENABLE, UPDATE, Target
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .server import Emulator, Faults, HttpError, Request
+from ...sandbox.server import Emulator, Faults, HttpError, Request, faults_of
 
 API = "/6/v2/api"
 RECORDING_TYPES = ("None", "Mandatory", "On Demand")
@@ -237,7 +237,7 @@ active = { from = "status", equals = "active" }
 
 
 def demo_target(secret):
-    from .demo_targets import DemoTarget
+    from ...sandbox.demo_targets import DemoTarget
     token = secrets_token()
     options = CcsOptions(token=token, extensions=[
         dict(firstname=name.split(" ", 1)[0], lastname=name.split(" ", 1)[1], extension=str(101 + n))
@@ -255,3 +255,9 @@ def demo_target(secret):
 def secrets_token() -> str:
     import secrets
     return secrets.token_hex(16)
+
+
+def build(settings) -> Emulator:
+    """The emulator a [sandbox.ccs] table describes (`provisioner sandbox serve`)."""
+    options = CcsOptions(token=settings.token.reveal(), tenant_uuid=settings.tenant_uuid)
+    return CcsEmulator(options, faults_of(settings), state_file=settings.state_file)

@@ -11,7 +11,7 @@ from typing import Generator
 
 import httpx
 
-from ..secrets import Secret
+from ...secrets import Secret
 
 
 class HeaderTokenAuth(httpx.Auth):

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from ..secrets import redact
+from ...secrets import redact
 
 
 def body_of(response: httpx.Response) -> dict | None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from .server import Emulator, Faults, HttpError, Request, _Every
+from ...sandbox.server import Emulator, Faults, HttpError, Request, _Every, faults_of
 
 MAX_PAGE_SIZE = 500
 MAX_QUERY = 2048
@@ -35,7 +35,7 @@ _CRQL = re.compile(
 _OPS = {"=": lambda c: c == 0, "<>": lambda c: c != 0, ">": lambda c: c > 0,
         "<": lambda c: c < 0, ">=": lambda c: c >= 0, "<=": lambda c: c <= 0}
 if TYPE_CHECKING:
-    from .demo_targets import DemoTarget, SecretWriter
+    from ...sandbox.demo_targets import DemoTarget, SecretWriter
 
 STAFF_COLUMNS = ("UserID", "UserName", "FirstName", "LastName", "Email", "Title", "Phone",
                  "ActiveStatus", "OrgID")
@@ -264,7 +264,7 @@ def demo_target(secret: SecretWriter) -> DemoTarget:
     """ClientTrack for `provisioner demo`: Ada already has a staff record (matched on
     UserName and linked, not created twice) and a shared intake login nobody owns."""
     import secrets as random_secrets
-    from .demo_targets import DemoTarget
+    from ...sandbox.demo_targets import DemoTarget
     subscription, api_key = random_secrets.token_hex(16), random_secrets.token_hex(16)
     emulator = ClientTrackEmulator(ClientTrackOptions(subscription_key=subscription, api_key=api_key,
                                                       environment="ClientTrack demo"))
@@ -287,3 +287,12 @@ mapping = "mappings/clienttrack.toml"
 
     return DemoTarget(name="clienttrack", label="ClientTrack CTAPI emulator", emulator=emulator,
                       config=config, mapping=DEMO_MAPPING)
+
+
+def build(settings) -> Emulator:
+    """The emulator a [sandbox.clienttrack] table describes (`provisioner sandbox serve`)."""
+    options = ClientTrackOptions(subscription_key=settings.subscription_key.reveal(),
+                                 api_key=settings.api_key.reveal(), environment=settings.environment,
+                                 paging_quirk=settings.paging_quirk,
+                                 bad_gateway_rate=settings.bad_gateway_rate)
+    return ClientTrackEmulator(options, faults_of(settings), state_file=settings.state_file)

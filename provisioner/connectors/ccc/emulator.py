@@ -22,10 +22,10 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from ..auth.ccc_signed import DATETIME_FORMAT, PARAMETERS, auth_token, decode_parameters
-from ..targets.ccc import DEFAULT_ACTIONS, is_true
-from .demo_targets import DemoTarget, SecretWriter
-from .server import Emulator, Faults, HttpError, Request
+from .auth import DATETIME_FORMAT, PARAMETERS, auth_token, decode_parameters
+from .target import DEFAULT_ACTIONS, is_true
+from ...sandbox.demo_targets import DemoTarget, SecretWriter
+from ...sandbox.server import Emulator, Faults, HttpError, Request, faults_of
 
 
 @dataclass
@@ -241,3 +241,13 @@ LastName = { from = "family_name" }
 Email = { from = "email", transform = "lower", case_insensitive = true }
 active = { from = "status", equals = "active" }
 '''
+
+
+def build(settings) -> Emulator:
+    """The emulator a [sandbox.ccc] table describes (`provisioner sandbox serve`)."""
+    options = CccOptions(client_id=settings.client_id, username=settings.username,
+                         secret_key=settings.secret_key.reveal(), time_zone=settings.timezone,
+                         window=settings.window, actions=settings.actions.model_dump(),
+                         id_field=settings.id_field, active_field=settings.active_field,
+                         list_key=settings.list_key, soft_errors=settings.soft_errors)
+    return CccEmulator(options, faults_of(settings), state_file=settings.state_file)

@@ -50,14 +50,14 @@ from typing import Any, Mapping, Sequence
 
 import httpx
 
-from ..auth.ytel_token import TOKEN_RATE_LIMIT, YtelTokenAuth
-from ..errors import AlreadyExists, ConfigError, NotFound, TargetError
-from ..http import RETRY_STATUSES, HeaderRateLimiter, make_client, safe_url, send
-from ..model import ACTIVE, Account, normalize, same_value
-from ..secrets import Secret, redact, register
-from . import ytel_envelope as envelope
-from ..target import CREATE, DISABLE, ENABLE, UPDATE, Target
-from .ytel import new_password
+from .auth import TOKEN_RATE_LIMIT, YtelTokenAuth
+from ...errors import AlreadyExists, ConfigError, NotFound, TargetError
+from ...http import RETRY_STATUSES, HeaderRateLimiter, make_client, safe_url, send
+from ...model import ACTIVE, Account, normalize, same_value
+from ...secrets import Secret, redact, register
+from . import envelope
+from ...target import CREATE, DISABLE, ENABLE, UPDATE, Target
+from .ams_target import new_password
 
 log = logging.getLogger(__name__)
 

@@ -31,10 +31,10 @@ from typing import Callable, Generator
 
 import httpx
 
-from ..errors import TargetError
-from ..http import RateLimiter, safe_url, send
-from ..secrets import Secret, register
-from ..targets import ytel_envelope as envelope
+from ...errors import TargetError
+from ...http import RateLimiter, safe_url, send
+from ...secrets import Secret, register
+from . import envelope
 
 # renew this long before the expiry (at most a tenth of the lifetime)
 RENEW_EARLY_S = 120.0

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from ..secrets import Secret
+from ...secrets import Secret
 
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 BODY_FORMATS = ("text", "form")

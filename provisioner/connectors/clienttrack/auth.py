@@ -15,7 +15,7 @@ from typing import Generator
 
 import httpx
 
-from ..secrets import Secret
+from ...secrets import Secret
 
 SUBSCRIPTION_HEADER = "Ocp-Apim-Subscription-Key"
 ORG_HEADER = "OrgId"

@@ -23,12 +23,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import httpx
 
-from ..auth.ccc_signed import CccSignedAuth
-from ..errors import AlreadyExists, ConfigError, NotFound, TargetError
-from ..http import RETRY_STATUSES, RateLimiter, error_detail, make_client, safe_url, send
-from ..model import ACTIVE, Account, normalize
-from ..secrets import Secret, redact
-from ..target import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
+from .auth import CccSignedAuth
+from ...errors import AlreadyExists, ConfigError, NotFound, TargetError
+from ...http import RETRY_STATUSES, RateLimiter, error_detail, make_client, safe_url, send
+from ...model import ACTIVE, Account, normalize
+from ...secrets import Secret, redact
+from ...target import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
 
 log = logging.getLogger(__name__)
 

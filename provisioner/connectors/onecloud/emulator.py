@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from .. import paths as P
-from .server import Emulator, Faults, HttpError, Request, UserStore
+from ... import paths as P
+from ...sandbox.server import Emulator, Faults, HttpError, Request, UserStore, faults_of
 
 API = "/configapi/v2"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -448,3 +448,55 @@ class OneCloudEmulator(UserStore, Emulator):
         with self.lock:
             self.users.pop(self._by_login(request)["id"])
         return 200, None
+
+
+def build(settings) -> Emulator:
+    """The emulator a [sandbox.onecloud] table describes (`provisioner sandbox serve`)."""
+    options = OneCloudOptions(client_id=settings.client_id, client_secret=settings.client_secret.reveal(),
+                              tenant=settings.tenant, scim_paging=settings.scim_paging,
+                              roles_as_objects=settings.roles_as_objects,
+                              scim_groups=settings.scim_groups)
+    return OneCloudEmulator(options, faults_of(settings), state_file=settings.state_file)
+
+
+DEMO_TENANT = "demo.cx.onecloud.com"
+DEMO_CLIENT_ID = "demo-admin"
+DEMO_MAPPING = '''# OneCloud CX: the default mapping (mappings/onecloud.toml) plus the team,
+# which OneCloud sets through its user API beside SCIM.
+scope = 'department eq "Support"'
+correlate = ["userName"]
+
+[attributes]
+userName = { from = "email", transform = "lower" }
+"name.givenName" = { from = "given_name" }
+"name.familyName" = { from = "family_name" }
+"emails[0].value" = { from = "email", transform = "lower" }
+title = { from = "title" }
+timezone = { from = "timezone", default = "UTC" }
+'phoneNumbers[type eq "work"].value' = { from = "work_phone" }
+roles = { from = "role", default = "Agent" }
+team = { from = "team" }
+active = { from = "status", equals = "active" }
+'''
+
+
+def demo_target(secret):
+    """OneCloud in `provisioner demo`: an empty tenant whose extensions the demo shows after the apply."""
+    import secrets
+
+    from ...sandbox.demo_targets import DemoTarget
+    client_secret = secrets.token_hex(16)
+    reference = secret("onecloud_client_secret", client_secret)
+    emulator = OneCloudEmulator(OneCloudOptions(client_id=DEMO_CLIENT_ID, client_secret=client_secret,
+                                                tenant=DEMO_TENANT))
+
+    def config(base_url: str) -> str:
+        return (f'[targets.onecloud]\ntype = "onecloud"\nbase_url = "{base_url}"\ntenant = "{DEMO_TENANT}"\n'
+                f'client_id = "{DEMO_CLIENT_ID}"\nclient_secret = "{reference}"\n'
+                'mapping = "mappings/onecloud.toml"\n')
+
+    def note(links: dict[str, dict]) -> str:
+        return "OneCloud assigned extensions (kept with the links): " + ", ".join(
+            f"{key} {data['extension']}" for key, data in sorted(links.items()) if data.get("extension"))
+    return DemoTarget(name="onecloud", label="OneCloud CX emulator", emulator=emulator, config=config,
+                      mapping=DEMO_MAPPING, note=note)
