@@ -109,9 +109,6 @@ def default_mapping(kind: str) -> str:
     """The default mapping a connector ships (Connector.default_mapping), as text."""
     from ..connectors import connector
     found = connector(kind)
-    if found.default_mapping and found.resource(found.default_mapping).is_file():
-        return found.resource(found.default_mapping).read_text(encoding="utf-8")
-    # not moved into its package yet: the repository's mappings/ folder
-    from pathlib import Path
-    name = {"scim": "directory.toml"}.get(kind, f"{kind}.toml")
-    return (Path(__file__).resolve().parents[2] / "mappings" / name).read_text(encoding="utf-8")
+    if not found.default_mapping:
+        raise LookupError(f"connector {kind!r} ships no default mapping")
+    return found.resource(found.default_mapping).read_text(encoding="utf-8")

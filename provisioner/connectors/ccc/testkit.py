@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ..testkit import Testkit, default_mapping
+from ...testing.testkit import Testkit, default_mapping
 
 CLIENT_ID, USERNAME, SECRET = "4242", "ws-conformance", "conformance-ccc-secret-5d2c"
 
 
 def _start():
-    from ...sandbox.ccc import CccEmulator, CccOptions
+    from .emulator import CccEmulator, CccOptions
     return CccEmulator(CccOptions(client_id=CLIENT_ID, username=USERNAME, secret_key=SECRET,
                                   time_zone="UTC")).start()
 

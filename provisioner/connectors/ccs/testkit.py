@@ -4,14 +4,14 @@ enables them. Its agent settings are write-only (no documented call reads them b
 
 from __future__ import annotations
 
-from ..testkit import Testkit, default_mapping, standard_row
+from ...testing.testkit import Testkit, default_mapping, standard_row
 
 TOKEN = "conformance-ccs-token-e5b7"
 TENANT = "81bf95ea-53d6-48e2-85cd-f8d6bde10fd9"
 
 
 def _start():
-    from ...sandbox.ccs import CcsEmulator, CcsOptions
+    from .emulator import CcsEmulator, CcsOptions
     return CcsEmulator(CcsOptions(token=TOKEN, tenant_uuid=TENANT)).start()
 
 

@@ -3,13 +3,13 @@ second record with the same login, so the 409 case does not apply."""
 
 from __future__ import annotations
 
-from ..testkit import Testkit, default_mapping
+from ...testing.testkit import Testkit, default_mapping
 
 SUBSCRIPTION, API_KEY = "conformance-ct-subscription-2f4e", "conformance-ct-apikey-90d1"
 
 
 def _start():
-    from ...sandbox.clienttrack import ClientTrackEmulator, ClientTrackOptions
+    from .emulator import ClientTrackEmulator, ClientTrackOptions
     return ClientTrackEmulator(ClientTrackOptions(subscription_key=SUBSCRIPTION, api_key=API_KEY)).start()
 
 

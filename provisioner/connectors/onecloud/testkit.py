@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ..testkit import Testkit, default_mapping
+from ...testing.testkit import Testkit, default_mapping
 
 SECRET, TENANT = "conformance-onecloud-secret-71ab", "conformance.cx.onecloud.com"
 
 
 def _start():
-    from ...sandbox.onecloud import OneCloudEmulator, OneCloudOptions
+    from .emulator import OneCloudEmulator, OneCloudOptions
     return OneCloudEmulator(OneCloudOptions(client_secret=SECRET, tenant=TENANT)).start()
 
 
