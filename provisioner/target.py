@@ -39,6 +39,8 @@ class Target(ABC):
     immutable: frozenset[str] = frozenset()
     # what a person does about a change to an immutable path; None: the planner's own sentence
     rename_hint: str | None = None
+    # the vendor's documented request limits, what -> requests per second (`provisioner connectors`)
+    rate_limits: Mapping[str, float] = {}
 
     # The planner's and executor's hooks. Each default is "nothing to add", so a connector
     # overrides only what its vendor needs and the engine calls every hook unconditionally.

@@ -29,7 +29,7 @@ RENEW_MAX_S = 60.0
 class ClientCredentialsAuth(httpx.Auth):
     """`Authorization: Bearer <token>` from a client-credentials token endpoint.
 
-    `extra` adds form fields (OneCloud: `scope` = the tenant domain). The
+    `extra` adds form fields (e.g. a `scope` the vendor wants). The
     token endpoint is called through `client` (its own when not given), with
     http.send's retries for 429/5xx.
     """
@@ -87,7 +87,7 @@ class ClientCredentialsAuth(httpx.Auth):
         try:
             body = response.json()
             token = body["access_token"]
-            # OneCloud sends expires_in as a string ("3600"); RFC 6749 says a number
+            # some vendors send expires_in as a string ("3600"); RFC 6749 says a number
             lifetime = float(body.get("expires_in") or 3600)
         except (ValueError, KeyError, TypeError, AttributeError):
             raise TargetError(f"the token endpoint {where} answered without a usable access_token") from None

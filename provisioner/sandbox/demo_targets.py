@@ -28,8 +28,8 @@ SAMPLE_COLUMNS = ("employee_id", "given_name", "family_name", "email", "departme
 
 @dataclass
 class DemoTarget:
-    name: str                          # the target's name in the demo config, e.g. "ytel"
-    label: str                         # how the demo introduces it, e.g. "Ytel AMS emulator"
+    name: str                          # the target's name in the demo config (its type)
+    label: str                         # how the demo introduces it ("... emulator")
     emulator: Emulator
     config: Callable[[str], str]       # base_url -> the TOML text of [targets.NAME], mapping included
     mapping: str                       # written to mappings/NAME.toml

@@ -229,7 +229,7 @@ mapping = "mappings/ccc.toml"
                       mapping=DEMO_MAPPING)
 
 
-DEMO_MAPPING = '''# CCC WebServices: the default mapping (mappings/ccc.toml). The agent field
+DEMO_MAPPING = '''# CCC WebServices: the default mapping (provisioner/connectors/ccc/mapping.toml). The agent field
 # names are assumptions (CCC does not document its agent actions).
 scope = 'department eq "Support"'
 correlate = ["Username"]

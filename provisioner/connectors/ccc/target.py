@@ -2,14 +2,14 @@
 
 Vendor facts this module owns (shared api-notes §5, seed 000):
 - Every call is a POST to /ws/{Resource}/{Action} whose body carries the four
-  signed parameters (auth/ccc_signed.py); the request's Data is compact ASCII
+  signed parameters (auth.py); the request's Data is compact ASCII
   JSON, so the bytes hashed are the bytes sent whatever the server decodes.
 - HTTP 200 answers {"ResponseCode": NNN, "Data": ...}; a ResponseCode outside
   `success_codes` is a refusal even with HTTP 200. 4xx/5xx answers carry a
   response code and text; both are quoted verbatim in the error.
 - The agent actions and their field names are NOT documented: every one is
   configuration (`actions`, `id_field`, `active_field`, `list_key`) whose
-  defaults are assumptions, listed as such in docs/targets/ccc.md.
+  defaults are assumptions, listed as such in README.md.
 - Nothing is ever deleted: disable and enable are their own actions.
 """
 

@@ -219,7 +219,7 @@ _DEMO_EXTENSIONS = ("Ada Lovelace", "Grace Hopper", "ZOE Otsuka", "Jose Nunez", 
                     "Edsger Dijkstra", "Barbara Liskov", "Donald Knuth", "Frances Allen",
                     "Tim Berners-Lee", "Margaret Hamilton", "Linus Torvalds", "Radia Perlman")
 
-DEMO_MAPPING = '''# CCS: the default mapping (mappings/ccs.toml). Extensions are found by the
+DEMO_MAPPING = '''# CCS: the default mapping (provisioner/connectors/ccs/mapping.toml). Extensions are found by the
 # number OneCloud assigned, else by name (ignoring case and accents); CCS cannot
 # create extensions, so a new hire without one is a manual item.
 scope = 'department eq "Support"'

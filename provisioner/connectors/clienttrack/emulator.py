@@ -245,7 +245,7 @@ class ClientTrackEmulator(Emulator):
             return 200, dict(record)
 
 
-DEMO_MAPPING = '''# ClientTrack: the default mapping (mappings/clienttrack.toml).
+DEMO_MAPPING = '''# ClientTrack: the default mapping (provisioner/connectors/clienttrack/mapping.toml).
 scope = 'department eq "Support"'
 correlate = ["UserName"]
 

@@ -2,7 +2,7 @@
 CRQL and written through CTObjects.
 
 Vendor facts this module owns (shared api-notes §4, seed 003):
-- Every request carries a subscription key and an API key (auth/ctapi_keys.py);
+- Every request carries a subscription key and an API key (auth.py);
   a 401 is never retried, 500/502/503/504 are (http.send, with backoff).
 - CRQL reads: `GET /crql?q=SELECT TOP n cols FROM table&pageNo=&pageSize=`,
   rows in `data.Table1`, an empty result is a bare `{}`, `recordCount` is not

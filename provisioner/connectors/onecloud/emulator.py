@@ -461,7 +461,7 @@ def build(settings) -> Emulator:
 
 DEMO_TENANT = "demo.cx.onecloud.com"
 DEMO_CLIENT_ID = "demo-admin"
-DEMO_MAPPING = '''# OneCloud CX: the default mapping (mappings/onecloud.toml) plus the team,
+DEMO_MAPPING = '''# OneCloud CX: the default mapping (provisioner/connectors/onecloud/mapping.toml) plus the team,
 # which OneCloud sets through its user API beside SCIM.
 scope = 'department eq "Support"'
 correlate = ["userName"]

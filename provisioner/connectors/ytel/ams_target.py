@@ -1,14 +1,14 @@
 """Ytel AMS users (shared api-notes §2, seed 002: Authentication, User Management).
 
 Vendor facts this module owns:
-- Tokens: resource-owner credentials then the refresh_token grant (auth/ytel_token.py).
+- Tokens: resource-owner credentials then the refresh_token grant (auth.py).
 - Every answer is an envelope; `status: false` under HTTP 200 is a failure whose
-  error code/message/moreInfo become the item's error (ytel_envelope.py).
+  error code/message/moreInfo become the item's error (envelope.py).
 - Rate limits: 150 requests/s on AMS calls and, separately, 25/s on the token
   endpoint (the seed's X-RateLimit-Limit-Second). Requests are paced to these
   from the first one, and to what each answer's headers announce after that
   (http.HeaderRateLimiter); a request repeated after a token renewal takes
-  its own slot (auth/ytel_token.py).
+  its own slot (auth.py).
 - `username` is an e-mail and can never change: it is declared `immutable`, so
   the planner makes a rename a manual item (or, with the target's rename =
   "recreate", default "manual"; a create plus a disable of the old account).
@@ -19,7 +19,7 @@ Vendor facts this module owns:
   for accounts that sign in through SSO).
 - The account state is `userStatus` ("active"/"inactive"), changed only through
   PUT /ams/v3/users/status/{clientId}. Nothing is ever deleted.
-- Work-group membership is the optional `workgroups` attribute (ytel_workgroups.py).
+- Work-group membership is the optional `workgroups` attribute (workgroups.py).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ _SYMBOLS = "!#$%&*+-=?@^_"
 class YtelTarget(Target):
     capabilities = frozenset({CREATE, UPDATE, DISABLE, ENABLE})
     immutable = frozenset({USERNAME})
+    rate_limits = {"AMS calls": AMS_RATE_LIMIT, "token endpoint": TOKEN_RATE_LIMIT}
 
     def __init__(self, name: str, base_url: str, *, paths: Sequence[str], username: str,
                  password: Secret, account_id: str, password_mode: str = "generate",

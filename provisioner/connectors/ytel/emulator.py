@@ -399,7 +399,7 @@ def _copy(group: dict) -> dict:
     return {**group, "userIds": list(group["userIds"])}
 
 
-DEMO_MAPPING = '''# Ytel AMS: the default mapping (mappings/ytel.toml) without its comments,
+DEMO_MAPPING = '''# Ytel AMS: the default mapping (provisioner/connectors/ytel/mapping.toml) without its comments,
 # plus work-group membership from the HR team (groups listed in the target's `workgroups`).
 scope = 'department eq "Support"'
 correlate = ["username"]

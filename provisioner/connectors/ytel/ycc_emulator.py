@@ -1,6 +1,6 @@
 """A local Ytel YCC agent API (CCaaS, `/api/v2/...`) on top of the AMS emulator:
 the token endpoint, the "Bad token" answer and the per-second rate limits are
-the parent's (sandbox/ytel.py), as YCC takes the CPaaS token.
+the parent's (emulator.py), as YCC takes the CPaaS token.
 
 It implements the calls of the seed's "YCC Agent Management" folder the
 ytel_ycc target uses - get-agent-list, agent-details, clone-agent-details,
@@ -218,7 +218,7 @@ def _now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S")
 
 
-DEMO_MAPPING = '''# Ytel YCC agents: the default mapping (mappings/ytel_ycc.toml) without its comments.
+DEMO_MAPPING = '''# Ytel YCC agents: the default mapping (provisioner/connectors/ytel/ycc_mapping.toml) without its comments.
 scope = 'department eq "Support"'
 correlate = ["user", "email"]
 

@@ -3,7 +3,7 @@
 Vendor facts this module owns, as the seed documents them:
 - The API is https://ycc-api.ytel.com/api/v2/...; its bearer token is the
   CPaaS one from POST https://api.ytel.com/auth/v3/token, so the AMS token flow
-  (auth/ytel_token.py: credentials, refresh, one renewal on a 401) is reused
+  (auth.py: credentials, refresh, one renewal on a 401) is reused
   with a configurable `token_url`.
 - GET get-agent-list names each agent (`user`, `full_name`) and nothing more:
   the fields come from GET agent-details?id= per agent, `concurrency` at a
@@ -25,7 +25,7 @@ Vendor facts this module owns, as the seed documents them:
   YCC does not have is a conflict at plan time.
 - delete-agent exists and is never called: nothing is ever deleted.
 
-Assumed, because the seed shows no answer at all (docs/targets/ytel.md, "Ytel YCC agents"):
+Assumed, because the seed shows no answer at all (README.md, "Ytel YCC agents"):
 - success is a 2xx status whose JSON body does not say otherwise: `status` or
   `success` false (or "error"/"fail"), or a non-empty `error`, is a failure
   even under HTTP 200; the item's error quotes `message`, `error` (a text or
@@ -78,6 +78,7 @@ _FAILED = ("false", "error", "fail", "failed")
 
 class YccTarget(Target):
     capabilities = ALL          # CREATE is dropped for a run whose list lacks the template agent
+    rate_limits = {"token endpoint": TOKEN_RATE_LIMIT}
     read_only = frozenset({USER})
 
     def __init__(self, name: str, base_url: str, *, paths: Sequence[str], username: str,
