@@ -5,6 +5,7 @@ CLI. .ci/run installs it: python3 -m pip install -e tests/example_connector"""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -36,10 +37,15 @@ def _run(root: Path, *args: str, env: dict | None = None) -> subprocess.Complete
 
 
 def test_provisioner_connectors_lists_it(tmp_path):
-    proc = _run(tmp_path, "connectors")
+    proc = _run(tmp_path, "connectors", "--json")
     assert proc.returncode == 0, proc.stderr
-    line = next(line for line in proc.stdout.splitlines() if TYPE in line)
-    assert "create" in line
+    listed = {c["type"]: c for c in json.loads(proc.stdout)["connectors"]}
+    assert listed[TYPE]["distribution"] == "provisioner-example-connector"
+    assert (listed[TYPE]["capabilities"], listed[TYPE]["write_only"]) == (
+        ["create", "update", "disable", "enable"], ["pin"])
+    assert listed[TYPE]["emulator"] is True
+    text = _run(tmp_path, "connectors").stdout
+    assert f"{TYPE}: Example directory: a tiny REST user API" in text
 
 
 def test_check_reaches_its_emulator_with_a_config_using_it(tmp_path):
