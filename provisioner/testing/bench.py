@@ -77,7 +77,8 @@ type = "{kit.type}"
         from .. import flow
         from ..config import load_config
         from ..state import StateDB
-        saved = dict(os.environ)
+        # the env: references resolve from this process's environment: set for this session only
+        saved = {key: os.environ.get(key) for key in self.secrets}
         os.environ.update(self.secrets)
         try:
             settings = load_config(self.root / "config.toml")
@@ -88,8 +89,11 @@ type = "{kit.type}"
             finally:
                 state.close()
         finally:
-            os.environ.clear()
-            os.environ.update(saved)
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
     @contextmanager
     def target(self) -> Iterator[Any]:
