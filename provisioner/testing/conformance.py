@@ -26,7 +26,7 @@ import pytest
 from ..errors import TargetError
 from ..model import ACTIVE, normalize, same_value
 from ..target import CREATE, DISABLE, ENABLE, UPDATE
-from .bench import TARGET, Bench
+from .bench import Bench
 from .registry import testkit_for as _kit_for, testkit_types as _kit_types
 
 __all__ = ["pytest_generate_tests", "bench", "test_create_read_find_update_disable_enable",
