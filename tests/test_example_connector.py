@@ -79,5 +79,5 @@ mapping = "mapping.toml"
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"target people: example directory at {url}/api/v1/users: 0 users" in proc.stdout
     assert wrong.returncode == 1, wrong.stdout + wrong.stderr
-    assert "target people: FAILED: people: check refused (401): check the token" in wrong.stderr
+    assert "target people: FAILED: people: authentication refused (401): check the token" in wrong.stderr
     assert "not-the-token-5e1a" not in wrong.stdout + wrong.stderr

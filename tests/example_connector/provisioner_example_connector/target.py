@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 import httpx
 
 from provisioner.errors import AlreadyExists, ConfigError, NotFound, TargetError
-from provisioner.http import BearerAuth, RateLimiter, error_for, make_client, safe_url
+from provisioner.http import BearerAuth, RateLimiter, accepted, acting, json_of, make_client, safe_url
 from provisioner.model import ACTIVE, Account, normalize
 from provisioner.secrets import Secret
 from provisioner.target import CREATE, DISABLE, ENABLE, UPDATE, Target
@@ -112,19 +112,9 @@ class ExampleDirectoryTarget(Target):
 
     def _request(self, method: str, url: str, action: str, *, ok: Sequence[int] = (200,),
                  errors: Mapping[int, type[TargetError]] | None = None, **kwargs: Any) -> httpx.Response:
-        response = self._client.request(method, url, **kwargs)
-        if response.status_code in ok:
-            return response
-        if response.status_code == 401:
-            raise TargetError(f"{self.name}: {action} refused (401): check the token", 401, retryable=False)
-        raise error_for(self.name, action, response, (errors or {}).get(response.status_code, TargetError))
+        with acting(self.name, action):   # a request that fails for good names this target and action
+            response = self._client.request(method, url, **kwargs)
+        return accepted(response, self.name, action, ok=ok, errors=errors, unauthorized="check the token")
 
     def _json(self, response: httpx.Response, action: str) -> dict:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise TargetError(f"{self.name}: {action}: the server answered {response.status_code} "
-                              "with something that is not a JSON object")
-        return body
+        return json_of(response, self.name, action)
