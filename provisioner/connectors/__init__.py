@@ -58,8 +58,11 @@ class Connector:
 
     @property
     def package(self) -> str:
-        """The package the files named by default_mapping and docs are in."""
-        return self.settings.__module__.rpartition(".")[0]
+        """The package the files named by default_mapping and docs are in: the one that
+        defines the settings model (a module of it, or its __init__)."""
+        import sys
+        module = self.settings.__module__
+        return module if hasattr(sys.modules[module], "__path__") else module.rpartition(".")[0]
 
     def resource(self, name: str) -> Any:
         """A file shipped in the connector's package (importlib.resources Traversable)."""

@@ -12,7 +12,7 @@ import threading
 
 from ..connectors import connectors, load
 from ..errors import ConfigError
-from .server import Emulator, faults_of
+from .server import Emulator
 
 
 def _builders() -> dict[str, str]:
