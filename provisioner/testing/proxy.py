@@ -38,10 +38,6 @@ class Exchange:
     # read the answer earlier, so a retry's `started` minus this is at most the client's wait
     answered: float = 0.0
 
-    def json(self) -> Any:
-        import json
-        return json.loads(self.body or b"null")
-
 
 @dataclass
 class _Fault:
