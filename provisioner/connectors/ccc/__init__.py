@@ -22,4 +22,5 @@ connector = Connector(
     settings=CccTargetSettings, target="provisioner.connectors.ccc.target:CccTarget", open=_open,
     default_mapping="mapping.toml", docs="README.md",
     sandbox=SandboxSpec(settings=CccSandboxSettings, build="provisioner.connectors.ccc.emulator:build",
-                        demo="provisioner.connectors.ccc.emulator:demo_target"))
+                        demo="provisioner.connectors.ccc.emulator:demo_target"),
+    testkit="provisioner.connectors.ccc.testkit:testkit")

@@ -21,4 +21,5 @@ connector = Connector(
     settings=CcsTargetSettings, target="provisioner.connectors.ccs.target:CcsTarget", open=_open,
     default_mapping="mapping.toml", docs="README.md",
     sandbox=SandboxSpec(settings=CcsSandboxSettings, build="provisioner.connectors.ccs.emulator:build",
-                        demo="provisioner.connectors.ccs.emulator:demo_target"))
+                        demo="provisioner.connectors.ccs.emulator:demo_target"),
+    testkit="provisioner.connectors.ccs.testkit:testkit")

@@ -23,4 +23,5 @@ connector = Connector(
     settings=ClientTrackTargetSettings, target="provisioner.connectors.clienttrack.target:ClientTrackTarget",
     open=_open, default_mapping="mapping.toml", docs="README.md",
     sandbox=SandboxSpec(settings=ClientTrackSandboxSettings, build="provisioner.connectors.clienttrack.emulator:build",
-                        demo="provisioner.connectors.clienttrack.emulator:demo_target"))
+                        demo="provisioner.connectors.clienttrack.emulator:demo_target"),
+    testkit="provisioner.connectors.clienttrack.testkit:testkit")

@@ -20,4 +20,5 @@ connector = Connector(
     settings=OneCloudTargetSettings, target="provisioner.connectors.onecloud.target:OneCloudTarget", open=_open,
     default_mapping="mapping.toml", docs="README.md",
     sandbox=SandboxSpec(settings=OneCloudSandboxSettings, build="provisioner.connectors.onecloud.emulator:build",
-                        demo="provisioner.connectors.onecloud.emulator:demo_target"))
+                        demo="provisioner.connectors.onecloud.emulator:demo_target"),
+    testkit="provisioner.connectors.onecloud.testkit:testkit")

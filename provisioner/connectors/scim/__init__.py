@@ -18,4 +18,5 @@ def _open(name: str, settings, paths):
 connector = Connector(
     type="scim", summary="SCIM 2.0 (RFC 7643/7644): the /Users endpoint of any compliant server",
     settings=ScimTargetSettings, target="provisioner.connectors.scim.target:ScimTarget", open=_open,
-    docs="README.md")
+    docs="README.md",
+    testkit="provisioner.connectors.scim.testkit:testkit")

@@ -32,11 +32,13 @@ ams = Connector(
     settings=YtelTargetSettings, target="provisioner.connectors.ytel.ams_target:YtelTarget", open=_open_ams,
     default_mapping="mapping.toml", docs="README.md",
     sandbox=SandboxSpec(settings=YtelSandboxSettings, build="provisioner.connectors.ytel.emulator:build",
-                        demo="provisioner.connectors.ytel.emulator:demo_target"))
+                        demo="provisioner.connectors.ytel.emulator:demo_target"),
+    testkit="provisioner.connectors.ytel.testkit:ams_testkit")
 
 ycc = Connector(
     type="ytel_ycc", summary="Ytel YCC: contact-centre agents cloned from a template (Ytel token)",
     settings=YccTargetSettings, target="provisioner.connectors.ytel.ycc_target:YccTarget", open=_open_ycc,
     default_mapping="ycc_mapping.toml", docs="README.md",
     sandbox=SandboxSpec(settings=YccSandboxSettings, build="provisioner.connectors.ytel.ycc_emulator:build",
-                        demo="provisioner.connectors.ytel.ycc_emulator:demo_target"))
+                        demo="provisioner.connectors.ytel.ycc_emulator:demo_target"),
+    testkit="provisioner.connectors.ytel.testkit:ycc_testkit")
