@@ -18,7 +18,7 @@ from typing import Callable, Generator
 import httpx
 
 from ..errors import TargetError
-from ..http import error_detail, make_client, safe_url
+from ..http import error_detail, post_for_token, safe_url
 from ..secrets import Secret, register
 
 # renew when less than this share of the lifetime is left (at most RENEW_MAX_S early)
@@ -67,16 +67,10 @@ class ClientCredentialsAuth(httpx.Auth):
             return self._token
 
     def _fetch(self) -> None:
-        client = self._client or make_client(timeout=30)
         form = {"grant_type": "client_credentials", "client_id": self.client_id,
                 "client_secret": self._secret.reveal(), **self._extra}
         started = self._clock()
-        try:
-            # auth=None: not the flow the client may carry, which would wait for this very token
-            response = client.post(self.token_url, data=form, auth=None)
-        finally:
-            if self._client is None:
-                client.close()
+        response = post_for_token(self._client, self.token_url, data=form)
         where = safe_url(self.token_url)
         if response.status_code in (400, 401, 403):
             detail, kind = error_detail(response)

@@ -31,7 +31,7 @@ from typing import Any, Callable, Generator
 import httpx
 
 from ...errors import TargetError
-from ...http import HeaderRateLimiter, RateLimiter, limiter_by_url, make_client, safe_url
+from ...http import HeaderRateLimiter, RateLimiter, limiter_by_url, make_client, post_for_token, safe_url
 from ...secrets import Secret, register
 from . import envelope
 
@@ -109,14 +109,8 @@ class YtelTokenAuth(httpx.Auth):
                 "refreshDurationMinutes": self.refresh_minutes}
 
     def _grant(self, body: dict) -> None:
-        client = self._client or make_client(timeout=30)
         started = self._clock()
-        try:
-            # auth=None: not the flow the client may carry, which would wait for this very token
-            response = client.post(self.token_url, json=body, auth=None)
-        finally:
-            if self._client is None:
-                client.close()
+        response = post_for_token(self._client, self.token_url, json=body)
         answer = envelope.body_of(response)
         where = safe_url(self.token_url)
         if not envelope.succeeded(response, answer):
