@@ -45,7 +45,7 @@ from provisioner.mapping import load_mapping  # noqa: E402
 from provisioner.sandbox.scim_server import start_scim_server  # noqa: E402
 from provisioner.sources import read_source  # noqa: E402
 from provisioner.state import StateDB  # noqa: E402
-from provisioner.targets.scim import SCIM_JSON, user_document  # noqa: E402
+from provisioner.connectors.scim.target import SCIM_JSON, user_document  # noqa: E402
 
 TOKEN = "bench-token-apply"
 

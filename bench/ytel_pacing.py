@@ -28,11 +28,12 @@ from provisioner.executor import apply_plan  # noqa: E402
 from provisioner.mapping import load_mapping  # noqa: E402
 from provisioner.model import Identity, SourceResult  # noqa: E402
 from provisioner.planner import PlanPolicy, TargetInput, make_plan  # noqa: E402
-from provisioner.sandbox.ytel import YtelEmulator, YtelOptions  # noqa: E402
+from provisioner.connectors.ytel.emulator import YtelEmulator, YtelOptions  # noqa: E402
 from provisioner.secrets import Secret  # noqa: E402
 from provisioner.state import StateDB  # noqa: E402
-from provisioner.targets import TargetHandle  # noqa: E402
-from provisioner.targets.ytel import YtelTarget  # noqa: E402
+from provisioner.target_handle import TargetHandle  # noqa: E402
+from provisioner.connectors.ytel.ams_target import YtelTarget  # noqa: E402
+from default_mappings import default_mapping
 
 
 
@@ -48,7 +49,7 @@ class Pacing:
 def run(creates: int = 500, limit: int = 25, concurrency: int = 4,
         state_dir: Path | None = None) -> Pacing:
     """Plan and apply `creates` Ytel creates against an emulator allowing `limit` requests/s."""
-    mapping = load_mapping(REPO / "mappings" / "ytel.toml")
+    mapping = load_mapping(default_mapping("ytel"))
     paths = list(dict.fromkeys([*mapping.attributes, *mapping.correlate]))
     people = tuple(Identity(f"E{n:05d}", {"employee_id": f"E{n:05d}", "given_name": "Ada",
                                           "family_name": f"N{n}", "email": f"user{n}@example.com",

@@ -506,6 +506,15 @@ def sandbox_serve(obj: Context) -> None:
     serve_until_stopped(started)
 
 
+def _register_connectors() -> None:
+    # its module imports the target classes only when the command runs
+    from .connectors_cli import connectors_command
+    cli.add_command(connectors_command)
+
+
+_register_connectors()
+
+
 def _register_fleet() -> None:
     # the fleet's commands live in provisioner.fleet.commands; procrastinate loads only when one runs
     from .fleet.commands import fleet, worker

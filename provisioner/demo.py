@@ -2,8 +2,9 @@
 
 It writes a sample HR export, mappings and a config into a directory (a
 temporary one unless --dir is given), starts local stand-ins for the targets -
-the OneCloud CX emulator in this process and scim2-server (an independent SCIM
-2.0 implementation) as a generic SCIM directory - and runs:
+each connector's emulator in this process (those whose SandboxSpec has a demo)
+and scim2-server (an independent SCIM 2.0 implementation) as a generic SCIM
+directory - and runs:
 plan -> apply -> a change to the HR export -> plan -> apply -> plan (nothing left).
 
 Secrets are throwaway values generated per run, written to files readable by
@@ -24,13 +25,9 @@ import click
 from . import flow, render
 from .config import load_config
 from .model import APPLICABLE_OPS
-from .sandbox.demo_targets import FACTORIES
-from .sandbox.onecloud import OneCloudEmulator, OneCloudOptions
+from .sandbox.demo_targets import demo_factories
 from .sandbox.scim_server import start_scim_server
 from .state import StateDB
-
-TENANT = "demo.cx.onecloud.com"
-CLIENT_ID = "demo-admin"
 
 HEADER = "employee_id,given_name,family_name,email,department,title,team,role,timezone,work_phone,status"
 # Twelve active people in Support: one leaver later is 1 disable in 12 accounts
@@ -62,24 +59,6 @@ CHANGES = [
      "America/Los_Angeles,555-0115,active"),
 ]
 
-ONECLOUD_MAPPING = '''# OneCloud CX: the default mapping (mappings/onecloud.toml) plus the team,
-# which OneCloud sets through its user API beside SCIM.
-scope = 'department eq "Support"'
-correlate = ["userName"]
-
-[attributes]
-userName = { from = "email", transform = "lower" }
-"name.givenName" = { from = "given_name" }
-"name.familyName" = { from = "family_name" }
-"emails[0].value" = { from = "email", transform = "lower" }
-title = { from = "title" }
-timezone = { from = "timezone", default = "UTC" }
-'phoneNumbers[type eq "work"].value' = { from = "work_phone" }
-roles = { from = "role", default = "Agent" }
-team = { from = "team" }
-active = { from = "status", equals = "active" }
-'''
-
 DIRECTORY_MAPPING = '''# A generic SCIM 2.0 directory (scim2-server stands in for it).
 scope = 'department eq "Support"'
 correlate = ["userName"]
@@ -93,7 +72,7 @@ title = { from = "title" }
 active = { from = "status", equals = "active" }
 '''
 
-CONFIG = '''# Written by `provisioner demo`: two targets on local stand-ins.
+CONFIG = '''# Written by `provisioner demo`: every target on a local stand-in.
 [state]
 url = "sqlite:///state/demo.db"
 
@@ -101,14 +80,6 @@ url = "sqlite:///state/demo.db"
 type = "csv"
 path = "people.csv"
 key = "employee_id"
-
-[targets.onecloud]
-type = "onecloud"
-base_url = "{onecloud_url}"
-tenant = "{tenant}"
-client_id = "{client_id}"
-client_secret = "file:secrets/onecloud_client_secret"
-mapping = "mappings/onecloud.toml"
 
 [targets.directory]
 type = "scim"
@@ -162,32 +133,26 @@ def run_demo(directory: str | None = None, keep: bool = False) -> int:
         # the stand-ins start empty, so a state DB from an earlier demo in --dir means nothing
         (root / "state" / "demo.db").unlink(missing_ok=True)
         # throwaway credentials, given to the stand-ins and to the config alike
-        secret, token = random_secrets.token_hex(16), random_secrets.token_hex(16)
-        _write_secret(root / "secrets" / "onecloud_client_secret", secret)
+        token = random_secrets.token_hex(16)
         _write_secret(root / "secrets" / "scim_token", token)
 
-        onecloud = OneCloudEmulator(OneCloudOptions(client_id=CLIENT_ID, client_secret=secret,
-                                                    tenant=TENANT)).start()
-        stack.callback(onecloud.stop)
         scim = start_scim_server(token)
         stack.callback(scim.stop)
-        click.echo(f"demo: OneCloud CX emulator at {onecloud.base_url}")
         click.echo(f"demo: scim2-server (generic SCIM directory) at {scim.base_url}")
-        vendor_tables = []
-        for factory in FACTORIES:
+        vendors, vendor_tables = [], []
+        for factory in demo_factories():
             vendor = factory(lambda label, value: _secret_reference(root, label, value))
             vendor.emulator.start()
             stack.callback(vendor.emulator.stop)
             click.echo(f"demo: {vendor.label} at {vendor.emulator.base_url}")
             (root / "mappings" / f"{vendor.name}.toml").write_text(vendor.mapping, encoding="utf-8")
             vendor_tables.append(vendor.config(vendor.emulator.base_url))
+            vendors.append(vendor)
         click.echo(f"demo: files in {root}")
 
         write_people(root / "people.csv", PEOPLE)
-        (root / "mappings" / "onecloud.toml").write_text(ONECLOUD_MAPPING, encoding="utf-8")
         (root / "mappings" / "directory.toml").write_text(DIRECTORY_MAPPING, encoding="utf-8")
-        (root / "config.toml").write_text(CONFIG.format(
-            onecloud_url=onecloud.base_url, tenant=TENANT, client_id=CLIENT_ID, scim_url=scim.base_url)
+        (root / "config.toml").write_text(CONFIG.format(scim_url=scim.base_url)
             + "".join(f"\n{table.strip()}\n" for table in vendor_tables), encoding="utf-8")
         settings = load_config(root / "config.toml")
         state = StateDB(settings.state.url)
@@ -205,10 +170,10 @@ def run_demo(directory: str | None = None, keep: bool = False) -> int:
                 failed += result.failed + len(result.blocked_targets)
 
             plan_and_apply("1. plan: what would change", "2. apply that plan")
-            extensions = state.link_data("onecloud")
-            click.echo("OneCloud assigned extensions (kept with the links): " + ", ".join(
-                f"{key} {data['extension']}" for key, data in sorted(extensions.items())
-                if data.get("extension")))
+            for vendor in vendors:
+                note = vendor.note(state.link_data(vendor.name)) if vendor.note else None
+                if note:
+                    click.echo(note)
 
             _step("3. the next day's HR export")
             for text, _, _ in CHANGES:

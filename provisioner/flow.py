@@ -23,7 +23,7 @@ from .planner import PlanPolicy, TargetInput, make_plan
 from .secrets import redact
 from .sources import read_source
 from .state import StateDB, utcnow
-from .targets import TargetHandle, link_keys, open_target
+from .target_handle import TargetHandle, link_keys, open_target
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ def check_mappings(settings, handles: dict[str, TargetHandle], source: SourceRes
 
 def with_link_attrs(source: SourceResult, state: StateDB, target_names: Iterable[str]) -> SourceResult:
     """Each identity's attrs plus what targets remembered with its links, as
-    `links.<target>.<key>` (e.g. the extension OneCloud assigned), so a mapping
+    `links.<target>.<key>` (e.g. an extension the target assigned), so a mapping
     can take a value another target gave the person."""
     extra: dict[str, dict[str, Any]] = {}
     for target in target_names:

@@ -83,6 +83,19 @@ def make_client(base_url: str = "", *, auth: httpx.Auth | None = None,
                         transport=transport, event_hooks=dict(event_hooks or {}))
 
 
+
+def post_for_token(client: httpx.Client | None, url: str, **kwargs: Any) -> httpx.Response:
+    """POST to a token endpoint through `client` (its transport paces and retries it), or through
+    a client of its own when there is none. The client's own auth flow is left out: it would wait
+    for this very token."""
+    own = client is None
+    client = client or make_client(timeout=30)
+    try:
+        return client.post(url, auth=None, **kwargs)
+    finally:
+        if own:
+            client.close()
+
 class BearerAuth(httpx.Auth):
     def __init__(self, token: Secret):
         self._token = token

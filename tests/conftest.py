@@ -80,7 +80,7 @@ def _emulators(build):
 @pytest.fixture
 def onecloud_factory():
     """start(options=None, faults=None) -> a running OneCloudEmulator on a free 127.0.0.1 port."""
-    from provisioner.sandbox.onecloud import OneCloudEmulator, OneCloudOptions
+    from provisioner.connectors.onecloud.emulator import OneCloudEmulator, OneCloudOptions
 
     def build(options=None, faults=None, **kwargs):
         options = options or OneCloudOptions(client_secret=ONECLOUD_SECRET, tenant=ONECLOUD_TENANT)
@@ -185,7 +185,7 @@ CLIENTTRACK_API_KEY = "test-ct-apikey-77c0"
 @pytest.fixture
 def clienttrack_factory():
     """start(options=None, **option_overrides) -> a running ClientTrackEmulator on a free 127.0.0.1 port."""
-    from provisioner.sandbox.clienttrack import ClientTrackEmulator, ClientTrackOptions
+    from provisioner.connectors.clienttrack.emulator import ClientTrackEmulator, ClientTrackOptions
 
     def build(options=None, faults=None, **overrides):
         options = options or ClientTrackOptions(subscription_key=CLIENTTRACK_SUBSCRIPTION,
@@ -209,7 +209,7 @@ CCC_USERNAME = "ws-provisioner"
 @pytest.fixture
 def ccc_factory():
     """start(options=None, faults=None) -> a running CccEmulator on a free 127.0.0.1 port."""
-    from provisioner.sandbox.ccc import CccEmulator, CccOptions
+    from provisioner.connectors.ccc.emulator import CccEmulator, CccOptions
 
     def build(options=None, faults=None, **kwargs):
         options = options or CccOptions(client_id=CCC_CLIENT_ID, username=CCC_USERNAME, secret_key=CCC_SECRET)
@@ -240,7 +240,7 @@ YCC_USER, YCC_PASSWORD = "api@test.ytel", "test-ycc-password-8e3d"
 def ycc_factory():
     """start(faults=None, **options) -> a running Ytel YCC emulator (AMS token endpoint included)
     accepting YCC_USER / YCC_PASSWORD, seeded with its template agent "9999"."""
-    from provisioner.sandbox.ytel_ycc import YccEmulator, YccOptions
+    from provisioner.connectors.ytel.ycc_emulator import YccEmulator, YccOptions
 
     def build(faults=None, **options):
         return YccEmulator(YccOptions(username=YCC_USER, password=YCC_PASSWORD, **options), faults)

@@ -1,5 +1,5 @@
 """CCC's configuration keys, and the real CLI as a subprocess against the CCC emulator on 127.0.0.1
-with the shipped default mapping (mappings/ccc.toml)."""
+with the shipped default mapping (provisioner/connectors/ccc/mapping.toml)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 from conftest import CCC_CLIENT_ID, CCC_SECRET, CCC_USERNAME
 from provisioner.config import load_config
 from provisioner.errors import ConfigError
-from provisioner.sandbox.ccc import CccOptions
+from provisioner.connectors.ccc.emulator import CccOptions
 from test_end_to_end import Workspace
+from default_mappings import default_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 HEADER = "employee_id,given_name,family_name,email,department,status"
@@ -46,7 +47,7 @@ class CccWorkspace(Workspace):
 
     def __init__(self, root: Path, emulator):
         self.root = root
-        (root / "ccc.toml").write_text((REPO / "mappings" / "ccc.toml").read_text(encoding="utf-8"), encoding="utf-8")
+        (root / "ccc.toml").write_text(default_mapping("ccc").read_text(encoding="utf-8"), encoding="utf-8")
         (root / "config.toml").write_text(config_text(emulator.base_url), encoding="utf-8")
         self.env = {**os.environ, "E2E_CCC_SECRET": CCC_SECRET, "COLUMNS": "200"}
         self.env.pop("PROVISIONER_DB", None)
@@ -115,12 +116,12 @@ def test_check_reconcile_and_leaver_through_the_cli(tmp_path, ccc_factory):
 
 def test_sandbox_section_starts_the_emulator_the_target_config_reaches(tmp_path, secret_env):
     from provisioner.sandbox.serve import start_emulators
-    from provisioner.targets import open_target
+    from provisioner.target_handle import open_target
     from provisioner.mapping import load_mapping
     from ports import free_port
 
     port = free_port()
-    (tmp_path / "ccc.toml").write_text((REPO / "mappings" / "ccc.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "ccc.toml").write_text(default_mapping("ccc").read_text(encoding="utf-8"), encoding="utf-8")
     sandbox = f"""
 [sandbox.ccc]
 port = {port}

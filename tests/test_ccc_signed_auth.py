@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from provisioner.auth.ccc_signed import CccSignedAuth, decode_parameters, encode_parameters
+from provisioner.connectors.ccc.auth import CccSignedAuth, decode_parameters, encode_parameters
 from provisioner.secrets import Secret
 
 NOW = datetime(2026, 1, 15, 23, 30, 5, tzinfo=timezone.utc)

@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from conftest import CCC_CLIENT_ID, CCC_SECRET, CCC_USERNAME
-from provisioner.auth.ccc_signed import CccSignedAuth, decode_parameters, encode_parameters
+from provisioner.connectors.ccc.auth import CccSignedAuth, decode_parameters, encode_parameters
 from provisioner.errors import AlreadyExists, ConfigError, NotFound, TargetError
-from provisioner.sandbox.ccc import CccOptions
+from provisioner.connectors.ccc.emulator import CccOptions
 from provisioner.sandbox.server import Faults
 from provisioner.secrets import Secret
-from provisioner.targets.ccc import CccTarget
+from provisioner.connectors.ccc.target import CccTarget
 
 PATHS = ["Username", "FirstName", "LastName", "Email"]
 

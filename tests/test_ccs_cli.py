@@ -10,7 +10,8 @@ import sqlite3
 from pathlib import Path
 
 from test_onecloud_cli import OneCloudWorkspace
-from provisioner.sandbox.ccs import CcsEmulator, CcsOptions
+from provisioner.connectors.ccs.emulator import CcsEmulator, CcsOptions
+from default_mappings import default_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 CCS_TOKEN = "test-ccs-cli-token-77aa"
@@ -27,7 +28,7 @@ class TwoTargets(OneCloudWorkspace):
 
     def __init__(self, root: Path, onecloud, ccs):
         super().__init__(root, onecloud, with_team=False)
-        (root / "ccs.toml").write_text((REPO / "mappings" / "ccs.toml").read_text(encoding="utf-8"),
+        (root / "ccs.toml").write_text(default_mapping("ccs").read_text(encoding="utf-8"),
                                        encoding="utf-8")
         with (root / "config.toml").open("a", encoding="utf-8") as config:
             config.write(f"""

@@ -12,14 +12,15 @@ from provisioner.errors import ConfigError, TargetError
 from provisioner.mapping import load_mapping
 from provisioner.model import FOLD, Change, Identity, SourceResult, normalize, same_value
 from provisioner.planner import PlanPolicy, TargetInput, make_plan
-from provisioner.sandbox.ccs import CcsEmulator, CcsOptions
+from provisioner.connectors.ccs.emulator import CcsEmulator, CcsOptions
 from provisioner.secrets import Secret
-from provisioner.targets.ccs import CcsTarget
+from provisioner.connectors.ccs.target import CcsTarget
+from default_mappings import default_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "test-ccs-token-51c0"
 TENANT = "81bf95ea-53d6-48e2-85cd-f8d6bde10fd9"
-MAPPING = load_mapping(REPO / "mappings" / "ccs.toml")
+MAPPING = load_mapping(default_mapping("ccs"))
 PATHS = list(dict.fromkeys([*MAPPING.attributes, *MAPPING.correlate]))
 
 
@@ -188,7 +189,7 @@ def test_out_of_range_values_are_conflicts_at_plan_time(ccs):
 
 def _mapping_with(_unused: Path, line: str) -> Path:
     import tempfile
-    text = (REPO / "mappings" / "ccs.toml").read_text(encoding="utf-8").replace(
+    text = default_mapping("ccs").read_text(encoding="utf-8").replace(
         'max_chats = { constant = "3" }', line)
     path = Path(tempfile.mkdtemp()) / "ccs.toml"
     path.write_text(text, encoding="utf-8")
@@ -270,7 +271,7 @@ base_url = "http://127.0.0.1:{port}"
 token = "env:SANDBOX_CCS_TOKEN"
 tenant_uuid = "{TENANT}"
 mode = "tenant"
-mapping = "{REPO / 'mappings' / 'ccs.toml'}"
+mapping = "{default_mapping('ccs')}"
 """, encoding="utf-8")
     settings = load_config(tmp_path / "config.toml")
     assert (settings.targets["ccs"].mode, settings.targets["ccs"].api_path) == ("tenant", "/6/v2/api")
@@ -290,7 +291,7 @@ mapping = "{REPO / 'mappings' / 'ccs.toml'}"
 
 
 def test_header_token_auth_alone():
-    from provisioner.auth.header_token import HeaderTokenAuth
+    from provisioner.connectors.ccs.auth import HeaderTokenAuth
     seen = []
     transport = httpx.MockTransport(lambda request: seen.append(dict(request.headers)) or httpx.Response(200))
     with httpx.Client(transport=transport) as client:

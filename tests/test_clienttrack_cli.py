@@ -1,5 +1,5 @@
 """The real CLI, as a subprocess, with a ClientTrack target served by the CTAPI emulator
-on 127.0.0.1, using the shipped default mapping (mappings/clienttrack.toml)."""
+on 127.0.0.1, using the shipped default mapping (provisioner/connectors/clienttrack/mapping.toml)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from conftest import CLIENTTRACK_API_KEY, CLIENTTRACK_SUBSCRIPTION
 from test_end_to_end import Workspace
+from default_mappings import default_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 HEADER = "employee_id,given_name,family_name,email,department,title,work_phone,status"
@@ -18,7 +19,7 @@ HEADER = "employee_id,given_name,family_name,email,department,title,work_phone,s
 class ClientTrackWorkspace(Workspace):
     def __init__(self, root: Path, emulator):
         self.root, self.emulator = root, emulator
-        (root / "clienttrack.toml").write_text((REPO / "mappings" / "clienttrack.toml").read_text(
+        (root / "clienttrack.toml").write_text(default_mapping("clienttrack").read_text(
             encoding="utf-8"), encoding="utf-8")
         self.write_config()
         self.env = {**os.environ, "E2E_CT_SUB": CLIENTTRACK_SUBSCRIPTION, "E2E_CT_KEY": CLIENTTRACK_API_KEY,

@@ -11,7 +11,7 @@ from conftest import CLIENTTRACK_API_KEY, CLIENTTRACK_SUBSCRIPTION
 from provisioner.errors import ConfigError, NotFound, TargetError
 from provisioner.model import Account
 from provisioner.secrets import Secret
-from provisioner.targets.clienttrack import ClientTrackTarget, encoded_length, literal
+from provisioner.connectors.clienttrack.target import ClientTrackTarget, encoded_length, literal
 
 PATHS = ["UserName", "FirstName", "LastName", "Email", "Title", "active"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from conftest import CLIENTTRACK_API_KEY, CLIENTTRACK_SUBSCRIPTION
-from provisioner.auth.ctapi_keys import CtapiKeyAuth
+from provisioner.connectors.clienttrack.auth import CtapiKeyAuth
 from provisioner.secrets import Secret
 
 

@@ -65,3 +65,16 @@ def test_demo_runs_the_whole_job(tmp_path):
     assert 'client_secret = "file:secrets/onecloud_client_secret"' in config
     secret = (tmp_path / "demo" / "secrets" / "onecloud_client_secret")
     assert secret.stat().st_mode & 0o077 == 0 and secret.read_text() not in out
+
+
+def test_without_the_sandbox_extra_the_demo_says_what_to_install(tmp_path):
+    # a production install leaves scim2-server out; a None entry in sys.modules hides it
+    code = ("import sys; sys.modules['scim2_server'] = None; sys.argv = ['provisioner', 'demo', '--dir', "
+            f"{str(tmp_path / 'demo')!r}]; from provisioner.cli import main; main()")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISIONER")}
+    env["PYTHONPATH"] = str(REPO)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "pip install 'provisioner[sandbox]'" in proc.stderr

@@ -36,10 +36,12 @@ from click.testing import CliRunner
 
 from provisioner.cli import cli
 from provisioner.config import load_config
+from provisioner.connectors import connectors
 from provisioner.mapping import load_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")),
+         *sorted((ROOT / "provisioner" / "connectors").glob("*/README.md"))]
 README_LIMIT = 15 * 1024
 
 BASE_TABLES = {
@@ -106,6 +108,11 @@ def whole_config(block: Block) -> str:
 def workspace(root: Path, config: str, monkeypatch) -> Path:
     """Write config.toml and what it refers to under root; return its path."""
     shutil.copytree(ROOT / "mappings", root / "mappings")
+    # each connector's default mapping where its page's examples look for it: mappings/<type>.toml
+    for kind, conn in connectors().items():
+        if conn.default_mapping and conn.resource(conn.default_mapping).is_file():
+            (root / "mappings" / f"{kind}.toml").write_text(
+                conn.resource(conn.default_mapping).read_text(encoding="utf-8"), encoding="utf-8")
     (root / "people.csv").write_text(PEOPLE, encoding="utf-8")
     (root / "state").mkdir()
     for name in set(re.findall(r'"env:([A-Za-z_][A-Za-z0-9_]*)"', config)):
@@ -247,7 +254,7 @@ def test_the_readme_opens_with_the_demo_and_the_test_command_that_ci_runs():
     first = blocks(ROOT / "README.md")[0]
     assert readme.split("\n")[2] == "```sh", "the first lines after the title are the set-up commands"
     commands = [line.split(" #")[0].strip() for line in first.text.strip().split("\n")]
-    assert commands == ["python3 -m pip install -e . && provisioner demo", "bash .ci/run"]
+    assert commands == ["python3 -m pip install -e '.[sandbox]' && provisioner demo", "bash .ci/run"]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     steps = [line.strip() for line in ci.split("\n") if line.strip() and not line.lstrip().startswith("#")]
     assert steps[-1] == "python3 -m pytest -q"

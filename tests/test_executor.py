@@ -25,12 +25,13 @@ from provisioner.model import (
 )
 from provisioner.secrets import Secret
 from provisioner.state import StateDB
-from provisioner.targets import TargetHandle
-from provisioner.targets.clienttrack import ClientTrackTarget
-from provisioner.targets.onecloud import OneCloudTarget
+from provisioner.target_handle import TargetHandle
+from provisioner.connectors.clienttrack.target import ClientTrackTarget
+from provisioner.connectors.onecloud.target import OneCloudTarget
+from default_mappings import default_mapping
 
 REPO = Path(__file__).resolve().parent.parent
-CT_MAPPING = load_mapping(REPO / "mappings" / "clienttrack.toml")
+CT_MAPPING = load_mapping(default_mapping("clienttrack"))
 CT_PATHS = ["UserName", "FirstName", "LastName", "Email", "Title", "active"]
 
 
@@ -167,7 +168,7 @@ def oc(onecloud):
     paths = ["userName", "name.givenName", "name.familyName", "emails[0].value", "active"]
     target = OneCloudTarget("dir", onecloud.base_url, paths=paths, client_id="admin",
                             client_secret=Secret(ONECLOUD_SECRET, "env:OC"), tenant=ONECLOUD_TENANT)
-    mapping = load_mapping(REPO / "mappings" / "onecloud.toml")
+    mapping = load_mapping(default_mapping("onecloud"))
     yield TargetHandle("dir", target, mapping, concurrency=2, rate_limit=None)
     target.close()
 

@@ -16,16 +16,17 @@ from sqlmodel import select
 from provisioner.executor import apply_plan
 from provisioner.mapping import load_mapping
 from provisioner.model import DISABLE, DONE, ENABLE, IN_FLIGHT, MANUAL, SKIPPED, STALE, UPDATE, Change, Plan, PlanItem, TargetSummary
-from provisioner.sandbox.ccs import CcsEmulator, CcsOptions
+from provisioner.connectors.ccs.emulator import CcsEmulator, CcsOptions
 from provisioner.secrets import Secret
 from provisioner.state import StateDB, WrittenRecord
-from provisioner.targets import TargetHandle
-from provisioner.targets.ccs import CcsTarget
+from provisioner.target_handle import TargetHandle
+from provisioner.connectors.ccs.target import CcsTarget
+from default_mappings import default_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "test-ccs-token-51c0"
 TENANT = "81bf95ea-53d6-48e2-85cd-f8d6bde10fd9"
-MAPPING = load_mapping(REPO / "mappings" / "ccs.toml")
+MAPPING = load_mapping(default_mapping("ccs"))
 PATHS = list(dict.fromkeys([*MAPPING.attributes, *MAPPING.correlate]))
 SETTINGS = {"recording_type": "On Demand", "monitor": "true", "max_chats": "3", "is_multimedia_enabled": "true"}
 

@@ -18,6 +18,7 @@ from conftest import ONECLOUD_SECRET, ONECLOUD_TENANT, SCIM_TOKEN, bodies, throw
 from ports import closed_port_url
 from recording_proxy import RecordingProxy
 from scripted_server import Reply, ScriptedServer
+from default_mappings import default_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 HEADER = ("employee_id,given_name,family_name,email,department,title,timezone,work_phone,mobile_phone,"
@@ -46,7 +47,7 @@ class Fleet:
         self.env.pop("PROVISIONER_TENANT", None)
         self.workers: list[subprocess.Popen] = []
         (root / "directory.toml").write_text((REPO / "mappings" / "directory.toml").read_text())
-        (root / "onecloud.toml").write_text((REPO / "mappings" / "onecloud.toml").read_text())
+        (root / "onecloud.toml").write_text(default_mapping("onecloud").read_text())
 
     def tenant(self, name: str, people: int, scim_url: str, onecloud_url: str | None = None,
                hook=None, concurrency: int = 2, cron: str = "0 2 * * *", auto_apply: bool = True) -> Path:
@@ -234,6 +235,11 @@ def test_tenants_converge_in_one_fleet_cycle_and_a_down_target_fails_only_its_te
                 cloud.__exit__(None, None, None)
 
 
+def holder_of(fleet: Fleet, tenant: str, target: str) -> str | None:
+    report = json.loads(fleet.run("fleet", "status", "--json").stdout)
+    return report["tenants"][tenant]["targets"][target]["held_by"]
+
+
 def test_a_sigkilled_workers_apply_is_finished_by_another_without_duplicates(fleet, scim_server):
     people = 12
     with RecordingProxy(scim_server.base_url, hold=lambda e: e.method == "POST") as proxy:
@@ -244,8 +250,11 @@ def test_a_sigkilled_workers_apply_is_finished_by_another_without_duplicates(fle
         # the first create reached the server; its answer never comes back: kill the worker now
         fleet.worker(concurrency=2)
         time.sleep(1.0)   # the second worker is up (it only needs to be before the stall is noticed)
+        assert f"pid {first.pid} " in holder_of(fleet, "acme", "directory")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
+        # its lock row stays behind, but PostgreSQL dropped the lock with the session
+        assert f"pid {first.pid} " not in (holder_of(fleet, "acme", "directory") or "")
         jobs = until(lambda: fleet.settled(applies=1), why="another worker finishing the apply")
         [apply] = [j for j in jobs if j["task_name"] == "provisioner.fleet.apply"]
         assert apply["status"] == "succeeded" and apply["attempts"] == 2

@@ -91,7 +91,7 @@ def test_targets_are_listed_at_the_same_time_and_fail_alone(tmp_path, monkeypatc
 
 def test_estimate_counts_each_request_at_the_time_the_target_measured():
     from provisioner.model import Plan, PlanItem, TargetSummary
-    from provisioner.targets import TargetHandle
+    from provisioner.target_handle import TargetHandle
 
     class Timed:
         asked: list[int] = []
@@ -121,7 +121,7 @@ def test_estimate_counts_each_request_at_the_time_the_target_measured():
 def test_scim_target_times_concurrent_searches_of_its_users(scim_server):
     from conftest import SCIM_TOKEN
     from provisioner.secrets import Secret
-    from provisioner.targets.scim import ScimTarget
+    from provisioner.connectors.scim.target import ScimTarget
     import httpx
 
     seen = []

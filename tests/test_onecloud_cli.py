@@ -1,5 +1,5 @@
 """The real CLI, as a subprocess, with a OneCloud target served by the emulator on 127.0.0.1,
-using the shipped default mapping (mappings/onecloud.toml)."""
+using the shipped default mapping (provisioner/connectors/onecloud/mapping.toml)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from conftest import ONECLOUD_SECRET, ONECLOUD_TENANT
 from test_end_to_end import Workspace
+from default_mappings import default_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 # the shipped mapping reads every one of these columns (a missing one is a configuration error)
@@ -28,7 +29,7 @@ class OneCloudWorkspace(Workspace):
 
     def __init__(self, root: Path, emulator, with_team: bool):
         self.root, self.emulator = root, emulator
-        mapping = (REPO / "mappings" / "onecloud.toml").read_text(encoding="utf-8")
+        mapping = default_mapping("onecloud").read_text(encoding="utf-8")
         if with_team:
             mapping += '\nteam = { from = "team" }\n'   # appended to [attributes], the last table
         (root / "onecloud.toml").write_text(mapping, encoding="utf-8")

@@ -10,10 +10,10 @@ from conftest import ONECLOUD_SECRET, ONECLOUD_TENANT
 from fake_clock import FakeClock
 from provisioner.errors import AlreadyExists, ConfigError, TargetError
 from provisioner.model import normalize, same_value
-from provisioner.sandbox.onecloud import OneCloudOptions
+from provisioner.connectors.onecloud.emulator import OneCloudOptions
 from provisioner.sandbox.server import Faults
 from provisioner.secrets import Secret
-from provisioner.targets.onecloud import OneCloudTarget, parse_skills, roles_text
+from provisioner.connectors.onecloud.target import OneCloudTarget, parse_skills, roles_text
 
 WORK = 'phoneNumbers[type eq "work"].value'
 PATHS = ["userName", "name.givenName", "name.familyName", "emails[0].value", "title", "timezone",
@@ -200,7 +200,7 @@ def test_externalid_in_the_mapping_is_refused(onecloud):
 
 
 def test_a_directory_answer_that_is_not_a_list_is_a_clear_error():
-    from provisioner.sandbox.onecloud import OneCloudEmulator
+    from provisioner.connectors.onecloud.emulator import OneCloudEmulator
 
     class Broken(OneCloudEmulator):
         def directory(self, request):

@@ -22,10 +22,11 @@ import pytest
 
 from conftest import bodies
 from provisioner import http as H
-from provisioner.auth.ctapi_keys import CtapiKeyAuth
+from provisioner.connectors.clienttrack.auth import CtapiKeyAuth
 from provisioner.errors import TargetError
 from provisioner.secrets import RedactingFilter, Secret
 from scripted_server import Reply, ScriptedServer, echo, protocol_breaker, quoted
+from default_mappings import shipped_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -103,7 +104,7 @@ class EchoWorkspace:
     def __init__(self, root: Path, kind: str, server: ScriptedServer, hook: ScriptedServer):
         keys, env, self.secrets, self.extra, _ = TARGETS[kind]
         mapping = keys.rsplit('mapping = "', 1)[1].rstrip('"')
-        (root / mapping).write_text((REPO / "mappings" / mapping).read_text(encoding="utf-8"), encoding="utf-8")
+        (root / mapping).write_text(shipped_mapping(mapping).read_text(encoding="utf-8"), encoding="utf-8")
         # the columns the shipped mappings read (a mapping naming a missing one is refused)
         (root / "people.csv").write_text(
             "employee_id,given_name,family_name,email,department,title,status,timezone,work_phone,mobile_phone,role\n"
@@ -205,7 +206,9 @@ def _echoed(status: int, secret: str) -> httpx.Response:
 
 
 def _readers():
-    from provisioner.targets import ccc, ytel_envelope, ytel_ycc
+    from provisioner.connectors.ccc import target as ccc
+    from provisioner.connectors.ytel import envelope as ytel_envelope
+    from provisioner.connectors.ytel import ycc_target as ytel_ycc
     return {
         "http.error_detail": lambda r: H.error_detail(r)[0],
         "ytel_envelope.error_text": lambda r: ytel_envelope.error_text(r, r.json()),

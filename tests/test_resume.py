@@ -30,6 +30,7 @@ import pytest
 
 from conftest import CLIENTTRACK_API_KEY, CLIENTTRACK_SUBSCRIPTION, ONECLOUD_SECRET, ONECLOUD_TENANT, SCIM_TOKEN
 from recording_proxy import Exchange, RecordingProxy
+from default_mappings import shipped_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 # every column one of the shipped mappings reads (a mapping naming a missing one is refused)
@@ -102,7 +103,7 @@ class Run:
 
     def __init__(self, root: Path, target: Target, proxy: RecordingProxy):
         self.root, self.target = root, target
-        (root / target.mapping).write_text((REPO / "mappings" / target.mapping).read_text(encoding="utf-8"),
+        (root / target.mapping).write_text(shipped_mapping(target.mapping).read_text(encoding="utf-8"),
                                            encoding="utf-8")
         # one item at a time: when the third create is held, two are done and two never started
         (root / "config.toml").write_text(f"""

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import CLIENTTRACK_API_KEY, CLIENTTRACK_SUBSCRIPTION
 from ports import free_port
-from provisioner.sandbox.clienttrack import ClientTrackEmulator, ClientTrackOptions
+from provisioner.connectors.clienttrack.emulator import ClientTrackEmulator, ClientTrackOptions
 
 KEYS = {"Ocp-Apim-Subscription-Key": CLIENTTRACK_SUBSCRIPTION, "Authorization": f"ApiKey {CLIENTTRACK_API_KEY}"}
 

@@ -18,7 +18,7 @@ import pytest
 from conftest import ONECLOUD_SECRET, ONECLOUD_TENANT
 from fake_clock import FakeClock
 from ports import free_port
-from provisioner.sandbox.onecloud import TEAMS, OneCloudEmulator, OneCloudOptions
+from provisioner.connectors.onecloud.emulator import TEAMS, OneCloudEmulator, OneCloudOptions
 from provisioner.sandbox.server import Faults
 
 SEED = Path(__file__).parent / "data" / "onecloud_postman.json"

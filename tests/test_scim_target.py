@@ -8,8 +8,8 @@ import pytest
 from conftest import SCIM_TOKEN
 from provisioner.errors import AlreadyExists, ConfigError, NotFound, TargetError
 from provisioner.secrets import Secret
-from provisioner.targets.base import Target
-from provisioner.targets.scim import ScimTarget, filter_for, patch_operations
+from provisioner.target import Target
+from provisioner.connectors.scim.target import ScimTarget, filter_for, patch_operations
 from scripted_server import Reply, ScriptedServer
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -60,7 +60,7 @@ def test_list_reads_every_page_once(scim_server, admin, caplog):
     with httpx.Client(event_hooks={"request": [seen.append]}) as client:
         t = ScimTarget("directory", scim_server.base_url, paths=["userName"], page_size=100,
                        token=Secret(SCIM_TOKEN, "env:T"), client=client)
-        with caplog.at_level(logging.INFO, logger="provisioner.targets.scim"):
+        with caplog.at_level(logging.INFO, logger="provisioner.connectors.scim.target"):
             accounts = t.list_accounts()
     assert len(accounts) == 250 and {a.id for a in accounts} == ids
     assert {a.attrs["userName"] for a in accounts} == {f"user{i:03}" for i in range(250)}

@@ -12,22 +12,23 @@ import pytest
 
 from conftest import assert_nowhere
 from fake_clock import FakeClock
-from provisioner.auth.ytel_token import YtelTokenAuth
+from provisioner.connectors.ytel.auth import YtelTokenAuth
 from provisioner.errors import AlreadyExists, ConfigError, TargetError
 from provisioner.executor import apply_plan
 from provisioner.mapping import load_mapping
 from provisioner.model import Identity, SourceResult
 from provisioner.planner import PlanPolicy, TargetInput, make_plan
 from provisioner.sandbox.server import Faults
-from provisioner.sandbox.ytel import YtelEmulator, YtelOptions
+from provisioner.connectors.ytel.emulator import YtelEmulator, YtelOptions
 from provisioner.secrets import Secret
 from provisioner.state import StateDB
-from provisioner.targets import TargetHandle
-from provisioner.targets.ytel import YtelTarget, new_password
+from provisioner.target_handle import TargetHandle
+from provisioner.connectors.ytel.ams_target import YtelTarget, new_password
+from default_mappings import default_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 API_USER, API_PASSWORD = "api@test.ytel", "test-ytel-password-5c2b"
-MAPPING = load_mapping(REPO / "mappings" / "ytel.toml")
+MAPPING = load_mapping(default_mapping("ytel"))
 PATHS = list(dict.fromkeys([*MAPPING.attributes, *MAPPING.correlate]))
 
 
@@ -341,7 +342,7 @@ def test_unknown_role_in_the_source_is_a_conflict_item(ytel, tmp_path):
 def _config(tmp_path, target_extra="", policy=""):
     (tmp_path / "mappings").mkdir(exist_ok=True)
     (tmp_path / "mappings" / "ytel.toml").write_text(
-        (REPO / "mappings" / "ytel.toml").read_text(encoding="utf-8"), encoding="utf-8")
+        default_mapping("ytel").read_text(encoding="utf-8"), encoding="utf-8")
     (tmp_path / "people.csv").write_text("employee_id,email\n", encoding="utf-8")
     (tmp_path / "ytel_password").write_text(API_PASSWORD, encoding="utf-8")
     path = tmp_path / "config.toml"
@@ -373,8 +374,7 @@ def test_config_sandbox_serve_and_the_target_meet(tmp_path):
     from provisioner.sandbox.serve import start_emulators
     from ports import free_port
     port = free_port()
-    path = _config(tmp_path, 'account_id = "173c6f7f-c911-f823-fb2d-a13e4780c300"\nrename = "recreate"',
-                   "[policy]\nytel_rename = \"manual\"")
+    path = _config(tmp_path, 'account_id = "173c6f7f-c911-f823-fb2d-a13e4780c300"\nrename = "recreate"')
     path.write_text(path.read_text().replace("{port}", str(port)))
     settings = load_config(path)
     assert settings.targets["ytel"].rename_mode(settings.policy) == "recreate"
@@ -389,6 +389,27 @@ def test_config_sandbox_serve_and_the_target_meet(tmp_path):
             emulator.stop()
     assert "ada@example.com" in (tmp_path / "ytel.json").read_text()
     assert API_PASSWORD not in (tmp_path / "ytel.json").read_text()
+
+
+def test_the_old_policy_ytel_rename_says_where_rename_went(tmp_path):
+    from provisioner.config import load_config
+    from provisioner.errors import ConfigError
+    path = _config(tmp_path, 'account_id = "173c6f7f-c911-f823-fb2d-a13e4780c300"',
+                   "[policy]\nytel_rename = \"recreate\"")
+    path.write_text(path.read_text().replace("{port}", "9102"))
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert str(raised.value) == (
+        f"{path}: policy: ytel_rename: has moved: set rename = \"manual\" or \"recreate\" in the "
+        "[targets.NAME] table of each target of type \"ytel\" instead (line 6, column 2)")
+
+
+def test_a_ytel_target_renames_by_hand_unless_told(tmp_path):
+    from provisioner.config import load_config
+    path = _config(tmp_path, 'account_id = "173c6f7f-c911-f823-fb2d-a13e4780c300"')
+    path.write_text(path.read_text().replace("{port}", "9102"))
+    settings = load_config(path)
+    assert settings.targets["ytel"].rename_mode(settings.policy) == "manual"
 
 
 def test_config_without_account_id_names_the_key(tmp_path):

@@ -12,11 +12,12 @@ from provisioner.executor import apply_plan
 from provisioner.mapping import load_mapping
 from provisioner.model import Identity, SourceResult
 from provisioner.planner import PlanPolicy, TargetInput, make_plan
-from provisioner.sandbox.ytel import YtelEmulator, YtelOptions
+from provisioner.connectors.ytel.emulator import YtelEmulator, YtelOptions
 from provisioner.secrets import Secret
 from provisioner.state import StateDB
-from provisioner.targets import TargetHandle
-from provisioner.targets.ytel import YtelTarget
+from provisioner.target_handle import TargetHandle
+from provisioner.connectors.ytel.ams_target import YtelTarget
+from default_mappings import default_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 API_USER, API_PASSWORD = "api@test.ytel", "test-ytel-password-5c2b"
@@ -25,7 +26,7 @@ REMOVE = "/ams/v3/workgroup/remove"     # the emulator's stand-in for the accoun
 
 @pytest.fixture
 def mapping(tmp_path):
-    text = (REPO / "mappings" / "ytel.toml").read_text(encoding="utf-8")
+    text = default_mapping("ytel").read_text(encoding="utf-8")
     text = text.replace("[attributes]\n", '[attributes]\nworkgroups = { from = "team" }\n', 1)
     path = tmp_path / "ytel.toml"
     path.write_text(text, encoding="utf-8")

@@ -21,11 +21,12 @@ from provisioner.planner import PlanPolicy, TargetInput, make_plan
 from provisioner.sandbox.server import Faults
 from provisioner.secrets import Secret
 from provisioner.state import StateDB
-from provisioner.targets import TargetHandle
-from provisioner.targets.ytel_ycc import YccTarget, refused, rows_of, user_info
+from provisioner.target_handle import TargetHandle
+from provisioner.connectors.ytel.ycc_target import YccTarget, refused, rows_of, user_info
+from default_mappings import default_mapping
 
 REPO = Path(__file__).resolve().parent.parent
-MAPPING = load_mapping(REPO / "mappings" / "ytel_ycc.toml")
+MAPPING = load_mapping(default_mapping("ytel_ycc"))
 PATHS = list(dict.fromkeys([*MAPPING.attributes, *MAPPING.correlate]))
 
 
@@ -245,7 +246,7 @@ def test_an_email_change_needs_the_admin_password(ycc, state):
 # -- configuration, `sandbox serve` and the CLI ----------------------------------
 
 def _config(tmp_path, port, target_extra='template_agent = "9999"\n'):
-    (tmp_path / "ytel_ycc.toml").write_text((REPO / "mappings" / "ytel_ycc.toml").read_text(encoding="utf-8"),
+    (tmp_path / "ytel_ycc.toml").write_text(default_mapping("ytel_ycc").read_text(encoding="utf-8"),
                                             encoding="utf-8")
     # the columns the default mapping reads, no people
     (tmp_path / "people.csv").write_text("employee_id,given_name,family_name,email,department,role,status\n",

@@ -1,1 +1,1 @@
-"""Authentication schemes, one httpx.Auth class per scheme."""
+"""Generic authentication flows (httpx.Auth); a vendor's own scheme lives in its connector package."""

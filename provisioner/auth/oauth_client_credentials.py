@@ -18,7 +18,7 @@ from typing import Callable, Generator
 import httpx
 
 from ..errors import TargetError
-from ..http import error_detail, make_client, safe_url
+from ..http import error_detail, post_for_token, safe_url
 from ..secrets import Secret, register
 
 # renew when less than this share of the lifetime is left (at most RENEW_MAX_S early)
@@ -29,9 +29,9 @@ RENEW_MAX_S = 60.0
 class ClientCredentialsAuth(httpx.Auth):
     """`Authorization: Bearer <token>` from a client-credentials token endpoint.
 
-    `extra` adds form fields (OneCloud: `scope` = the tenant domain). The
+    `extra` adds form fields (e.g. a `scope` the vendor wants). The
     token endpoint is called through `client`, whose transport paces and
-    retries it like any request (OneCloud: the target's client, so its
+    retries it like any request (a target passes its own client, so its
     rate_limit counts the token requests too); without one, through a client
     of its own from http.make_client.
     """
@@ -67,16 +67,10 @@ class ClientCredentialsAuth(httpx.Auth):
             return self._token
 
     def _fetch(self) -> None:
-        client = self._client or make_client(timeout=30)
         form = {"grant_type": "client_credentials", "client_id": self.client_id,
                 "client_secret": self._secret.reveal(), **self._extra}
         started = self._clock()
-        try:
-            # auth=None: not the flow the client may carry, which would wait for this very token
-            response = client.post(self.token_url, data=form, auth=None)
-        finally:
-            if self._client is None:
-                client.close()
+        response = post_for_token(self._client, self.token_url, data=form)
         where = safe_url(self.token_url)
         if response.status_code in (400, 401, 403):
             detail, kind = error_detail(response)
@@ -89,7 +83,7 @@ class ClientCredentialsAuth(httpx.Auth):
         try:
             body = response.json()
             token = body["access_token"]
-            # OneCloud sends expires_in as a string ("3600"); RFC 6749 says a number
+            # some vendors send expires_in as a string ("3600"); RFC 6749 says a number
             lifetime = float(body.get("expires_in") or 3600)
         except (ValueError, KeyError, TypeError, AttributeError):
             raise TargetError(f"the token endpoint {where} answered without a usable access_token") from None

@@ -1,7 +1,7 @@
-"""The vendor emulators that `provisioner demo` runs beside OneCloud and the SCIM directory.
+"""The connectors' emulators that `provisioner demo` runs beside the SCIM directory.
 
-A vendor joins the demo by writing a factory in its emulator module and
-listing the module in `FACTORIES`:
+A connector joins the demo by writing a factory in its emulator module and
+naming it as `demo` in its SandboxSpec:
 
     def demo_target(secret: SecretWriter) -> DemoTarget: ...
 
@@ -16,7 +16,6 @@ scope the mapping to `department eq "Support"` like the others.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -29,24 +28,16 @@ SAMPLE_COLUMNS = ("employee_id", "given_name", "family_name", "email", "departme
 
 @dataclass
 class DemoTarget:
-    name: str                          # the target's name in the demo config, e.g. "ytel"
-    label: str                         # how the demo introduces it, e.g. "Ytel AMS emulator"
+    name: str                          # the target's name in the demo config (its type)
+    label: str                         # how the demo introduces it ("... emulator")
     emulator: Emulator
     config: Callable[[str], str]       # base_url -> the TOML text of [targets.NAME], mapping included
     mapping: str                       # written to mappings/NAME.toml
+    # link data of the target after the first apply -> a line the demo prints (None: nothing)
+    note: Callable[[dict[str, dict]], str | None] | None = None
 
 
-def _vendor(module: str) -> Callable[[SecretWriter], DemoTarget]:
-    """sandbox/<module>.py's demo_target, imported only when the demo runs (it imports this module)."""
-    def factory(secret: SecretWriter) -> DemoTarget:
-        return importlib.import_module(f"{__package__}.{module}").demo_target(secret)
-    return factory
-
-
-FACTORIES: list[Callable[[SecretWriter], DemoTarget]] = [
-    _vendor("ccs"),
-    _vendor("clienttrack"),
-    _vendor("ccc"),
-    _vendor("ytel"),
-    _vendor("ytel_ycc"),
-]
+def demo_factories() -> list[Callable[[SecretWriter], DemoTarget]]:
+    """Each connector's demo_target, in the registry's order (imported only when the demo runs)."""
+    from ..connectors import connectors, load
+    return [load(c.sandbox.demo) for c in connectors().values() if c.sandbox and c.sandbox.demo]

@@ -14,6 +14,7 @@ pytest is killed.
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import httpx
 
+from ..errors import ConfigError
 from .ports import free_port
 
 # Runs in the helper process. One request per line: "PORT TOKEN LOGFILE [TENANT]";
@@ -151,6 +153,11 @@ def _launch(token: str, tenant: str | None) -> ScimServer:
 
 def start_scim_server(token: str, *, tenant: str | None = None, timeout: float = 10.0) -> ScimServer:
     """An empty server on a free 127.0.0.1 port (under /TENANT/v2 if given), returned once it answers."""
+    if importlib.util.find_spec("scim2_server") is None:
+        # a production install leaves the sandbox extra out
+        raise ConfigError("scim2-server is not installed: the demo runs it as its SCIM directory; "
+                          "install the sandbox extra: python3 -m pip install 'provisioner[sandbox]' "
+                          "(in a checkout: python3 -m pip install -e '.[sandbox]')")
     # the free port may be taken between probing and binding: try a few
     for _ in range(3):
         server = _launch(token, tenant)

@@ -50,6 +50,13 @@ class Faults:
     advertised_lifetime: float | None = None
 
 
+def faults_of(settings) -> Faults:
+    """The Faults a [sandbox.<type>] table asks for (the keys SandboxSettingsBase declares)."""
+    return Faults(latency=settings.latency, error_rate=settings.error_rate,
+                  throttle_rate=settings.throttle_rate, retry_after=settings.retry_after,
+                  token_lifetime=settings.token_lifetime)
+
+
 class _Every:
     """Deterministic fraction: request n is hit when floor(n * rate) grows."""
 
