@@ -170,6 +170,29 @@ Count = Annotated[int, _bounded("whole number", 0)]
 Positive = Annotated[float, _bounded("number", 0, exclusive=True)]
 
 
+def _keep_patterns(value: Any) -> dict[str, list[str]]:
+    """`keep`: a target path -> full-match regexes; an account matching one is never an orphan
+    to disable. Each pattern compiles here, so a typo stops the load, not a run."""
+    if not isinstance(value, dict):
+        raise ValueError("must be a table of attribute path = [regular expressions]")
+    out = {}
+    for path, patterns in value.items():
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise ValueError(f"{path}: must be a list of regular expressions")
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{path}: {pattern!r} is not a regular expression: {exc}") from None
+        out[str(path)] = list(patterns)
+    return out
+
+
+KeepPatterns = Annotated[dict, BeforeValidator(_keep_patterns)]
+
+
 class _Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True)
 
@@ -374,6 +397,12 @@ class PolicySettings(_Settings):
     lookahead_days: Count = 14
     timezone: TimeZone = "UTC"
     ytel_rename: Literal["manual", "recreate"] = "manual"   # default of a Ytel target's `rename`
+    # the account's lifecycle (docs/lifecycle.md); a target may set each for itself
+    delete_after_days: Count | None = None   # None: never delete; 0: on the first run after the disable
+    max_delete_percent: Percent = 5.0
+    max_delete_count: Count = 10
+    unmanaged: Literal["ignore", "report", "disable"] = "ignore"
+    keep: KeepPatterns = Field(default_factory=dict)
 
 
 class MergeSettings(BaseModel):
@@ -462,7 +491,10 @@ class NotifySettings(_Settings):
 
 # the mass-change limits a target may set for itself (else policy's apply)
 CHANGE_LIMITS = ("max_disable_percent", "max_disable_count", "max_update_percent", "max_update_count",
-                 "max_clear_percent", "max_clear_count", "percent_floor")
+                 "max_clear_percent", "max_clear_count", "max_delete_percent", "max_delete_count",
+                 "percent_floor")
+# the lifecycle keys a target may set for itself (else policy's apply)
+LIFECYCLE_KEYS = ("delete_after_days", "unmanaged", "keep")
 
 
 class _TargetSettings(_Settings):
@@ -481,6 +513,11 @@ class _TargetSettings(_Settings):
     max_clear_percent: Percent | None = None
     max_clear_count: Count | None = None
     percent_floor: Count | None = None
+    max_delete_percent: Percent | None = None
+    max_delete_count: Count | None = None
+    delete_after_days: Count | None = None
+    unmanaged: Literal["ignore", "report", "disable"] | None = None
+    keep: KeepPatterns | None = None
     allow_insecure: bool = False        # let credentials go over http:// to another machine
     # named when a URL holds credentials
     credential_keys: ClassVar[str] = "token, or username and password"
@@ -515,6 +552,11 @@ class _TargetSettings(_Settings):
     def rename_mode(self, policy: PolicySettings) -> str:
         """What a change of an immutable attribute becomes: "manual" or "recreate"."""
         return "manual"
+
+    def lifecycle(self, policy: PolicySettings) -> dict[str, Any]:
+        """delete_after_days, unmanaged and keep in force for this target: its own, else the policy's."""
+        return {key: getattr(policy, key) if getattr(self, key) is None else getattr(self, key)
+                for key in LIFECYCLE_KEYS}
 
 
 class ScimTargetSettings(_TargetSettings):

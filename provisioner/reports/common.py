@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..model import CONFLICT, FAILED, MANUAL, STALE, Plan, PlanItem
+from ..model import CONFLICT, DRIFT, FAILED, MANUAL, STALE, Plan, PlanItem
 
 # items a person must act on: the tool cannot (manual), could not decide
-# (conflict), or tried and did not succeed (failed, stale)
-PERSON_OPS = (MANUAL, CONFLICT)
+# (conflict), was told to only report (drift), or tried and did not succeed (failed, stale)
+PERSON_OPS = (MANUAL, CONFLICT, DRIFT)
 PROBLEM_STATUSES = (FAILED, STALE)
 
 
