@@ -345,14 +345,16 @@ class StateDB:
             return record.id if record else None
 
     def pending_plans(self, target: str | None = None) -> list[PlanRecord]:
-        """Plans with changes still to apply (an empty plan waits for nobody), optionally for one target."""
+        """Plans with changes still to apply (an empty plan waits for nobody), optionally for one target.
+        A plan made `--as-of` another day is a look at that day, never waiting to be applied."""
         waiting = (select(PlanItemRecord.plan_id)
                    .where(PlanItemRecord.op.in_(APPLICABLE_OPS), PlanItemRecord.status.in_(RUNNABLE)))
         if target is not None:
             waiting = waiting.where(PlanItemRecord.target == target)
         waiting = waiting.distinct()
         with self.session() as s:
-            return list(s.exec(select(PlanRecord).where(PlanRecord.id.in_(waiting))
+            return list(s.exec(select(PlanRecord).where(PlanRecord.id.in_(waiting),
+                                                        PlanRecord.as_of == None)  # noqa: E711
                                .order_by(PlanRecord.created_at.desc())))
 
     def set_plan_status(self, plan_id: str, status: str) -> None:

@@ -75,6 +75,13 @@ def test_leavers_are_deleted_after_the_grace_period_and_nobody_else(ws):
     assert json.loads(ws.run("show", "latest", "--json").stdout)["plan_id"] == disables["plan_id"]
     text = ws.run("plan", "--as-of", day(31)).stdout
     assert text.strip().splitlines()[-1].startswith("Plan: 5 to delete, 0 to create")
+    # every view shows the deletes first
+    shown = ws.run("show", ahead["plan_id"]).stdout
+    assert "x delete" in shown and f"as of {day(31)}" in shown
+    csv_lines = ws.run("show", ahead["plan_id"], "--format", "csv").stdout.splitlines()
+    assert [line.split(",")[2] for line in csv_lines[1:]] == ["delete"] * 5
+    assert "| directory | 10 | 5 |" in ws.run("show", ahead["plan_id"], "--format", "markdown").stdout
+    assert 'data-op="delete"' in ws.run("show", ahead["plan_id"], "--format", "html").stdout
 
     backdate_disables(ws, 31)
     due = ws.plan()
@@ -172,6 +179,7 @@ def test_a_title_changed_on_the_server_follows_on_drift(ws, policy):
         text = ws.run("show", plan["plan_id"]).stdout
         assert "title: ours \"Agent\", theirs \"Chief of Everything\"" in text
         assert "0 manual, 1 drift" in text
+        assert "Chief of Everything" in ws.run("show", plan["plan_id"], "--format", "markdown").stdout
         ws.run("apply", plan["plan_id"], "--yes")   # nothing to apply: drift is never sent
         assert ws.users()["p1@example.com"]["title"] == "Chief of Everything"
 
@@ -214,6 +222,11 @@ def test_unmanaged_report_lists_the_orphans_in_json_and_text(ws):
     assert listed["svc-backup"]["kept"] == "userName ~ svc-.*" and listed["stray@example.com"]["kept"] is None
     text = ws.run("plan").stdout
     assert "orphan directory  account" in text and "(stray@example.com)" in text
+    stored = ws.plan()["plan_id"]
+    markdown = ws.run("show", stored, "--format", "markdown").stdout
+    assert "### Accounts that match nobody (orphans)" in markdown and "svc-backup" in markdown
+    html = ws.run("show", stored, "--format", "html").stdout
+    assert "3 account(s) match nobody" in html and "stray@example.com" in html
 
 
 def test_unmanaged_disable_disables_orphans_under_the_guard_keeping_the_kept(ws):

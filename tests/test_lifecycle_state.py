@@ -65,5 +65,6 @@ def test_a_plan_keeps_its_as_of_day_and_is_never_latest(db_url):
         assert db.load_plan("ahead").as_of == "2026-02-01" and db.load_plan("today").as_of is None
         assert db.load_plan("ahead").to_dict()["as_of"] == "2026-02-01"
         assert db.latest_plan_id() == "today"
+        assert [p.id for p in db.pending_plans()] == ["today"]   # a look ahead waits for nobody
     finally:
         db.close()

@@ -32,3 +32,13 @@ def attention_items(plan: Plan) -> list[PlanItem]:
 
 def blocked_targets(plan: Plan) -> dict[str, str]:
     return {name: s.block_reason or "blocked" for name, s in plan.targets.items() if s.blocked}
+
+
+def orphan_rows(plan: Plan) -> list[list]:
+    """policy.unmanaged = "report" or "disable": [target, account, person, state, kept by] per orphan."""
+    return [[name, o["account_id"], o.get("person") or "", "active" if o.get("active", True) else "disabled",
+             o.get("kept") or ""]
+            for name, s in plan.targets.items() for o in (s.orphans or ())]
+
+
+ORPHAN_HEADER = ["target", "account", "person", "state", "kept by"]
