@@ -186,8 +186,10 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
 
 
 def _record(plan: Plan, target: str, finished: list[tuple[PlanItem, Outcome]], state: StateDB,
-            run_id: str, write_only: frozenset[str] = frozenset()) -> None:
-    """Record a batch of outcomes of one target's items: links, written values, statuses, audit rows."""
+            run_id: str, remember: frozenset[str] = frozenset()) -> None:
+    """Record a batch of outcomes of one target's items: links, when this tool disabled an
+    account, deleted accounts forgotten, written values of the `remember` paths, statuses,
+    audit rows."""
     links: dict[str, tuple[str, str, dict | None]] = {}
     disabled: list[tuple[str, str, str | None]] = []   # (identity, account, when this tool disabled it)
     deleted: list[str] = []
@@ -202,8 +204,8 @@ def _record(plan: Plan, target: str, finished: list[tuple[PlanItem, Outcome]], s
             if item.op in (DISABLE, ENABLE, CREATE):
                 # the grace period before a delete counts from this tool's disable
                 disabled.append((item.identity, account_id, utcnow() if item.op == DISABLE else None))
-        if outcome.status == DONE and account_id and write_only and item.op != DELETE:
-            state.save_written(item.target, account_id, _written_by(item, write_only),
+        if outcome.status == DONE and account_id and remember and item.op != DELETE:
+            state.save_written(item.target, account_id, _written_by(item, remember),
                                identity=item.identity, plan_id=plan.plan_id)
         statuses.append((item.id, outcome.status, outcome.error, account_id))
         if outcome.status == DONE and outcome.after:
@@ -225,11 +227,11 @@ def _record(plan: Plan, target: str, finished: list[tuple[PlanItem, Outcome]], s
     state.audit_many(audits)
 
 
-def _written_by(item: PlanItem, write_only: frozenset[str]) -> dict[str, Any]:
-    """The write-only values the account holds once the item is done: everything it planned
+def _written_by(item: PlanItem, remember: frozenset[str]) -> dict[str, Any]:
+    """The remembered values the account holds once the item is done: everything it planned
     (a value already in place was skipped, not left different)."""
     planned = item.attrs if item.op == CREATE else {p: c.after for p, c in item.changes.items()}
-    return {p: v for p, v in planned.items() if p in write_only}
+    return {p: v for p, v in planned.items() if p in remember}
 
 
 def _replaced(item: PlanItem, account_id: str, state: StateDB,

@@ -29,8 +29,8 @@ from .targets import TargetHandle, link_keys, open_target
 log = logging.getLogger(__name__)
 
 # What one item costs on a target, in requests: a create is one POST; every
-# other change re-reads the account first (the stale check), then writes it.
-_REQUESTS_PER_ITEM = {"create": 1, "update": 2, "disable": 2, "enable": 2}
+# other change (a delete too) re-reads the account first (the stale check), then writes it.
+_REQUESTS_PER_ITEM = {"create": 1, "update": 2, "disable": 2, "enable": 2, "delete": 2}
 # Assumed round trip when a target cannot time its requests, for the estimate only.
 _ASSUMED_LATENCY_S = 0.15
 # A target times reads (see Target.seconds_per_request); a write costs its server more (the
