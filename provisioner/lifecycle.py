@@ -45,7 +45,6 @@ def drift_of(mapping, want: Mapping[str, Any], account: Account, last: Mapping[s
     if not tracked or not last:
         return set(), {}
     leave, report = set(), {}
-    skip = set(skip)
     for path in tracked:
         if path == ACTIVE or path in skip or path not in want:
             continue

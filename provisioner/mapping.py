@@ -122,15 +122,13 @@ class Mapping:
     _scope_attributes: tuple[str, ...] = field(default=(), repr=False, compare=False)
     # target path -> "adopt" | "alert" (a path not here reverts drift)
     _drift: _Map[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # the paths whose last written value the state DB keeps (on_drift is not revert)
+    drift_tracked: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def on_drift(self, path: str) -> str:
         """What a plan does about a value changed on the target: "revert", "adopt" or "alert"."""
         return self._drift.get(path, "revert")
 
-    @property
-    def drift_tracked(self) -> frozenset[str]:
-        """The paths whose last written value the state DB keeps (on_drift is not revert)."""
-        return frozenset(self._drift)
 
     def in_scope(self, attrs: _Map[str, Any]) -> bool:
         return True if self._scope is None else self._scope(attrs)
@@ -241,7 +239,8 @@ def load_mapping(path: Path) -> Mapping:
 
     return Mapping(name=path.stem, path=path, attributes=attributes, correlate=tuple(correlate),
                    _render=tuple(render), _scope=scope, _case=case, _sources=sources,
-                   _picks=frozenset(picks), _scope_attributes=scope_attributes, _drift=drift)
+                   _picks=frozenset(picks), _scope_attributes=scope_attributes, _drift=drift,
+                   drift_tracked=frozenset(drift))
 
 
 def _key(name: str) -> str:

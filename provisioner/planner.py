@@ -324,6 +324,9 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
 
     # Pass 2: one item per identity, in source order.
     immutable = bool(target.immutable)
+    # paths whose drift the mapping adopts or alerts on; the target's unreadable ones are no drift
+    drift_tracked = bool(getattr(mapping, "drift_tracked", None))
+    drift_skip = target.write_only | target.read_only
     for key, want in desired.items():
         if key in conflicts:
             tp.items.append(_item(target, CONFLICT, key, None, {}, conflicts[key]))
@@ -340,8 +343,8 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
             if item is None:
                 continue
         else:
-            leave, drift = lifecycle.drift_of(mapping, want, account, target.written.get(account.id),
-                                              skip=target.write_only | target.read_only)
+            leave, drift = (lifecycle.drift_of(mapping, want, account, target.written.get(account.id),
+                                               skip=drift_skip) if drift_tracked else ((), {}))
             if drift and account.active and want.get(ACTIVE, True) is not False:
                 tp.items.append(_item(target, DRIFT, key, account.id, drift,
                                       lifecycle.drift_reason(target.name, drift, account)))
