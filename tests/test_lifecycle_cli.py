@@ -256,3 +256,5 @@ def test_a_bad_keep_pattern_is_one_sentence_naming_the_key(ws):
     ws.write_config(policy='unmanaged = "report"\n[policy.keep]\nphone = ["1.*"]')
     result = ws.run("plan", check=2)
     assert "policy.keep.phone: not an attribute of mapping directory.toml" in result.stderr
+    result = ws.run("check", "--offline", check=2)
+    assert "policy.keep.phone: not an attribute of mapping directory.toml" in result.stderr

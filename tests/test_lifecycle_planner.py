@@ -129,7 +129,8 @@ def test_a_target_that_cannot_delete_says_what_to_do_or_nothing_when_disabled_is
 # --- drift -------------------------------------------------------------------------
 
 def drift_mapping(tmp_path, policy):
-    return load(tmp_path, MAPPING.replace('title = "title"', f'title = {{ from = "title", on_drift = "{policy}" }}'))
+    entry = f'title = {{ from = "title", on_drift = "{policy}" }}'
+    return load(tmp_path, MAPPING.replace('title = "title"', entry))
 
 
 def drifted(title_on_target="Boss", wrote="Agent", source_title="Agent"):
