@@ -98,6 +98,21 @@ def _detail_options(command):
                              "20 updates per target.")(command)
 
 
+def _as_of_day(_ctx, _param, value: str | None):
+    if value is None:
+        return None
+    from .clock import parse_day
+    try:
+        return parse_day(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+_AS_OF_OPTION = click.option(
+    "--as-of", "as_of", metavar="YYYY-MM-DD", callback=_as_of_day, default=None,
+    help="Plan as of that day: effective dates, prehire windows and grace periods as they would "
+         "be then (stored with that day; never `latest`; apply refuses it before the day).")
+
 _WAIT_OPTION = click.option("--wait", "wait", type=click.FloatRange(min=0), default=None,
                             help="Seconds to wait for another run to finish (default lock.wait_seconds); "
                                  "then exit 6.")
@@ -157,6 +172,9 @@ def check(obj: Context, offline: bool) -> None:
         if source is not None:
             flow.check_mappings(settings, handles, source)
         for name, handle in handles.items():
+            keep = settings.targets[name].lifecycle(settings.policy)["keep"]
+            flow.check_keep(settings, name, handle.mapping, keep)
+        for name, handle in handles.items():
             if offline:
                 click.echo(f"target {name}: mapping {handle.mapping.path.name} ok (not contacted)")
                 continue
@@ -174,10 +192,11 @@ def check(obj: Context, offline: bool) -> None:
 @click.option("--only", multiple=True, help="Plan only the items of this identity key (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print only the plan document as JSON.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when nothing changes, 5 when changes are planned.")
+@_AS_OF_OPTION
 @_detail_options
 @click.pass_obj
 def plan(obj: Context, targets: tuple[str, ...], only: tuple[str, ...], as_json: bool,
-         detailed_exitcode: bool, detail: str | None) -> None:
+         detailed_exitcode: bool, as_of, detail: str | None) -> None:
     """Compute, store and print what would be created, updated and disabled."""
     from . import flow
     settings, state = obj.settings, obj.state()
@@ -187,7 +206,7 @@ def plan(obj: Context, targets: tuple[str, ...], only: tuple[str, ...], as_json:
         # what a separate apply pays again (the estimate counts it); a new state DB's schema is made once
         started_up = flow.process_age()
         started_up = None if started_up is None else max(0.0, started_up - state.upgrade_seconds)
-        outcome = flow.build_plan(settings, state, handles, only=only)
+        outcome = flow.build_plan(settings, state, handles, only=only, as_of=as_of)
         _print_plan(outcome, handles, as_json, started_up, detail)
     sys.exit(_plan_exit_code(outcome, detailed_exitcode))
 
@@ -290,6 +309,7 @@ def apply(obj: Context, plan_id: str, yes: bool, allow_mass_change: bool, wait: 
     settings, state = obj.settings, obj.state()
     with obj.run_lock(state, "apply", wait):
         plan = _load_plan(state, plan_id)
+        _refuse_future(plan, settings)
         code = _apply(settings, state, plan, yes=yes, allow_mass_change=allow_mass_change,
                       detail=detail or "default")
     sys.exit(code)
@@ -300,18 +320,22 @@ def apply(obj: Context, plan_id: str, yes: bool, allow_mass_change: bool, wait: 
 @click.option("--dry-run", is_flag=True, help="Plan and print only; change nothing.")
 @click.option("--allow-mass-change", is_flag=True, help="Also apply targets the safety policy blocked.")
 @click.option("--target", "targets", multiple=True, help="Reconcile only this target (repeatable).")
+@_AS_OF_OPTION
 @_WAIT_OPTION
 @_detail_options
 @click.pass_obj
 def reconcile(obj: Context, yes: bool, dry_run: bool, allow_mass_change: bool,
-              targets: tuple[str, ...], wait: float | None, detail: str | None) -> None:
+              targets: tuple[str, ...], as_of, wait: float | None, detail: str | None) -> None:
     """Plan, then apply that plan."""
     from . import flow
+    if as_of is not None and not dry_run:
+        raise click.UsageError("--as-of plans for another day: add --dry-run (such a plan is never applied "
+                               "by reconcile)")
     settings, state = obj.settings, obj.state()
     # a dry run changes nothing, so it waits for nobody
     lock = nullcontext() if dry_run else obj.run_lock(state, "reconcile", wait)
     with lock, flow.open_targets(settings, targets) as handles:
-        outcome = flow.build_plan(settings, state, handles)
+        outcome = flow.build_plan(settings, state, handles, as_of=as_of)
         # applied right away (in this process: no start-up to estimate): no "apply with" line,
         # and the question follows the `Plan:` line
         _print_plan(outcome, handles, as_json=False, started_up=None, detail=detail, apply_hint=dry_run)
@@ -523,6 +547,18 @@ def _register_fleet() -> None:
 
 
 _register_fleet()
+
+
+def _refuse_future(plan, settings) -> None:
+    """A plan made for a day still ahead (`plan --as-of`) holds changes not due yet."""
+    if plan.as_of is None:
+        return
+    from .clock import today
+    now = today(None, settings.policy.timezone)
+    if plan.as_of > now.isoformat():
+        raise click.UsageError(f"plan {plan.plan_id} was made as of {plan.as_of}, a day still ahead "
+                               f"(today is {now.isoformat()}): it is for review only; make a new plan "
+                               "on or after that day to apply it")
 
 
 def _load_plan(state: StateDB, plan_id: str):

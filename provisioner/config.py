@@ -28,7 +28,7 @@ from provisioner.connectors import broken, connectors
 from provisioner.errors import ConfigError
 from provisioner.files import read_toml
 from provisioner.secrets import Secret
-from provisioner.target_settings import (TARGET_NAME, ConfigPath, Count, Name, Percent, Positive,  # noqa: F401
+from provisioner.target_settings import (TARGET_NAME, ConfigPath, Count, KeepPatterns, Name, Percent, Positive,  # noqa: F401
                                          Ratio, SecretRef, SourceName, TimeZone, _absolute, _bounded,
                                          _config_dir, _refuse_cleartext, _secret, _service_url, _Settings,
                                          _show)
@@ -236,6 +236,12 @@ class PolicySettings(_Settings):
     prehire_active: bool = False
     lookahead_days: Count = 14
     timezone: TimeZone = "UTC"
+    # the account's lifecycle (docs/lifecycle.md); a target may set each for itself
+    delete_after_days: Count | None = None   # None: never delete; 0: on the first run after the disable
+    max_delete_percent: Percent = 5.0
+    max_delete_count: Count = 10
+    unmanaged: Literal["ignore", "report", "disable"] = "ignore"
+    keep: KeepPatterns = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Callable, Mapping
 
-from .errors import AlreadyExists, ProvisionerError
+from .errors import AlreadyExists, NotFound, ProvisionerError
 from .model import (
-    ACTIVE, APPLICABLE_OPS, CREATE, DISABLE, DONE, FAILED, IN_FLIGHT, PENDING, RUNNABLE, SKIPPED, STALE,
-    Account, Plan, PlanItem, same_value, with_written,
+    ACTIVE, APPLICABLE_OPS, CREATE, DELETE, DISABLE, DONE, ENABLE, FAILED, IN_FLIGHT, PENDING, RUNNABLE,
+    SKIPPED, STALE, Account, Plan, PlanItem, same_value, with_written,
 )
 from .secrets import redact
-from .state import StateDB
+from .state import StateDB, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,9 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
     # the target cannot show these: the stale check compares with what was last written
     write_only = frozenset(handle.target.write_only)
     written = state.written(name) if write_only else {}
+    # what this tool writes is remembered for these: write-only paths, and those whose drift
+    # the mapping adopts or alerts on (provisioner.lifecycle compares with it)
+    remember = write_only | frozenset(getattr(handle.mapping, "drift_tracked", ()))
     workers = max(1, handle.concurrency)
     # items queued beyond the threads keep them busy while the main thread records a batch
     depth = workers * 2
@@ -135,7 +138,7 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
 
     def flush() -> None:
         with state.transaction():
-            _record(plan, name, finished, state, run_id, write_only)
+            _record(plan, name, finished, state, run_id, remember)
         for item, outcome in finished:
             _count(result, outcome.status, item, on_item)
         finished.clear()
@@ -183,17 +186,26 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
 
 
 def _record(plan: Plan, target: str, finished: list[tuple[PlanItem, Outcome]], state: StateDB,
-            run_id: str, write_only: frozenset[str] = frozenset()) -> None:
-    """Record a batch of outcomes of one target's items: links, written values, statuses, audit rows."""
+            run_id: str, remember: frozenset[str] = frozenset()) -> None:
+    """Record a batch of outcomes of one target's items: links, when this tool disabled an
+    account, deleted accounts forgotten, written values of the `remember` paths, statuses,
+    audit rows."""
     links: dict[str, tuple[str, str, dict | None]] = {}
+    disabled: list[tuple[str, str, str | None]] = []   # (identity, account, when this tool disabled it)
+    deleted: list[str] = []
     statuses, audits = [], []
     for item, outcome in finished:
         account_id = outcome.account_id or item.account_id
-        if outcome.status == DONE and item.identity and account_id and \
+        if outcome.status == DONE and item.op == DELETE:
+            deleted.append(account_id)
+        elif outcome.status == DONE and item.identity and account_id and \
                 not _replaced(item, account_id, state, links):
             links[item.identity] = (item.identity, account_id, outcome.link_data)
-        if outcome.status == DONE and account_id and write_only:
-            state.save_written(item.target, account_id, _written_by(item, write_only),
+            if item.op in (DISABLE, ENABLE, CREATE):
+                # the grace period before a delete counts from this tool's disable
+                disabled.append((item.identity, account_id, utcnow() if item.op == DISABLE else None))
+        if outcome.status == DONE and account_id and remember and item.op != DELETE:
+            state.save_written(item.target, account_id, _written_by(item, remember),
                                identity=item.identity, plan_id=plan.plan_id)
         statuses.append((item.id, outcome.status, outcome.error, account_id))
         if outcome.status == DONE and outcome.after:
@@ -208,15 +220,18 @@ def _record(plan: Plan, target: str, finished: list[tuple[PlanItem, Outcome]], s
                  extra={"run_id": run_id, "plan_id": plan.plan_id, "target": item.target, "op": item.op,
                         "identity": item.identity, "account_id": account_id, "status": outcome.status})
     state.save_links(target, list(links.values()))
+    state.mark_disabled(target, disabled)
+    for account_id in deleted:
+        state.forget_account(target, account_id)
     state.set_items_status(plan.plan_id, statuses)
     state.audit_many(audits)
 
 
-def _written_by(item: PlanItem, write_only: frozenset[str]) -> dict[str, Any]:
-    """The write-only values the account holds once the item is done: everything it planned
+def _written_by(item: PlanItem, remember: frozenset[str]) -> dict[str, Any]:
+    """The remembered values the account holds once the item is done: everything it planned
     (a value already in place was skipped, not left different)."""
     planned = item.attrs if item.op == CREATE else {p: c.after for p, c in item.changes.items()}
-    return {p: v for p, v in planned.items() if p in write_only}
+    return {p: v for p, v in planned.items() if p in remember}
 
 
 def _replaced(item: PlanItem, account_id: str, state: StateDB,
@@ -243,6 +258,8 @@ def _run_item(handle, item: PlanItem, resuming: bool, write_only: frozenset[str]
     try:
         if item.op == CREATE:
             return _create(handle.target, item, resuming)
+        if item.op == DELETE:
+            return _delete(handle.target, item)
         return _modify(handle.target, item, handle.mapping.case_insensitive, write_only, remembered)
     except ProvisionerError as exc:
         return Outcome(FAILED, str(exc))
@@ -268,6 +285,22 @@ def _create(target, item: PlanItem, resuming: bool) -> Outcome:
         return Outcome(DONE, account_id=existing.id, after=after, note="already existed; linked",
                        link_data=target.link_data(existing))
     return Outcome(DONE, account_id=account.id, after=after, link_data=target.link_data(account))
+
+
+def _delete(target, item: PlanItem) -> Outcome:
+    """Delete an account the plan found disabled; gone already (a resumed apply, or a person
+    was quicker) is done too. One enabled since the plan is left alone."""
+    account = target.get_account(item.account_id)
+    if account is None:
+        return Outcome(DONE, account_id=item.account_id, note="gone already")
+    if account.active:
+        return Outcome(STALE, f"account {item.account_id} is enabled again on {item.target}, the plan "
+                              "expected it disabled; make a new plan")
+    try:
+        target.delete(account)
+    except NotFound:
+        return Outcome(DONE, account_id=account.id, note="gone already")
+    return Outcome(DONE, account_id=account.id, before={ACTIVE: False}, after={"deleted": True})
 
 
 def _lookup(target, item: PlanItem) -> Account | None:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator
 
+from . import clock
 from .errors import ConfigError, ProvisionerError
 from .executor import ApplyResult, apply_plan
 from .mapping import load_mapping
@@ -28,8 +29,8 @@ from .target_handle import TargetHandle, link_keys, open_target
 log = logging.getLogger(__name__)
 
 # What one item costs on a target, in requests: a create is one POST; every
-# other change re-reads the account first (the stale check), then writes it.
-_REQUESTS_PER_ITEM = {"create": 1, "update": 2, "disable": 2, "enable": 2}
+# other change (a delete too) re-reads the account first (the stale check), then writes it.
+_REQUESTS_PER_ITEM = {"create": 1, "update": 2, "disable": 2, "enable": 2, "delete": 2}
 # Assumed round trip when a target cannot time its requests, for the estimate only.
 _ASSUMED_LATENCY_S = 0.15
 # A target times reads (see Target.seconds_per_request); a write costs its server more (the
@@ -76,17 +77,21 @@ class PlanOutcome:
 
 
 def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
-               only: Iterable[str] = (), trigger: str = "cli", now=None,
+               only: Iterable[str] = (), trigger: str = "cli", now=None, as_of=None,
                on_saved: Callable[[Plan, dict[str, str], str], None] | None = None) -> PlanOutcome:
     """Read the source and every target, compute the plan, store it and record the run.
     `on_saved(plan, unreadable, run_id)` runs in the transaction that stores the plan (the
-    fleet defers its jobs there: no plan is stored without them, nor a job without its plan)."""
+    fleet defers its jobs there: no plan is stored without them, nor a job without its plan).
+    `as_of` (a date): the plan as it would be on that day (provisioner.clock); it is stored
+    with that day and never counts as the run that left the targets in step."""
     run_id = new_id()
     state.start_run(run_id, "plan", trigger)
+    if as_of is not None:
+        now = clock.moment_of(as_of, settings.policy.timezone)
     try:
         with collector_paused():
             plan, unreadable, save_seconds = _make_and_save_plan(settings, state, handles, only, now,
-                                                                 on_saved, run_id)
+                                                                 on_saved, run_id, as_of)
     except BaseException as exc:
         state.finish_run(run_id, "failed", error=str(exc) or type(exc).__name__)
         raise
@@ -95,7 +100,7 @@ def build_plan(settings, state: StateDB, handles: dict[str, TargetHandle], *,
                      identities=plan.identities, counts=plan_counts(plan),
                      # an empty, unblocked, whole plan means the targets match the source
                      successful=nothing_to_do and plan.status != "blocked" and not only and
-                     set(handles) == set(settings.targets))
+                     as_of is None and set(handles) == set(settings.targets))
     return PlanOutcome(plan, unreadable, run_id, save_seconds)
 
 
@@ -115,8 +120,11 @@ def collector_paused() -> Iterator[None]:
 
 
 def _make_and_save_plan(settings, state: StateDB, handles: dict[str, TargetHandle],
-                        only: Iterable[str], now, on_saved, run_id: str) -> tuple[Plan, dict[str, str], float]:
+                        only: Iterable[str], now, on_saved, run_id: str,
+                        as_of=None) -> tuple[Plan, dict[str, str], float]:
     """The plan, the targets whose accounts could not be read (why), and the seconds storing it took."""
+    zone = settings.policy.timezone
+    today = clock.today(now, zone)
     source = read_source(settings, now=now)
     check_mappings(settings, handles, source)
     source = with_link_attrs(source, state, settings.targets)
@@ -129,12 +137,19 @@ def _make_and_save_plan(settings, state: StateDB, handles: dict[str, TargetHandl
         if why is not None:
             unreadable[name] = why
             log.error("target %s: %s", name, why)
+        life = settings.targets[name].lifecycle(settings.policy)
+        check_keep(settings, name, handle.mapping, life["keep"])
+        remembered = write_only or handle.mapping.drift_tracked
         inputs.append(TargetInput(
             name=name, mapping=handle.mapping, accounts=accounts, links=state.links(name),
             capabilities=frozenset(target.capabilities),
             validate=target.validate, manual_create=target.manual_create,
             read_only=frozenset(target.read_only),
-            write_only=write_only, written=state.written(name) if write_only else {},
+            write_only=write_only, written=state.written(name) if remembered else {},
+            delete_after_days=life["delete_after_days"], unmanaged=life["unmanaged"], keep=life["keep"],
+            disabled_on=({a: clock.day_of(at, zone) for a, at in state.disabled_at(name).items()}
+                         if life["delete_after_days"] is not None else {}),
+            manual_delete=target.manual_delete,
             immutable=frozenset(target.immutable), partial_change=target.partial_change,
             rename_hint=target.rename_hint,
             rename=settings.targets[name].rename_mode(settings.policy),
@@ -144,7 +159,8 @@ def _make_and_save_plan(settings, state: StateDB, handles: dict[str, TargetHandl
                         min_source_ratio=settings.policy.min_source_ratio)
     plan = make_plan(source, inputs, policy, plan_id=new_id(), created_at=utcnow(),
                      baseline_identities=state.baseline_identities(),
-                     baseline_sources=state.baseline_sources(), only=only)
+                     baseline_sources=state.baseline_sources(), only=only, today=today,
+                     as_of=as_of.isoformat() if as_of is not None else None)
     with state.transaction():
         started = time.perf_counter()
         state.save_plan(plan)
@@ -171,6 +187,16 @@ def list_all_accounts(handles: dict[str, TargetHandle]) -> dict[str, tuple[list,
 
 
 LINKS_PREFIX = "links."
+
+
+def check_keep(settings, name: str, mapping, keep) -> None:
+    """A keep pattern reads a mapped attribute: the accounts as read hold no other."""
+    unknown = [path for path in keep if path not in mapping.attributes]
+    if unknown:
+        own = settings.targets[name].keep is not None
+        where = f"targets.{name}.keep" if own else "policy.keep"
+        raise ConfigError(f"{settings.config_path.name}: {where}.{unknown[0]}: not an attribute of "
+                          f"mapping {mapping.path.name} (mapped: {', '.join(mapping.attributes)})")
 
 
 def check_mappings(settings, handles: dict[str, TargetHandle], source: SourceResult) -> None:

@@ -57,6 +57,13 @@ ignoring case; by default that is true for `userName` and `emails...` paths.
 `fold_accents = true` compares ignoring case AND accents ("José" matches
 "jose"), e.g. for a name used to correlate.
 
+`on_drift = "revert" | "adopt" | "alert"` says what a plan does when the
+target's value differs from what this tool last wrote there while the source
+value is unchanged (someone changed it in the vendor's console): `revert`
+(the default) writes the source value back; `adopt` leaves the target's value;
+`alert` leaves it too and adds a `drift` item to the plan (never applied). A
+source change is always written. See docs/lifecycle.md.
+
 A source attribute name may contain dots: the flow adds what other targets
 remembered with their links as `links.<target>.<key>` (e.g.
 `extension = { from = "links.onecloud.extension" }`).
@@ -90,7 +97,8 @@ Render = Callable[[_Map[str, Any]], Any]
 TRANSFORMS: dict[str, Callable[[str], str]] = {"lower": str.lower, "trim": str.strip, "upper": str.upper}
 _TOP_KEYS = ("attributes", "correlate", "scope")
 _ENTRY_KEYS = ("case_insensitive", "constant", "default", "equals", "fold_accents", "from", "lookup",
-               "matching", "pick", "separator", "template", "transform")
+               "matching", "on_drift", "pick", "separator", "template", "transform")
+DRIFT_POLICIES = ("revert", "adopt", "alert")
 PICKS = ("first", "join")
 _KINDS = ("from", "template", "constant")
 _FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
@@ -112,6 +120,15 @@ class Mapping:
     # target paths whose entry says how a list becomes one value (pick/matching)
     _picks: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     _scope_attributes: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    # target path -> "adopt" | "alert" (a path not here reverts drift)
+    _drift: _Map[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # the paths whose last written value the state DB keeps (on_drift is not revert)
+    drift_tracked: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    def on_drift(self, path: str) -> str:
+        """What a plan does about a value changed on the target: "revert", "adopt" or "alert"."""
+        return self._drift.get(path, "revert")
+
 
     def in_scope(self, attrs: _Map[str, Any]) -> bool:
         return True if self._scope is None else self._scope(attrs)
@@ -175,6 +192,7 @@ def load_mapping(path: Path) -> Mapping:
     case: dict[str, bool | str] = {}
     sources: dict[str, tuple[str, ...]] = {}
     picks: set[str] = set()
+    drift: dict[str, str] = {}
     for target, spec in entries.items():
         key = f"attributes.{_key(target)}"
         if not target.strip() or target != target.strip():
@@ -189,6 +207,15 @@ def load_mapping(path: Path) -> Mapping:
             picks.add(target)
         if ci is not None:
             case[target] = ci
+        if isinstance(spec, dict) and "on_drift" in spec:
+            if spec["on_drift"] not in DRIFT_POLICIES:
+                fail(f"{key}.on_drift", f"must be one of {', '.join(DRIFT_POLICIES)}, "
+                                         f"got {spec['on_drift']!r}")
+            if target == ACTIVE:
+                fail(f"{key}.on_drift", "active follows the source: enabling and disabling are "
+                                         "never drift")
+            if spec["on_drift"] != "revert":
+                drift[target] = spec["on_drift"]
 
     attributes = tuple(entries)
     correlate = doc.get("correlate", [attributes[0]])
@@ -212,7 +239,8 @@ def load_mapping(path: Path) -> Mapping:
 
     return Mapping(name=path.stem, path=path, attributes=attributes, correlate=tuple(correlate),
                    _render=tuple(render), _scope=scope, _case=case, _sources=sources,
-                   _picks=frozenset(picks), _scope_attributes=scope_attributes)
+                   _picks=frozenset(picks), _scope_attributes=scope_attributes, _drift=drift,
+                   drift_tracked=frozenset(drift))
 
 
 def _key(name: str) -> str:

@@ -13,8 +13,11 @@ from typing import Any, Iterable, Mapping
 # Operations a plan item can carry.
 CREATE, UPDATE, DISABLE, ENABLE, MANUAL, CONFLICT = (
     "create", "update", "disable", "enable", "manual", "conflict")
-OPS = (CREATE, UPDATE, DISABLE, ENABLE, MANUAL, CONFLICT)
-APPLICABLE_OPS = (CREATE, UPDATE, DISABLE, ENABLE)
+# delete: an account this tool disabled, past its grace period (see provisioner.lifecycle);
+# drift: a value changed on the target that on_drift = "alert" reports and never applies
+DELETE, DRIFT = "delete", "drift"
+OPS = (DELETE, CREATE, UPDATE, DISABLE, ENABLE, MANUAL, DRIFT, CONFLICT)
+APPLICABLE_OPS = (DELETE, CREATE, UPDATE, DISABLE, ENABLE)
 
 # Item statuses.
 PENDING, IN_FLIGHT, DONE, FAILED, STALE, SKIPPED = (
@@ -189,6 +192,9 @@ class TargetSummary:
     blocked: bool = False
     block_reason: str | None = None
     held: int = 0                     # accounts of held people (rejected, not started yet): left alone
+    # with policy.unmanaged = "report" or "disable": the accounts that match nobody,
+    # each {"account_id", "person", "active", "kept"}; None when the policy is "ignore"
+    orphans: tuple[Mapping[str, Any], ...] | None = None
 
     def to_dict(self) -> dict:
         out: dict[str, Any] = {"accounts": self.accounts}
@@ -198,6 +204,8 @@ class TargetSummary:
         out["held"] = self.held
         out["blocked"] = self.blocked
         out["block_reason"] = self.block_reason
+        if self.orphans is not None:
+            out["orphans"] = [dict(o) for o in self.orphans]
         return out
 
 
@@ -225,9 +233,11 @@ class Plan:
     # "upcoming" (dated changes ahead, each with the targets whose scope they
     # are in), "unmatched" (records only a non-authoritative source has)
     source_info: Mapping[str, Any] = field(default_factory=dict)
+    # the day the plan was made for (`plan --as-of`, YYYY-MM-DD); None: the day it was made
+    as_of: str | None = None
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "plan_id": self.plan_id, "created_at": self.created_at, "status": self.status,
             "source": {"identities": self.identities,
                        "rejected": [r.to_dict() for r in self.rejected],
@@ -235,6 +245,9 @@ class Plan:
             "targets": {n: s.to_dict() for n, s in self.targets.items()},
             "items": [i.to_dict() for i in self.items],
         }
+        if self.as_of is not None:
+            out["as_of"] = self.as_of
+        return out
 
 
 def normalize(value: Any, case_insensitive: bool | str = False) -> Any:

@@ -18,6 +18,7 @@ from email.message import EmailMessage
 
 from .errors import TargetError
 from .http import make_client, safe_url
+from .model import DRIFT
 from .reports import plan_markdown
 from .reports.common import PERSON_OPS
 from .secrets import redact, redact_tree, register
@@ -47,6 +48,10 @@ def summary(event: str, *, run_id: str, plan, counts: dict[str, int], failures: 
     lines += [f"blocked {name}: {reason}" for name, reason in blocked.items()]
     lines += [f"cannot read {name}: {why}" for name, why in (unreadable or {}).items()]
     lines += [f"failed {f['op']} {f['target']} {f['identity']}: {f['error']}" for f in failures[:20]]
+    drift = [i for i in plan.items if i.op == DRIFT]
+    lines += [f"drift {i.target} {i.identity}: {i.reason}" for i in drift[:20]]
+    if len(drift) > 20:
+        lines.append(f"… and {len(drift) - 20} more drift items")
     if len(failures) > 20:
         lines.append(f"… and {len(failures) - 20} more failures")
     if event in ("review", "blocked"):

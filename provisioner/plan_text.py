@@ -12,19 +12,21 @@ import json
 
 from rich.text import Text
 
-from .model import (APPLICABLE_OPS, CONFLICT, CREATE, DISABLE, ENABLE, MANUAL, RUNNABLE, UNREADABLE,
-                    UPDATE, Plan, PlanItem)
+from .model import (APPLICABLE_OPS, CONFLICT, CREATE, DELETE, DISABLE, DRIFT, ENABLE, MANUAL, RUNNABLE,
+                    UNREADABLE, UPDATE, Plan, PlanItem)
 
 DEFAULT, FULL, COMPACT = "default", "full", "compact"
 # Routine creates and updates listed per target and operation in the default detail;
 # past it one line says how many more there are and the command that lists them.
 ROUTINE_SHOWN = 20
 
-MARK = {CREATE: ("+", "green"), UPDATE: ("~", "yellow"), DISABLE: ("-", "red"),
-        ENABLE: ("^", "cyan"), MANUAL: ("!", "magenta"), CONFLICT: ("?", "bold red")}
-# within a target, what needs a person comes first; creates, the bulk of a first run, last
-_ORDER = {CONFLICT: 0, MANUAL: 1, DISABLE: 2, ENABLE: 3, UPDATE: 4, CREATE: 5}
-_WORDS = ((CREATE, "to create"), (UPDATE, "to update"), (DISABLE, "to disable"), (ENABLE, "to enable"))
+MARK = {DELETE: ("x", "bold red"), CREATE: ("+", "green"), UPDATE: ("~", "yellow"), DISABLE: ("-", "red"),
+        ENABLE: ("^", "cyan"), MANUAL: ("!", "magenta"), DRIFT: ("≠", "magenta"), CONFLICT: ("?", "bold red")}
+# within a target, deletes (never undone) come first, then what needs a person; creates,
+# the bulk of a first run, last
+_ORDER = {DELETE: -1, CONFLICT: 0, MANUAL: 1, DRIFT: 2, DISABLE: 3, ENABLE: 4, UPDATE: 5, CREATE: 6}
+_WORDS = ((DELETE, "to delete"), (CREATE, "to create"), (UPDATE, "to update"), (DISABLE, "to disable"),
+          (ENABLE, "to enable"))
 
 
 def fmt(value) -> str:
@@ -46,14 +48,16 @@ def plan_line(plan: Plan) -> str:
     conflicts = counts.get(CONFLICT, 0)
     blocked = sum(1 for s in plan.targets.values() if s.blocked)
     return ("Plan: " + ", ".join(f"{counts.get(op, 0)} {words}" for op, words in _WORDS)
-            + f"; {counts.get(MANUAL, 0)} manual, {conflicts} conflict{'' if conflicts == 1 else 's'}, "
-            f"{blocked} blocked.")
+            + f"; {counts.get(MANUAL, 0)} manual, {counts.get(DRIFT, 0)} drift, "
+            f"{conflicts} conflict{'' if conflicts == 1 else 's'}, {blocked} blocked.")
 
 
 def target_words(counts: dict[str, int]) -> str:
     parts = [f"{counts[op]} {words}" for op, words in _WORDS if counts.get(op)]
     if counts.get(MANUAL):
         parts.append(f"{counts[MANUAL]} manual")
+    if counts.get(DRIFT):
+        parts.append(f"{counts[DRIFT]} drift")
     if counts.get(CONFLICT):
         parts.append(f"{counts[CONFLICT]} conflict{'' if counts[CONFLICT] == 1 else 's'}")
     return ", ".join(parts) or "no changes"
@@ -125,6 +129,9 @@ def _item(append, item: PlanItem, detail: str) -> None:
     elif item.op == CREATE and detail == FULL and item.attrs:
         for path, value in item.attrs.items():
             append(f"      {path}: {fmt(value)}\n")
+    elif item.op == DRIFT:
+        for path, change in item.changes.items():
+            append(f"      {path}: ours {fmt(change.before)}, theirs {fmt(change.after)}\n")
     else:
         for path, change in item.changes.items():
             append(f"      {path}: {fmt(change.before)} → {fmt(change.after)}\n")
@@ -157,7 +164,7 @@ def closing_text(plan: Plan, estimates: dict[str, float], *, apply_hint: bool, d
                 text.append(f": {summary.block_reason}")
             text.append("\n")
     applicable = [i for i in plan.items if i.op in APPLICABLE_OPS]
-    waiting = sum(1 for i in plan.items if i.op in (MANUAL, CONFLICT))
+    waiting = sum(1 for i in plan.items if i.op in (MANUAL, CONFLICT, DRIFT))
     if unreadable:
         text.append(f"not a complete plan: the accounts of {', '.join(unreadable)} could not be read, so "
                     "nothing was planned for "
@@ -177,5 +184,22 @@ def closing_text(plan: Plan, estimates: dict[str, float], *, apply_hint: bool, d
                         "(see provisioner runs)\n")
         elif apply_hint:
             text.append(f"apply with: provisioner apply {plan.plan_id}\n")
+    if plan.as_of:
+        text.append(f"as of {plan.as_of}: apply refuses this plan before that day\n", style="cyan")
     text.append(plan_line(plan), style="bold")
+    return text
+
+
+def orphans_text(plan: Plan) -> Text:
+    """policy.unmanaged = "report" or "disable": each account that matches nobody."""
+    text = Text()
+    for name, summary in plan.targets.items():
+        for orphan in summary.orphans or ():
+            text.append("  ")
+            text.append("orphan", style="yellow")
+            person = f" ({orphan['person']})" if orphan.get("person") else ""
+            state = "" if orphan.get("active", True) else ", disabled"
+            kept = f", kept: {orphan['kept']}" if orphan.get("kept") else ""
+            text.append(f" {name}  account {orphan['account_id']}{person}{state}{kept}\n")
+    text.rstrip()
     return text

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from . import lifecycle
 from .model import (
-    ACTIVE, CONFLICT, CREATE, DISABLE, ENABLE, MANUAL, UPDATE,
+    ACTIVE, CONFLICT, CREATE, DELETE, DISABLE, DRIFT, ENABLE, MANUAL, UPDATE,
     Account, Change, Identity, Link, Plan, PlanItem, SourceResult, TargetSummary, normalize, same_value,
     with_written,
 )
@@ -67,6 +69,18 @@ class TargetInput:
     # but has no documented call that removes them): (path, have, want) -> (the
     # value it can reach, a sentence telling a person what is left), or None
     partial_change: Callable[[str, Any, Any], tuple[Any, str] | None] | None = None
+    # the lifecycle (provisioner.lifecycle): days after this tool's disable that an account is
+    # deleted (None: never); account id -> the day this tool disabled it; for a target that
+    # cannot delete, the sentence a person follows (None from it: disabled is final there)
+    delete_after_days: int | None = None
+    disabled_on: Mapping[str, date] = field(default_factory=dict)
+    manual_delete: Callable[[Account], str | None] | None = None
+    max_delete_percent: float = 5.0
+    max_delete_count: int = 10
+    # accounts that match nobody: "ignore", "report" (listed in the plan) or "disable";
+    # `keep`: path -> full-match regexes of accounts never disabled as orphans
+    unmanaged: str = "ignore"
+    keep: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -79,13 +93,16 @@ class _TargetPlan:
 def make_plan(source: SourceResult, targets: Sequence[TargetInput], policy: PlanPolicy, *,
               plan_id: str, created_at: str, baseline_identities: int | None = None,
               baseline_sources: Mapping[str, int] | None = None,
-              only: Iterable[str] | None = None) -> Plan:
+              only: Iterable[str] | None = None, today: date | None = None,
+              as_of: str | None = None) -> Plan:
     """Build the plan for every target.
 
     `baseline_identities` is the identity count of the last successful run,
     `baseline_sources` each source's own count then: the merged set or any
     one source shrunk below `policy.min_source_ratio` of it blocks all.
     `only` limits the items to those identity keys (the diff is still whole).
+    `today` is the day grace periods count to (None: no account is deleted); `as_of`
+    the day the plan was asked for (`plan --as-of`), recorded with it.
     """
     only_keys = {k.casefold() for k in only} if only else None
     source_block = _source_block_reason(source, baseline_identities, baseline_sources, policy)
@@ -100,28 +117,49 @@ def make_plan(source: SourceResult, targets: Sequence[TargetInput], policy: Plan
         if target.unreadable:
             summaries[target.name] = TargetSummary(0, {}, 0, True, target.unreadable)
             continue
-        tp = _plan_target(source.identities, held, target, policy)
+        tp = _plan_target(source.identities, held, target, policy, today)
         by_id = {a.id: a for a in target.accounts}
+        held_accounts = _held_accounts(target, held, source.rejected, tp.managed)
+        orphan_ids = {a.id for a in target.accounts} - tp.managed - held_accounts
+        orphans = None
+        if target.unmanaged != "ignore":
+            orphans = lifecycle.orphan_entries(target.accounts, orphan_ids, target.mapping, target.keep)
+            if target.unmanaged == "disable":
+                tp.items.extend(_orphan_disables(target, orphans, by_id))
         target_items = [_named(i, labels, by_id, target.mapping) for i in tp.items
                         if only_keys is None or (i.identity or "").casefold() in only_keys]
         counts: dict[str, int] = defaultdict(int)
         for item in target_items:
             counts[item.op] += 1
         block = source_block or _mass_change_reason(target_items, len(target.accounts), target)
-        held_accounts = _held_accounts(target, held, source.rejected, tp.managed)
         summaries[target.name] = TargetSummary(
             accounts=len(target.accounts), counts=dict(counts),
-            unmanaged=len({a.id for a in target.accounts} - tp.managed - held_accounts),
-            blocked=block is not None, block_reason=block, held=len(held_accounts))
+            unmanaged=len(orphan_ids),
+            blocked=block is not None, block_reason=block, held=len(held_accounts), orphans=orphans)
         items.extend(target_items)
         adopt.extend(l for l in tp.adopt if only_keys is None or l.identity.casefold() in only_keys)
 
+    # deletes first, in every view: they are the changes that cannot be undone
+    items.sort(key=lambda i: i.op != DELETE)
     numbered = tuple(_with_id(item, n) for n, item in enumerate(items, 1))
     status = "blocked" if any(s.blocked for s in summaries.values()) else "pending"
     return Plan(plan_id=plan_id, created_at=created_at, status=status,
                 identities=len(source.identities), rejected=source.rejected,
                 targets=summaries, items=numbered, adopt=tuple(adopt),
-                source_info=_source_info(source, targets))
+                source_info=_source_info(source, targets), as_of=as_of)
+
+
+def _orphan_disables(target: TargetInput, orphans, by_id: Mapping[str, Account]) -> list[PlanItem]:
+    """policy.unmanaged = "disable": each active orphan no keep pattern spares."""
+    out = []
+    for orphan in orphans:
+        if not orphan["active"] or orphan["kept"]:
+            continue
+        account = by_id[orphan["account_id"]]
+        out.append(_state_item(target, DISABLE, None, account, {},
+                               f"account {account.id} matches nobody in the source "
+                               "(policy unmanaged = \"disable\")"))
+    return out
 
 
 def _source_info(source: SourceResult, targets: Sequence[TargetInput]) -> dict:
@@ -194,6 +232,7 @@ def _mass_change_reason(items: Sequence[PlanItem], accounts: int, target: Target
     """Why a target's disables, updates or clears are too many to apply unreviewed, or None."""
     disables = sum(1 for i in items if i.op == DISABLE)
     updates = sum(1 for i in items if i.op == UPDATE)
+    deletes = sum(1 for i in items if i.op == DELETE)
     cleared: dict[str, int] = defaultdict(int)   # path -> accounts it would be emptied on
     clearing = 0
     for item in items:
@@ -206,6 +245,8 @@ def _mass_change_reason(items: Sequence[PlanItem], accounts: int, target: Target
             cleared[path] += 1
     detail = ", ".join(f"{p}: {n}" for p, n in sorted(cleared.items(), key=lambda x: (-x[1], x[0])))
     reasons = [
+        _over(deletes, "deletes", accounts, target.max_delete_count, target.max_delete_percent,
+              "max_delete", target.percent_floor),
         _over(disables, "disables", accounts, target.max_disable_count, target.max_disable_percent,
               "max_disable", target.percent_floor),
         _over(updates, "updates", accounts, target.max_update_count, target.max_update_percent,
@@ -225,7 +266,7 @@ def _over(n: int, what: str, accounts: int, count: int, percent: float, key: str
 
 
 def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetInput,
-                 policy: PlanPolicy) -> _TargetPlan:
+                 policy: PlanPolicy, today: date | None = None) -> _TargetPlan:
     mapping = target.mapping
     tp = _TargetPlan()
     by_id = ({a.id: with_written(a, target.write_only, target.written.get(a.id)) for a in target.accounts}
@@ -283,6 +324,9 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
 
     # Pass 2: one item per identity, in source order.
     immutable = bool(target.immutable)
+    # paths whose drift the mapping adopts or alerts on; the target's unreadable ones are no drift
+    drift_tracked = bool(getattr(mapping, "drift_tracked", None))
+    drift_skip = target.write_only | target.read_only
     for key, want in desired.items():
         if key in conflicts:
             tp.items.append(_item(target, CONFLICT, key, None, {}, conflicts[key]))
@@ -293,8 +337,18 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
             continue
         if account is None:
             item = _create_item(target, key, want, notes.get(key), key in create_inactive)
+        elif not account.active and want.get(ACTIVE, True) is False and \
+                _deletable(target, account, today) and links.get(key) == account.id:
+            item = _delete_item(target, key, account, today)
+            if item is None:
+                continue
         else:
-            item = _diff_item(target, key, want, account, notes.get(key))
+            leave, drift = (lifecycle.drift_of(mapping, want, account, target.written.get(account.id),
+                                               skip=drift_skip) if drift_tracked else ((), {}))
+            if drift and account.active and want.get(ACTIVE, True) is not False:
+                tp.items.append(_item(target, DRIFT, key, account.id, drift,
+                                      lifecycle.drift_reason(target.name, drift, account)))
+            item = _diff_item(target, key, want, account, notes.get(key), leave)
             if item is None and links.get(key) != account.id:
                 tp.adopt.append(Link(target.name, key, account.id))
         if item is not None and target.validate and item.op in (CREATE, UPDATE, ENABLE):
@@ -319,6 +373,10 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
                 continue
             tp.managed.add(account_id)
             if not account.active:
+                if _deletable(target, account, today):
+                    item = _delete_item(target, key, account, today)
+                    if item is not None:
+                        tp.items.append(item)
                 continue
             why = ("is no longer in the target's scope" if key in scope_left
                    else "is no longer in the source")
@@ -375,9 +433,29 @@ def _create_item(target: TargetInput, key: str, want: dict, note: str | None,
     return _item(target, CREATE, key, None, changes, reason, attrs=want, lookup=lookup)
 
 
+def _deletable(target: TargetInput, account: Account, today: date | None) -> bool:
+    """Disabled by this tool, still disabled, and past the grace period."""
+    left = lifecycle.grace_left(target.disabled_on.get(account.id), target.delete_after_days, today)
+    return left is not None and left <= 0 and not account.active
+
+
+def _delete_item(target: TargetInput, key: str, account: Account, today: date) -> PlanItem | None:
+    """A delete, or for a target that cannot delete a manual item (None: disabled is final there)."""
+    reason = lifecycle.delete_reason(key, target.disabled_on[account.id], target.delete_after_days, today)
+    if DELETE in target.capabilities:
+        return _item(target, DELETE, key, account.id, {}, reason)
+    sentence = target.manual_delete(account) if target.manual_delete else (
+        f"delete account {account.id} by hand: this target cannot delete accounts")
+    if sentence is None:
+        return None
+    return _item(target, MANUAL, key, account.id, {}, f"{reason}; {sentence}")
+
+
 def _diff_item(target: TargetInput, key: str, want: dict, account: Account,
-               note: str | None) -> PlanItem | None:
+               note: str | None, leave: Iterable[str] = ()) -> PlanItem | None:
     ci, read_only, have_attrs = target.mapping.case_insensitive, target.read_only, account.attrs
+    if leave:
+        read_only = read_only | frozenset(leave)   # drift adopted or alerted: not written back
     changes = {}
     for path, value in want.items():
         if path == ACTIVE or path in read_only:

@@ -84,7 +84,7 @@ def print_plan(plan: Plan, estimates: dict[str, float], *, apply_hint: bool = Tr
     `apply` can ask right below it."""
     console.print(summary_table(plan, estimates))
     body = Text(f"source: {plan.identities} identities, {len(plan.rejected)} rows rejected")
-    for part in (_rejected_text(plan), _source_info_text(plan.source_info)):
+    for part in (_rejected_text(plan), _source_info_text(plan.source_info), plan_text.orphans_text(plan)):
         if part.plain:
             body.append("\n")
             body.append_text(part)

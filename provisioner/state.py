@@ -67,6 +67,7 @@ class PlanRecord(SQLModel, table=True):
     adopt: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # JSON links to record
     # JSON: the plan's extra source parts (counts per source, upcoming dated changes)
     source_info: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
+    as_of: str | None = None                    # YYYY-MM-DD of `plan --as-of`; None: made for its own day
 
 
 class PlanItemRecord(SQLModel, table=True):
@@ -100,6 +101,9 @@ class LinkRecord(SQLModel, table=True):
     data: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     created_at: str
     updated_at: str
+    # when this tool's disable of the account was applied (ISO UTC); None: not disabled by
+    # this tool. The grace period before a delete counts from it; an enable clears it.
+    disabled_at: str | None = None
 
 
 class WrittenRecord(SQLModel, table=True):
@@ -304,7 +308,7 @@ class StateDB:
                 rejected=_dump([r.to_dict() for r in plan.rejected]),
                 targets=_dump({n: t.to_dict() for n, t in plan.targets.items()}, ordered=True),
                 adopt=_dump([l.__dict__ for l in plan.adopt]),
-                source_info=_dump(dict(plan.source_info))))
+                source_info=_dump(dict(plan.source_info)), as_of=plan.as_of))
             if rows:
                 s.execute(insert(items), rows)
 
@@ -323,29 +327,34 @@ class StateDB:
         targets = {n: TargetSummary(accounts=t["accounts"],
                                     counts={k: v for k, v in t.items() if k in OPS},
                                     unmanaged=t["unmanaged"], blocked=t["blocked"], block_reason=t["block_reason"],
-                                    held=t.get("held", 0))
+                                    held=t.get("held", 0),
+                                    orphans=tuple(t["orphans"]) if "orphans" in t else None)
                    for n, t in json.loads(record.targets).items()}
         return Plan(plan_id=record.id, created_at=record.created_at, status=record.status,
                     identities=record.identities,
                     rejected=tuple(Rejected(**r) for r in json.loads(record.rejected)),
                     targets=targets, items=tuple(_item_from_row(r) for r in rows),
                     adopt=tuple(Link(**l) for l in json.loads(record.adopt)),
-                    source_info=json.loads(record.source_info or "{}"))
+                    source_info=json.loads(record.source_info or "{}"), as_of=record.as_of)
 
     def latest_plan_id(self) -> str | None:
+        """The newest plan made for its own day (a `plan --as-of` is a look ahead, never `latest`)."""
         with self.session() as s:
-            record = s.exec(select(PlanRecord).order_by(PlanRecord.created_at.desc()).limit(1)).first()
+            record = s.exec(select(PlanRecord).where(PlanRecord.as_of == None)  # noqa: E711
+                            .order_by(PlanRecord.created_at.desc()).limit(1)).first()
             return record.id if record else None
 
     def pending_plans(self, target: str | None = None) -> list[PlanRecord]:
-        """Plans with changes still to apply (an empty plan waits for nobody), optionally for one target."""
+        """Plans with changes still to apply (an empty plan waits for nobody), optionally for one target.
+        A plan made `--as-of` another day is a look at that day, never waiting to be applied."""
         waiting = (select(PlanItemRecord.plan_id)
                    .where(PlanItemRecord.op.in_(APPLICABLE_OPS), PlanItemRecord.status.in_(RUNNABLE)))
         if target is not None:
             waiting = waiting.where(PlanItemRecord.target == target)
         waiting = waiting.distinct()
         with self.session() as s:
-            return list(s.exec(select(PlanRecord).where(PlanRecord.id.in_(waiting))
+            return list(s.exec(select(PlanRecord).where(PlanRecord.id.in_(waiting),
+                                                        PlanRecord.as_of == None)  # noqa: E711
                                .order_by(PlanRecord.created_at.desc())))
 
     def set_plan_status(self, plan_id: str, status: str) -> None:
@@ -449,6 +458,33 @@ class StateDB:
             if not changed:
                 s.execute(insert(links).values(target=target, identity=identity, created_at=now,
                                                **{"data": "{}", **values}))
+
+    def disabled_at(self, target: str) -> dict[str, str]:
+        """account id -> when this tool's disable of it was applied, for the linked accounts
+        this tool disabled on `target`."""
+        with self.session() as s:
+            rows = s.exec(select(LinkRecord.account_id, LinkRecord.disabled_at)
+                          .where(LinkRecord.target == target, LinkRecord.disabled_at != None))  # noqa: E711
+            return {account_id: at for account_id, at in rows}
+
+    def mark_disabled(self, target: str, rows: list[tuple[str, str, str | None]]) -> None:
+        """Many (identity, account id, when this tool disabled it or None) at once: the links
+        of those accounts record it (a link to another account is left alone)."""
+        if not rows:
+            return
+        links = LinkRecord.__table__
+        with self._write() as s:
+            s.execute(update(links).where(links.c.target == target, links.c.identity == bindparam("b_identity"),
+                                          links.c.account_id == bindparam("b_account"))
+                      .values(disabled_at=bindparam("b_at")),
+                      [{"b_identity": i, "b_account": a, "b_at": at} for i, a, at in rows])
+
+    def forget_account(self, target: str, account_id: str) -> None:
+        """A deleted account: its link and the values written to it go."""
+        links, written = LinkRecord.__table__, WrittenRecord.__table__
+        with self._write() as s:
+            s.execute(delete(links).where(links.c.target == target, links.c.account_id == account_id))
+            s.execute(delete(written).where(written.c.target == target, written.c.account_id == account_id))
 
     # -- values written to write-only attributes ---------------------------
     def written(self, target: str) -> dict[str, dict[str, Any]]:
@@ -554,7 +590,7 @@ def _item_from_row(row) -> PlanItem:
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _FIRST_REVISION = "0001"   # what create_all made before there were migrations
-SCHEMA_HEAD = "0004"       # the newest file in migrations/versions (a test keeps them in step)
+SCHEMA_HEAD = "0005"       # the newest file in migrations/versions (a test keeps them in step)
 
 
 def _current_revision(engine) -> str | None:

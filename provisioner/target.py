@@ -58,6 +58,17 @@ class Target(ABC):
         about the rest), or None when the change goes through whole."""
         return None
 
+    def manual_delete(self, account: Account) -> str | None:
+        """For a target that cannot delete (no DELETE in `capabilities`): what a person does once
+        an account's grace period is over; None when disabled is final on this vendor (nothing
+        is planned)."""
+        return f"delete account {account.id} by hand: this target cannot delete accounts"
+
+    def delete(self, account: Account) -> None:
+        """Delete the account (DELETE in `capabilities`); NotFound when it is gone already."""
+        from ..errors import TargetError
+        raise TargetError(f"{self.name}: this target cannot delete accounts")
+
     def link_data(self, account: Account) -> dict | None:
         """What a create taught this tool that the link must keep (e.g. an assigned extension)."""
         return None

@@ -14,7 +14,7 @@ import os
 import re
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -159,13 +159,39 @@ Count = Annotated[int, _bounded("whole number", 0)]
 Positive = Annotated[float, _bounded("number", 0, exclusive=True)]
 
 
+def _keep_patterns(value: Any) -> dict[str, list[str]]:
+    """`keep`: a target path -> full-match regexes; an account matching one is never an orphan
+    to disable. Each pattern compiles here, so a typo stops the load, not a run."""
+    if not isinstance(value, dict):
+        raise ValueError("must be a table of attribute path = [regular expressions]")
+    out = {}
+    for path, patterns in value.items():
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise ValueError(f"{path}: must be a list of regular expressions")
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{path}: {pattern!r} is not a regular expression: {exc}") from None
+        out[str(path)] = list(patterns)
+    return out
+
+
+KeepPatterns = Annotated[dict, BeforeValidator(_keep_patterns)]
+
+
 class _Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True)
 
 
 # the mass-change limits a target may set for itself (else policy's apply)
 CHANGE_LIMITS = ("max_disable_percent", "max_disable_count", "max_update_percent", "max_update_count",
-                 "max_clear_percent", "max_clear_count", "percent_floor")
+                 "max_clear_percent", "max_clear_count", "max_delete_percent", "max_delete_count",
+                 "percent_floor")
+# the lifecycle keys a target may set for itself (else policy's apply)
+LIFECYCLE_KEYS = ("delete_after_days", "unmanaged", "keep")
 
 
 class TargetSettingsBase(_Settings):
@@ -184,6 +210,11 @@ class TargetSettingsBase(_Settings):
     max_clear_percent: Percent | None = None
     max_clear_count: Count | None = None
     percent_floor: Count | None = None
+    max_delete_percent: Percent | None = None
+    max_delete_count: Count | None = None
+    delete_after_days: Count | None = None
+    unmanaged: Literal["ignore", "report", "disable"] | None = None
+    keep: KeepPatterns | None = None
     allow_insecure: bool = False        # let credentials go over http:// to another machine
     # named when a URL holds credentials
     credential_keys: ClassVar[str] = "token, or username and password"
@@ -221,6 +252,10 @@ class TargetSettingsBase(_Settings):
         """What a change of an immutable attribute becomes: "manual" or "recreate"."""
         return "manual"
 
+    def lifecycle(self, policy: PolicySettings) -> dict[str, Any]:
+        """delete_after_days, unmanaged and keep in force for this target: its own, else the policy's."""
+        return {key: getattr(policy, key) if getattr(self, key) is None else getattr(self, key)
+                for key in LIFECYCLE_KEYS}
 
 
 class SandboxSettingsBase(_Settings):

@@ -245,7 +245,7 @@ def test_directory_mapping():
      "attributes.title: unknown key 'form'; did you mean 'from'?"),
     ('[attributes]\ntitle = { from = "t", colour = "red" }\n',
      "attributes.title: unknown key 'colour' (known: case_insensitive, constant, default, "
-     "equals, fold_accents, from, lookup, matching, pick, separator, template, transform)"),
+     "equals, fold_accents, from, lookup, matching, on_drift, pick, separator, template, transform)"),
     ('[attributes]\ntitle = { default = "x" }\n',
      "attributes.title: needs exactly one of 'from', 'template' or 'constant'"),
     ('[attributes]\ntitle = { from = "t", constant = "x" }\n',

@@ -105,7 +105,7 @@ def test_a_plan_for_review_sends_its_markdown_summary_and_mails_the_html_report(
     [doc] = bodies(hook)
     markdown = doc["summary_markdown"]
     assert markdown.startswith(f"## Plan {doc['plan_id']}")
-    assert "| directory | 0 | 2 | 0 | 0 | 0 | 0 | 0 | 0 | no |" in markdown
+    assert "| directory | 0 | 0 | 2 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | no |" in markdown
     [(_, _, content)] = smtp_server.messages
     mail = message_from_string(content, policy=email.policy.default)
     assert mail["Subject"] == f"provisioner: plan {doc['plan_id']} is waiting for review"

@@ -104,3 +104,17 @@ def test_an_unreachable_mail_server_is_logged_not_raised(caplog):
         "host": "127.0.0.1", "port": free_port(), "from": "a@example.com", "to": ["b@example.com"], "timeout": 2}})
     assert deliver(settings, failed_doc()) == 1
     assert "mail via 127.0.0.1" in caplog.text
+
+
+def test_drift_items_are_sent_in_the_summary_and_counted_as_needing_a_person():
+    from dataclasses import replace
+    from provisioner.model import Change, PlanItem
+    drift = PlanItem("i9", "dir", "drift", "E9", "a9", {"title": Change("Agent", "Boss")},
+                     "title was changed on dir: ours 'Agent', theirs 'Boss'; on_drift = \"alert\": left as it is")
+    plan = replace(make_plan(), items=(*make_plan().items, drift))
+    doc = summary("manual", run_id="r", plan=plan, counts={"drift": 1}, failures=[])
+    lines = doc["text"].splitlines()
+    assert lines[0] == "provisioner: plan p1 has 2 item(s) only a person can do"   # the conflict and the drift
+    assert "drift dir E9: title was changed on dir: ours 'Agent', theirs 'Boss'; on_drift = \"alert\": " \
+           "left as it is" in lines
+    assert "Boss" in doc["summary_markdown"]

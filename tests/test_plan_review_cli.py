@@ -14,8 +14,8 @@ import pytest
 
 from test_end_to_end import Workspace, row
 
-PLAN_LINE = re.compile(r"^Plan: (\d+) to create, (\d+) to update, (\d+) to disable, (\d+) to enable; "
-                       r"(\d+) manual, (\d+) conflicts?, (\d+) blocked\.$")
+PLAN_LINE = re.compile(r"^Plan: (\d+) to delete, (\d+) to create, (\d+) to update, (\d+) to disable, "
+                       r"(\d+) to enable; (\d+) manual, (\d+) drift, (\d+) conflicts?, (\d+) blocked\.$")
 ITEM = re.compile(r"^[-+~^!?] (create|update|disable|enable|manual|conflict) +\S+ +\S+")
 # a mapping in an order no sorting gives: the plan must keep it
 MAPPING = """scope = 'department eq "Support"'
@@ -79,7 +79,7 @@ def test_a_2000_create_plan_reads_on_one_screen_and_ends_with_the_plan_line(big)
     lines = lines_of(big.run("plan"))
     plan_id = plan_id_of(lines)  # the per-target summary leads
     assert len(lines) <= 200
-    assert lines[-1] == "Plan: 2000 to create, 0 to update, 0 to disable, 0 to enable; 0 manual, 0 conflicts, 0 blocked."
+    assert lines[-1] == "Plan: 0 to delete, 2000 to create, 0 to update, 0 to disable, 0 to enable; 0 manual, 0 drift, 0 conflicts, 0 blocked."
     assert lines[-2] == f"apply with: provisioner apply {plan_id}"
     creates = [l for l in lines if re.match(r"^\+ create +directory +E\d{5}", l)]
     assert len(creates) == 20
@@ -95,7 +95,7 @@ def test_full_shows_every_attribute_of_every_item_and_compact_one_line_each(big)
     plan_id = plan_id_of(lines_of(big.run("plan")))
 
     full = lines_of(big.run("show", plan_id, "--target", "directory", "--full"))
-    assert PLAN_LINE.match(full[-1]).group(1) == "2000"
+    assert PLAN_LINE.match(full[-1]).group(2) == "2000"
     starts = [n for n, l in enumerate(full) if ITEM.match(l)]
     assert len(starts) == 2000
     first = full[starts[0]:starts[1]]
@@ -133,7 +133,7 @@ def test_a_blocked_plan_says_so_and_never_offers_to_apply(ws):
     ws.people(*people(3))
     proc = ws.run("plan", check=3)
     lines = lines_of(proc)
-    assert lines[-1] == "Plan: 0 to create, 0 to update, 7 to disable, 0 to enable; 0 manual, 0 conflicts, 1 blocked."
+    assert lines[-1] == "Plan: 0 to delete, 0 to create, 0 to update, 7 to disable, 0 to enable; 0 manual, 0 drift, 0 conflicts, 1 blocked."
     assert not any("apply with" in l for l in lines)
     assert "nothing to apply" not in proc.stdout and "match the source" not in proc.stdout
     assert any(l.startswith("blocked by the safety policy: directory; review the items above") for l in lines)
@@ -162,7 +162,7 @@ def test_a_target_that_could_not_be_read_never_matches_the_source(ws):
     assert not any("apply with" in l for l in lines)
     assert any(l.startswith("directory  NOT PLANNED: could not read its accounts") for l in lines)
     assert any(l.startswith("not a complete plan: the accounts of directory could not be read") for l in lines)
-    assert lines[-1] == "Plan: 0 to create, 0 to update, 0 to disable, 0 to enable; 0 manual, 0 conflicts, 1 blocked."
+    assert lines[-1] == "Plan: 0 to delete, 0 to create, 0 to update, 0 to disable, 0 to enable; 0 manual, 0 drift, 0 conflicts, 1 blocked."
     shown = ws.run("show", "latest").stdout
     assert "match the source" not in shown and "not a complete plan" in shown
 
@@ -197,6 +197,6 @@ def test_reconcile_asks_right_below_the_plan_line_it_printed(ws):
     assert proc.returncode == 0
     lines = lines_of(proc)
     [at] = [n for n, l in enumerate(lines) if PLAN_LINE.match(l)]
-    assert lines[at] == "Plan: 3 to create, 0 to update, 0 to disable, 0 to enable; 0 manual, 0 conflicts, 0 blocked."
+    assert lines[at] == "Plan: 0 to delete, 3 to create, 0 to update, 0 to disable, 0 to enable; 0 manual, 0 drift, 0 conflicts, 0 blocked."
     assert lines[at + 1].startswith("Apply 3 changes of plan ") and "nothing applied" in "\n".join(lines[at + 1:])
     assert not any("apply with" in l for l in lines) and ws.users() == {}

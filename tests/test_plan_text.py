@@ -55,8 +55,8 @@ def test_the_plan_line_counts_the_whole_plan_and_blocked_targets():
     blocked = TargetSummary(accounts=3, counts={}, unmanaged=0, blocked=True, block_reason="too many")
     plan = plan_of([item(1, "create"), item(2, "conflict"), item(3, "conflict"), item(4, "manual", "crm")],
                    crm=blocked)
-    assert plan_line(plan) == ("Plan: 1 to create, 0 to update, 0 to disable, 0 to enable; "
-                               "1 manual, 2 conflicts, 1 blocked.")
+    assert plan_line(plan) == ("Plan: 0 to delete, 1 to create, 0 to update, 0 to disable, 0 to enable; "
+                               "1 manual, 0 drift, 2 conflicts, 1 blocked.")
     closing = closing_text(plan, {}, apply_hint=True, duration=str).plain.splitlines()
     assert closing == ["dir  1 to create, 2 conflicts", "crm  1 manual  BLOCKED: too many",
                        "blocked by the safety policy: crm; review the items above. An apply leaves it out "

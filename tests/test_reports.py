@@ -91,7 +91,7 @@ def test_the_html_report_renders_its_counts_and_filters_in_headless_chromium(wor
         row = re.search(rf'<tr data-target="{name}"><th>{name}</th>(.*?)</tr>', dom).group(1)
         cells = re.findall(r'<td class="n"[^>]*>(?:<a[^>]*>)?(\d+)', row)
         assert cells == [str(summary.accounts), *(str(summary.counts.get(op, 0)) for op in
-                         ("create", "update", "disable", "enable", "manual", "conflict")), str(summary.unmanaged)]
+                         ("delete", "create", "update", "disable", "enable", "manual", "drift", "conflict")), str(summary.unmanaged)]
     assert "Target portal is BLOCKED" in dom and "20 disables exceed max_disable_count = 10" in dom
     assert dom.index('id="summary"') < dom.index('id="attention"') < dom.index('id="items"')
     assert dom.count('type="checkbox"') == 151  # the manual and conflict items, as a checklist
@@ -154,7 +154,7 @@ def test_the_markdown_report_is_valid_tables_with_what_needs_a_person(workdir, s
     assert len(tables) == 3  # summary, rejected rows, items that need a person
     for counts in tables:
         assert len(set(counts)) == 1  # every row has the header's number of cells
-    assert "| portal | 20 | 5 | 0 | 20 |" in markdown and "BLOCKED: 20 disables exceed" in markdown
+    assert "| portal | 20 | 0 | 5 | 0 | 20 |" in markdown and "BLOCKED: 20 disables exceed" in markdown
     assert "&lt;script&gt;" in markdown and HOSTILE not in markdown
     assert "… and 51 more items (see the HTML or CSV report)" in markdown  # 151, capped at 100
     assert "markdown report written" in text

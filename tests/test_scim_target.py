@@ -49,7 +49,7 @@ ALICE = dict(name={"givenName": "Alice", "familyName": "Liddell"}, title="Engine
 
 def test_is_a_target(target):
     assert isinstance(target, Target)
-    assert target.capabilities == {"create", "update", "disable", "enable"}
+    assert target.capabilities == {"create", "update", "disable", "enable", "delete"}
 
 
 # -- reading ---------------------------------------------------------------

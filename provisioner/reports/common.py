@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..model import CONFLICT, FAILED, MANUAL, STALE, Plan, PlanItem
+from ..model import CONFLICT, DRIFT, FAILED, MANUAL, STALE, Plan, PlanItem
 
 # items a person must act on: the tool cannot (manual), could not decide
-# (conflict), or tried and did not succeed (failed, stale)
-PERSON_OPS = (MANUAL, CONFLICT)
+# (conflict), was told to only report (drift), or tried and did not succeed (failed, stale)
+PERSON_OPS = (MANUAL, CONFLICT, DRIFT)
 PROBLEM_STATUSES = (FAILED, STALE)
 
 
@@ -32,3 +32,13 @@ def attention_items(plan: Plan) -> list[PlanItem]:
 
 def blocked_targets(plan: Plan) -> dict[str, str]:
     return {name: s.block_reason or "blocked" for name, s in plan.targets.items() if s.blocked}
+
+
+def orphan_rows(plan: Plan) -> list[list]:
+    """policy.unmanaged = "report" or "disable": [target, account, person, state, kept by] per orphan."""
+    return [[name, o["account_id"], o.get("person") or "", "active" if o.get("active", True) else "disabled",
+             o.get("kept") or ""]
+            for name, s in plan.targets.items() for o in (s.orphans or ())]
+
+
+ORPHAN_HEADER = ["target", "account", "person", "state", "kept by"]

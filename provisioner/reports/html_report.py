@@ -16,7 +16,7 @@ import hashlib
 from html import escape
 
 from ..model import OPS, Plan, PlanItem
-from .common import attention_items, blocked_targets, value_text
+from .common import ORPHAN_HEADER, attention_items, blocked_targets, orphan_rows, value_text
 
 _STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1200px;
@@ -128,7 +128,8 @@ def _attention(plan: Plan) -> list[str]:
     rejected = plan.rejected
     unmatched = plan.source_info.get("unmatched", ())
     attention = attention_items(plan)
-    if not (blocked or rejected or unmatched or attention):
+    orphans = orphan_rows(plan)
+    if not (blocked or rejected or unmatched or attention or orphans):
         return out
     out.append('<section id="attention"><h2>Needs attention</h2>')
     for name, reason in blocked.items():
@@ -146,6 +147,10 @@ def _attention(plan: Plan) -> list[str]:
         out.append(_fold(len(unmatched), "records",
                          _table(["row", "key", "reason"], [[u["row"], u["key"], u["reason"]] for u in unmatched],
                                 "unmatched")))
+    if orphans:
+        out.append(f'<div class="warn"><b>{len(orphans)} account(s) match nobody</b> in the source '
+                   "(orphans; policy.unmanaged).</div>")
+        out.append(_fold(len(orphans), "orphan accounts", _table(ORPHAN_HEADER, orphans, "orphans")))
     if attention:
         lines = []
         for item in attention:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ..model import OPS, Plan
-from .common import attention_items, blocked_targets
+from .common import ORPHAN_HEADER, attention_items, blocked_targets, orphan_rows
 
 # a ticket has a size limit; the full list is in the HTML or CSV report
 MAX_ROWS = 100
@@ -52,6 +52,10 @@ def plan_markdown(plan: Plan) -> str:
     if unmatched:
         rows, more = _capped([[u["row"], u["key"], u["reason"]] for u in unmatched], "records")
         out += ["", "### Records only a secondary source has", ""] + table(["row", "key", "reason"], rows) + more
+    orphans = orphan_rows(plan)
+    if orphans:
+        rows, more = _capped(orphans, "orphan accounts")
+        out += ["", "### Accounts that match nobody (orphans)", ""] + table(ORPHAN_HEADER, rows) + more
     attention = attention_items(plan)
     if attention:
         rows, more = _capped([[i.target, i.op, i.identity, i.account_id, i.status, i.error or i.reason]

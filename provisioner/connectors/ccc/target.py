@@ -206,6 +206,10 @@ class CccTarget(Target):
             raise _error_class(None, code, what)(f"{self.name}: {what} ({route}) refused ({said})", status)
         return body.get("Data")
 
+    def manual_delete(self, account: Account) -> str | None:
+        # the CCC WebServices document names no agent action that removes an agent
+        return f"delete agent {account.id} in the CCC portal by hand: CCC WebServices document no delete"
+
 
 def _error_class(status: int | None, code: Any, what: str) -> type[TargetError]:
     if what == "create" and DUPLICATE in (status, _int(code)):

@@ -170,6 +170,12 @@ class CcsTarget(Target):
                     f"{', '.join(map(repr, RECORDING_TYPES))}")
         return None
 
+    def manual_delete(self, account: Account) -> str | None:
+        # the CCS API document has no call that removes an extension (api-notes, section 3)
+        return (f"CCS cannot delete extensions through its API: remove extension "
+                f"{account.attrs.get('extension') or account.id} in the CCS portal, or keep it as "
+                "it is (no longer an agent)")
+
     def manual_create(self, key: str, want: Mapping[str, Any]) -> str:
         """What a person must set up in CCS for someone who has no extension."""
         who = want.get("fullname") or key

@@ -353,6 +353,11 @@ class ClientTrackTarget(Target):
                         "attributes)", error.status, error.retryable)
         return error
 
+    def manual_delete(self, account: Account) -> str | None:
+        # CTObjects are get / insert / update only (the CTAPI seed): no call removes a record
+        return (f"ClientTrack's API cannot delete records: remove staff record {account.id} in "
+                "ClientTrack by hand if your retention rules allow, or keep it inactive")
+
 
 def _environment(answer: Any) -> str:
     """What /auth/test says it reached: its environment name if it gives one."""

@@ -19,7 +19,7 @@ from ...http import (BasicAuth, BearerAuth, RateLimiter, accepted, acting, error
                      safe_url, unauthorized_error)
 from ...model import Account
 from ...secrets import Secret
-from ...target import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
+from ...target import CREATE, DELETE, DISABLE, ENABLE, UPDATE, Target, flatten
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ _TIMING_ROUNDS = 5
 
 
 class ScimTarget(Target):
-    capabilities = frozenset({CREATE, UPDATE, DISABLE, ENABLE})
+    capabilities = frozenset({CREATE, UPDATE, DISABLE, ENABLE, DELETE})
     # RFC 7643 §3.1 and §4.1: id and meta are the server's; a User's groups are readOnly
     server_owned = frozenset({"id", "meta", "groups"})
     # RFC 7643 §4.1.1: userName is the one attribute a User must have
@@ -171,6 +171,10 @@ class ScimTarget(Target):
             if operations:
                 body = {"schemas": [PATCH_SCHEMA], "Operations": operations}
                 self._request("PATCH", url, "update", json_body=body, ok=(200, 204), errors=errors)
+
+    def delete(self, account: Account) -> None:
+        # RFC 7644 3.6: 204 No Content; 404 (gone already) is the caller's "done"
+        self._request("DELETE", self._user_url(account.id), "delete", ok=(200, 204), errors={404: NotFound})
 
     # -- other -----------------------------------------------------------
 

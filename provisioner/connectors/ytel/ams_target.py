@@ -130,6 +130,11 @@ class YtelTarget(Target):
 
     # -- plan-time checks -------------------------------------------------
 
+    def manual_delete(self, account: Account) -> str | None:
+        # Ytel documents DELETE /ams/v3/users/{clientId}; this connector does not send it yet
+        return (f"delete user {account.id} in Ytel's user management by hand "
+                "(this tool does not delete Ytel users yet)")
+
     def validate(self, want: Mapping[str, Any]) -> str | None:
         """A sentence when a wanted role or work group cannot be given (a conflict in the plan)."""
         if self._groups is not None:

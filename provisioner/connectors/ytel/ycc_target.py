@@ -204,6 +204,10 @@ class YccTarget(Target):
         return (f"user_group {group!r} is not an agent group in YCC{hint}: correct it in the source "
                 "or the mapping (known groups: GET /api/v2/agentgroup-lists)")
 
+    def manual_delete(self, account: Account) -> str | None:
+        # YCC documents delete-agent; this connector does not send it yet (nor does the emulator serve it)
+        return f"delete agent {account.id} in YCC by hand (this tool does not delete YCC agents yet)"
+
     def manual_create(self, key: str, want: Mapping[str, Any]) -> str:
         """The sentence for a person this run cannot clone an agent for (no template agent)."""
         who = want.get(FULL_NAME) or key
