@@ -127,7 +127,7 @@ def _apply_target(plan, name, handle, items, state, run_id, result, on_item, sto
     written = state.written(name) if write_only else {}
     # what this tool writes is remembered for these: write-only paths, and those whose drift
     # the mapping adopts or alerts on (provisioner.lifecycle compares with it)
-    remember = write_only | frozenset(getattr(handle.mapping, "drift_tracked", ()))
+    remember = write_only | handle.mapping.drift_tracked
     workers = max(1, handle.concurrency)
     # items queued beyond the threads keep them busy while the main thread records a batch
     depth = workers * 2

@@ -33,18 +33,19 @@ def delete_reason(key: str | None, disabled_on: date, delete_after_days: int, to
 
 
 def drift_of(mapping, want: Mapping[str, Any], account: Account, last: Mapping[str, Any] | None,
-             skip: Iterable[str] = ()) -> tuple[set[str], dict[str, Change]]:
+             skip: Iterable[str] = ()) -> tuple[set[str], dict[str, Change], dict[str, Change]]:
     """The paths a diff must leave alone because the target's value drifted and the
-    mapping adopts or alerts on it, and the drift to report {path: Change(ours, theirs)}.
+    mapping adopts or alerts on it, the drift to report {path: Change(ours, theirs)}, and
+    the drift an update reverts (on_drift = "revert" written down) in the same shape.
 
     Drift: the target's value differs from what this tool last wrote (`last`) while the
     source still wants that value. A path with nothing written yet is not drift (it is
     diffed as before, and the value is recorded once written); a source change is never
     held back (the source moved, so the diff writes it)."""
-    tracked = getattr(mapping, "drift_tracked", frozenset())
+    tracked = mapping.drift_tracked
     if not tracked or not last:
-        return set(), {}
-    leave, report = set(), {}
+        return set(), {}, {}
+    leave, report, reverted = set(), {}, {}
     for path in tracked:
         if path == ACTIVE or path in skip or path not in want:
             continue
@@ -55,10 +56,20 @@ def drift_of(mapping, want: Mapping[str, Any], account: Account, last: Mapping[s
         theirs = account.attrs.get(path)
         if same_value(theirs, ours, ci) or not same_value(want[path], ours, ci):
             continue
+        policy = mapping.on_drift(path)
+        if policy == "revert":
+            reverted[path] = Change(ours, theirs)
+            continue
         leave.add(path)
-        if mapping.on_drift(path) == "alert":
+        if policy == "alert":
             report[path] = Change(ours, theirs)
-    return leave, report
+    return leave, report, reverted
+
+
+def revert_reason(reason: str, target: str, reverted: Mapping[str, Change]) -> str:
+    """An update's reason, saying which of its changes put back a value changed on the target."""
+    parts = [f"{path} was changed on {target} to {c.after!r}" for path, c in reverted.items()]
+    return f"{reason}; reverts drift ({'; '.join(parts)}; on_drift = \"revert\")"
 
 
 def drift_reason(target: str, changes: Mapping[str, Change], account: Account) -> str:

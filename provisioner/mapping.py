@@ -120,9 +120,9 @@ class Mapping:
     # target paths whose entry says how a list becomes one value (pick/matching)
     _picks: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     _scope_attributes: tuple[str, ...] = field(default=(), repr=False, compare=False)
-    # target path -> "adopt" | "alert" (a path not here reverts drift)
+    # target path -> "revert" | "adopt" | "alert", as written (a path not here reverts, untracked)
     _drift: _Map[str, str] = field(default_factory=dict, repr=False, compare=False)
-    # the paths whose last written value the state DB keeps (on_drift is not revert)
+    # the paths whose last written value the state DB keeps (those with an on_drift)
     drift_tracked: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def on_drift(self, path: str) -> str:
@@ -214,8 +214,8 @@ def load_mapping(path: Path) -> Mapping:
             if target == ACTIVE:
                 fail(f"{key}.on_drift", "active follows the source: enabling and disabling are "
                                          "never drift")
-            if spec["on_drift"] != "revert":
-                drift[target] = spec["on_drift"]
+            # any policy written down is tracked: an explicit revert says why its update is planned
+            drift[target] = spec["on_drift"]
 
     attributes = tuple(entries)
     correlate = doc.get("correlate", [attributes[0]])

@@ -7,7 +7,7 @@ time, so the same inputs always give the same plan.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -325,7 +325,7 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
     # Pass 2: one item per identity, in source order.
     immutable = bool(target.immutable)
     # paths whose drift the mapping adopts or alerts on; the target's unreadable ones are no drift
-    drift_tracked = bool(getattr(mapping, "drift_tracked", None))
+    drift_tracked = bool(mapping.drift_tracked)
     drift_skip = target.write_only | target.read_only
     for key, want in desired.items():
         if key in conflicts:
@@ -343,12 +343,15 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
             if item is None:
                 continue
         else:
-            leave, drift = (lifecycle.drift_of(mapping, want, account, target.written.get(account.id),
-                                               skip=drift_skip) if drift_tracked else ((), {}))
+            leave, drift, reverted = (lifecycle.drift_of(mapping, want, account, target.written.get(account.id),
+                                                         skip=drift_skip) if drift_tracked else ((), {}, {}))
             if drift and account.active and want.get(ACTIVE, True) is not False:
                 tp.items.append(_item(target, DRIFT, key, account.id, drift,
                                       lifecycle.drift_reason(target.name, drift, account)))
             item = _diff_item(target, key, want, account, notes.get(key), leave)
+            reverted = {p: c for p, c in reverted.items() if item is not None and p in item.changes}
+            if reverted and item.op == UPDATE:
+                item = replace(item, reason=lifecycle.revert_reason(item.reason, target.name, reverted))
             if item is None and links.get(key) != account.id:
                 tp.adopt.append(Link(target.name, key, account.id))
         if item is not None and target.validate and item.op in (CREATE, UPDATE, ENABLE):

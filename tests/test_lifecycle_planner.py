@@ -140,10 +140,22 @@ def drifted(title_on_target="Boss", wrote="Agent", source_title="Agent"):
     return ada, account, {"id-E1": {"title": wrote}}
 
 
-def test_revert_is_todays_behaviour(tmp_path):
+def test_revert_is_todays_behaviour_and_its_update_says_it_reverts_drift(tmp_path):
     ada, account, written = drifted()
     plan = plan_for(drift_mapping(tmp_path, "revert"), [ada], [account], {"E1": "id-E1"}, written=written)
     assert ops(plan) == [("update", "E1")] and plan.items[0].changes["title"].after == "Agent"
+    assert "reverts drift (title was changed on dir to 'Boss'" in plan.items[0].reason
+
+
+def test_a_source_change_under_revert_is_no_drift(tmp_path):
+    ada, account, written = drifted(title_on_target="Agent", source_title="Team Lead")
+    plan = plan_for(drift_mapping(tmp_path, "revert"), [ada], [account], {"E1": "id-E1"}, written=written)
+    assert ops(plan) == [("update", "E1")] and "drift" not in plan.items[0].reason
+
+
+def test_without_on_drift_nothing_is_tracked(tmp_path):
+    assert load(tmp_path, MAPPING).drift_tracked == frozenset()
+    assert drift_mapping(tmp_path, "revert").drift_tracked == {"title"}
 
 
 def test_adopt_leaves_the_targets_value(tmp_path):
