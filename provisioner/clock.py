@@ -35,3 +35,8 @@ def day_of(stamp: str, zone: str) -> date:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(ZoneInfo(zone)).date()
+
+
+def utcnow() -> str:
+    """This moment in UTC as the state DB writes it (ISO 8601, milliseconds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")

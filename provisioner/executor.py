@@ -20,7 +20,8 @@ from .model import (
     SKIPPED, STALE, Account, Plan, PlanItem, same_value, with_written,
 )
 from .secrets import redact
-from .state import StateDB, utcnow
+from .clock import utcnow
+from .state import StateDB
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from .model import APPLICABLE_OPS, UNREADABLE, Plan, PlanItem, SourceResult
 from .planner import PlanPolicy, TargetInput, make_plan
 from .secrets import redact
 from .sources import read_source
-from .state import StateDB, utcnow
+from .clock import utcnow
+from .state import StateDB
 from .target_handle import TargetHandle, link_keys, open_target
 
 log = logging.getLogger(__name__)

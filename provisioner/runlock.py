@@ -23,13 +23,24 @@ from typing import Iterator
 
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, SQLModel
 
+from .clock import utcnow
 from .errors import ProvisionerError
 
 log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.5
 RUN_LOCK = "run"   # the one lock reconcile, apply and scheduled cycles share
+
+
+class LockRecord(SQLModel, table=True):
+    __tablename__ = "locks"
+    name: str = Field(primary_key=True)
+    token: str                                  # this acquisition; only it may renew or release
+    holder: str                                 # "reconcile pid 123 on host": for messages
+    since: str
+    expires: float | None = None                # epoch seconds; the SQLite lease only
 
 
 class LockHeld(ProvisionerError):
@@ -53,7 +64,6 @@ def advisory_key(name: str) -> int:
 @contextmanager
 def hold(db, name: str, holder: str, wait_seconds: float, lease_seconds: float) -> Iterator[None]:
     """Hold lock `name` for the block; wait up to `wait_seconds`, then raise LockHeld."""
-    from .state import LockRecord, utcnow
     table = LockRecord.__table__
     token = uuid.uuid4().hex
     postgres = db.engine.dialect.name == "postgresql"
@@ -106,7 +116,6 @@ def hold(db, name: str, holder: str, wait_seconds: float, lease_seconds: float) 
 
 
 def _take_lease(db, table, name, token, holder, lease_seconds) -> bool:
-    from .state import utcnow
     now = time.time()
     values = dict(token=token, holder=holder, since=utcnow(), expires=now + lease_seconds)
     try:

@@ -14,7 +14,6 @@ import os
 import threading
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,8 +23,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import make_url
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
+from .clock import utcnow
 from .errors import ConfigError
 from .model import APPLICABLE_OPS, OPS, RUNNABLE, Change, Link, Plan, PlanItem, Rejected, TargetSummary
+from .runlock import hold
 from .secrets import redact
 
 
@@ -33,10 +34,6 @@ log = logging.getLogger(__name__)
 
 # the PostgreSQL schema of a fleet's registry and job queue (provisioner.fleet); here for StateDB
 FLEET_SCHEMA = "provisioner_fleet"
-
-
-def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 class RunRecord(SQLModel, table=True):
@@ -118,15 +115,6 @@ class WrittenRecord(SQLModel, table=True):
     value: str = Field(sa_column=Column(Text, nullable=False))   # JSON
     plan_id: str | None = None
     written_at: str
-
-
-class LockRecord(SQLModel, table=True):
-    __tablename__ = "locks"
-    name: str = Field(primary_key=True)
-    token: str                                  # this acquisition; only it may renew or release
-    holder: str                                 # "reconcile pid 123 on host": for messages
-    since: str
-    expires: float | None = None                # epoch seconds; the SQLite lease only
 
 
 class AuditRecord(SQLModel, table=True):
@@ -245,7 +233,6 @@ class StateDB:
 
     def lock(self, name: str, holder: str, wait_seconds: float = 0, lease_seconds: float = 60):
         """Context manager: hold the run lock `name`, or raise runlock.LockHeld after waiting."""
-        from .runlock import hold
         return hold(self, name, holder, wait_seconds, lease_seconds)
 
     # -- runs -----------------------------------------------------------

@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
 from .model import ACTIVE, Account
-from .paths import getter
+from .scim_paths import getter
 
 CREATE, UPDATE, DISABLE, ENABLE, DELETE = "create", "update", "disable", "enable", "delete"
 ALL_CAPABILITIES = frozenset({CREATE, UPDATE, DISABLE, ENABLE, DELETE})

@@ -11,7 +11,7 @@ from typing import Any
 
 from .connectors import connector
 from .errors import ConfigError
-from .paths import top_level
+from .scim_paths import top_level
 
 
 @dataclass

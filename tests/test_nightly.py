@@ -21,7 +21,8 @@ from sqlmodel import select
 from conftest import SCIM_TOKEN, bodies
 from ports import closed_port_url
 from recording_proxy import RecordingProxy
-from provisioner.state import LockRecord, PlanItemRecord, StateDB
+from provisioner.runlock import LockRecord
+from provisioner.state import PlanItemRecord, StateDB
 from scripted_server import Reply, ScriptedServer
 from test_end_to_end import ADA, GRACE, Workspace, row
 from test_notify import smtp_server  # noqa: F401  (a fixture: a real SMTP server on loopback)

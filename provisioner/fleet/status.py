@@ -6,8 +6,8 @@ from __future__ import annotations
 import click
 from sqlalchemy import create_engine, text
 
-from ..runlock import advisory_key
-from ..state import FLEET_SCHEMA, LockRecord
+from ..runlock import LockRecord, advisory_key
+from ..state import FLEET_SCHEMA
 from .jobs import APPLY_TASK, PLAN_TASK
 from .tenants import Registry
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ... import paths as P
+from ... import scim_paths as P
 from ...sandbox.server import Emulator, Faults, HttpError, Request, UserStore, faults_of
 
 API = "/configapi/v2"

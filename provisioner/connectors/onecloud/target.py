@@ -35,7 +35,7 @@ from ...auth.oauth_client_credentials import ClientCredentialsAuth
 from ...errors import ConfigError, TargetError
 from ...http import error_detail, error_for, safe_url
 from ...model import Account, normalize
-from ...paths import get_path
+from ...scim_paths import get_path
 from ...secrets import Secret
 from ...target import flatten
 from ..scim.target import ScimTarget

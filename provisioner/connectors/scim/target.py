@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ... import paths as P
+from ... import scim_paths as P
 from ...errors import AlreadyExists, ConfigError, NotFound, TargetError
 from ...http import (BasicAuth, BearerAuth, RateLimiter, accepted, acting, error_for, json_of, make_client,
                      safe_url, unauthorized_error)

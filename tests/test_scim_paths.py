@@ -1,6 +1,6 @@
 import pytest
 
-from provisioner.paths import (get_path, has_selector, parse, remove_path, set_path,
+from provisioner.scim_paths import (get_path, has_selector, parse, remove_path, set_path,
                                strip_selectors, top_level)
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -170,6 +170,6 @@ GETTER_DOC = {
     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
 ])
 def test_compiled_getter_reads_what_get_path_reads(path):
-    from provisioner.paths import _get, getter
+    from provisioner.scim_paths import _get, getter
     assert getter(path)(GETTER_DOC) == _get(GETTER_DOC, parse(path))
     assert getter(path) is getter(path)  # parsed once per path
