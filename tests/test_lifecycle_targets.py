@@ -13,11 +13,19 @@ from provisioner.connectors.clienttrack.target import ClientTrackTarget
 from provisioner.connectors.ccc.target import CccTarget
 from provisioner.connectors.onecloud.target import OneCloudTarget
 from provisioner.connectors.scim.target import ScimTarget
-from provisioner.connectors.ytel.ams_target import YtelTarget
 from provisioner.connectors.ytel.ycc_target import YccTarget
 from provisioner.secrets import Secret
 from conftest import SCIM_TOKEN
 from test_onecloud_target import connect, person
+from test_ytel_target import API_PASSWORD, API_USER, connect as connect_ytel, user as ytel_user
+from provisioner.connectors.ytel.emulator import YtelEmulator, YtelOptions
+
+
+@pytest.fixture
+def ytel():
+    emulator = YtelEmulator(YtelOptions(username=API_USER, password=API_PASSWORD)).start()
+    yield emulator
+    emulator.stop()
 
 
 def test_onecloud_deletes_with_scim_delete_and_a_second_delete_is_not_found(onecloud):
@@ -41,7 +49,21 @@ def test_scim_deletes_and_a_second_delete_is_not_found(scim_server):
             target.delete(made)
 
 
-@pytest.mark.parametrize("cls", [CcsTarget, ClientTrackTarget, CccTarget, YtelTarget, YccTarget])
+def test_ytel_deletes_with_its_delete_call_and_a_second_delete_is_not_found(ytel):
+    with connect_ytel(ytel) as target:
+        assert DELETE in target.capabilities
+        made = target.create(ytel_user("ada@example.com", active=False))
+        target.delete(made)
+        assert target.get_account(made.id) is None
+        assert target.find_accounts("username", "ada@example.com") == []
+        with pytest.raises(NotFound) as gone:
+            target.delete(made)
+    assert "404 User not found" in str(gone.value)
+    assert [(p, s) for m, p, s in ytel.requests if m == "DELETE"] == [
+        (f"/ams/v3/users/{made.id}", 200), (f"/ams/v3/users/{made.id}", 404)]
+
+
+@pytest.mark.parametrize("cls", [CcsTarget, ClientTrackTarget, CccTarget, YccTarget])
 def test_targets_without_a_delete_say_what_a_person_does(cls):
     assert DELETE not in cls.capabilities
     # the hook reads only the account: called unbound, no connection is needed
