@@ -71,6 +71,7 @@ class YccEmulator(YtelEmulator):
         self.groups: dict[str, str] = dict(options.groups)
         self.agent_passwords: dict[str, str] = {}  # user id -> password given to the clone (memory only)
         self.user_ids: dict[str, int] = {}         # user id -> internal user_id (global-api, delete-agent)
+        self._last_user_id = 999                   # internal ids are never given twice, as a database's
         super().__init__(options, faults, **kwargs)
         self.add_agent(options.template_agent, "Template Agent", "ycc-template@example.com", active="N")
 
@@ -99,7 +100,9 @@ class YccEmulator(YtelEmulator):
                 "last_login_date": None, "last_ip": "", "modify_stamp": _now(), **extra}
         with self.lock:
             self.agents[user] = info
-            self.user_ids.setdefault(user, max(self.user_ids.values(), default=999) + 1)
+            if user not in self.user_ids:
+                self._last_user_id += 1
+                self.user_ids[user] = self._last_user_id
         return info
 
     def snapshot(self) -> Any:
@@ -113,8 +116,11 @@ class YccEmulator(YtelEmulator):
             self.agents = dict(data.get("agents") or self.agents)
             self.groups = dict(data.get("groups") or self.groups)
             self.user_ids = {u: i for u, i in (data.get("user_ids") or {}).items() if u in self.agents}
+            self._last_user_id = max([self._last_user_id, *self.user_ids.values()])
             for user in self.agents:   # a state file from before internal ids numbers them now
-                self.user_ids.setdefault(user, max(self.user_ids.values(), default=999) + 1)
+                if user not in self.user_ids:
+                    self._last_user_id += 1
+                    self.user_ids[user] = self._last_user_id
 
     # -- answers ---------------------------------------------------------------
 
