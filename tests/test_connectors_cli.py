@@ -37,7 +37,7 @@ def test_every_built_in_connector_is_listed_with_what_it_can_do():
     # CCS cannot create extensions; its agent settings are never shown back
     assert found["ccs"]["capabilities"] == ["update", "disable", "enable"]
     assert "max_chats" in found["ccs"]["write_only"] and "active" in found["ccs"]["write_only"]
-    assert found["scim"]["capabilities"] == ["create", "update", "disable", "enable"]
+    assert found["scim"]["capabilities"] == ["create", "update", "disable", "enable", "delete"]
     assert found["ytel"]["rate_limits"] == {"AMS calls": 150, "token endpoint": 25}
     assert found["scim"]["rate_limits"] == {}
     # scim2-server stands in for a SCIM directory: the connector ships no emulator of its own

@@ -42,7 +42,7 @@ def test_provisioner_connectors_lists_it(tmp_path):
     listed = {c["type"]: c for c in json.loads(proc.stdout)["connectors"]}
     assert listed[TYPE]["distribution"] == "provisioner-example-connector"
     assert (listed[TYPE]["capabilities"], listed[TYPE]["write_only"]) == (
-        ["create", "update", "disable", "enable"], ["pin"])
+        ["create", "update", "disable", "enable", "delete"], ["pin"])
     assert listed[TYPE]["emulator"] is True
     text = _run(tmp_path, "connectors").stdout
     assert f"{TYPE}: Example directory: a tiny REST user API" in text

@@ -23,9 +23,9 @@ import subprocess
 
 import pytest
 
-from ..errors import TargetError
+from ..errors import NotFound, TargetError
 from ..model import ACTIVE, normalize, same_value
-from ..target import CREATE, DISABLE, ENABLE, UPDATE
+from ..target import CREATE, DELETE, DISABLE, ENABLE, UPDATE
 from .bench import Bench
 from .registry import testkit_for as _kit_for, testkit_types as _kit_types
 
@@ -33,7 +33,7 @@ __all__ = ["pytest_generate_tests", "bench", "test_create_read_find_update_disab
            "test_list_reads_every_page", "test_a_duplicate_create_is_found_and_linked",
            "test_429_waits_the_retry_after", "test_5xx_is_retried",
            "test_a_killed_apply_resumes_without_duplicates", "test_secrets_never_in_errors_or_logs",
-           "test_a_second_plan_is_empty"]
+           "test_a_second_plan_is_empty", "test_a_disabled_account_is_deleted_once"]
 
 RETRY_AFTER = 1   # seconds: the smallest whole-second Retry-After every client must honour
 HELD = 3          # the create whose answer is withheld when the apply is killed
@@ -162,6 +162,21 @@ def test_list_reads_every_page(bench):
     assert not missing, f"{len(missing)} accounts beyond the first page are missing"
     assert len(listed) == len({a.id for a in listed}), "an account was listed twice"
     assert len(bench.proxy.sent("GET", "", mark)) >= 2, "the accounts were listed in one request"
+
+
+def test_a_disabled_account_is_deleted_once(bench):
+    """The end of an account's life: disabled, then deleted; gone from reads and lists, and a
+    second delete is NotFound (the executor's "gone already", so a resumed apply is done)."""
+    _require(bench, DELETE)
+    target = bench.handle.target
+    account, _ = _account_for(bench, bench.kit.row(bench.person()))
+    if DISABLE in _capabilities(bench):   # the executor deletes only what this tool disabled
+        target.modify(target.get_account(account.id), {ACTIVE: False})
+    target.delete(target.get_account(account.id))
+    assert target.get_account(account.id) is None, "the deleted account can still be read"
+    assert account.id not in {a.id for a in target.list_accounts()}, "the deleted account is still listed"
+    with pytest.raises(NotFound):
+        target.delete(account)
 
 
 def test_a_duplicate_create_is_found_and_linked(bench):

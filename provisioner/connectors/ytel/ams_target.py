@@ -18,7 +18,8 @@ Vendor facts this module owns:
   time, and never logged, stored or printed (password_mode = "none" sends none,
   for accounts that sign in through SSO).
 - The account state is `userStatus` ("active"/"inactive"), changed only through
-  PUT /ams/v3/users/status/{clientId}. Nothing is ever deleted.
+  PUT /ams/v3/users/status/{clientId}. A delete is DELETE /ams/v3/users/{clientId}
+  (the seed shows no answer: it is taken to be the envelope like every other one).
 - Work-group membership is the optional `workgroups` attribute (workgroups.py).
 """
 
@@ -38,7 +39,7 @@ from ...http import RETRY_STATUSES, HeaderRateLimiter, acting, safe_url
 from ...model import ACTIVE, Account, normalize
 from ...secrets import Secret, register
 from . import envelope
-from ...target import CREATE, DISABLE, ENABLE, UPDATE, Target, flatten
+from ...target import CREATE, DELETE, DISABLE, ENABLE, UPDATE, Target, flatten
 from ..onecloud.target import roles_list, roles_text
 from .workgroups import WORKGROUPS, WorkGroups
 
@@ -52,7 +53,7 @@ _SYMBOLS = "!#$%&*+-=?@^_"
 
 
 class YtelTarget(Target):
-    capabilities = frozenset({CREATE, UPDATE, DISABLE, ENABLE})
+    capabilities = frozenset({CREATE, UPDATE, DISABLE, ENABLE, DELETE})
     immutable = frozenset({USERNAME})
     rate_limits = {"AMS calls": AMS_RATE_LIMIT, "token endpoint": TOKEN_RATE_LIMIT}
 
@@ -130,11 +131,6 @@ class YtelTarget(Target):
 
     # -- plan-time checks -------------------------------------------------
 
-    def manual_delete(self, account: Account) -> str | None:
-        # Ytel documents DELETE /ams/v3/users/{clientId}; this connector does not send it yet
-        return (f"delete user {account.id} in Ytel's user management by hand "
-                "(this tool does not delete Ytel users yet)")
-
     def validate(self, want: Mapping[str, Any]) -> str | None:
         """A sentence when a wanted role or work group cannot be given (a conflict in the plan)."""
         if self._groups is not None:
@@ -206,6 +202,10 @@ class YtelTarget(Target):
             status = "inactive" if changes[ACTIVE] is False else "active"
             self._call("PUT", f"{USERS}/status/{quote(account.id, safe='')}",
                        "disable" if status == "inactive" else "enable", {"status": status})
+
+    def delete(self, account: Account) -> None:
+        """DELETE /ams/v3/users/{clientId}; NotFound (404) when the user is gone already."""
+        self._call("DELETE", f"{USERS}/{quote(account.id, safe='')}", "delete")
 
     def _fields(self, values: Mapping[str, Any], *, keep_none: bool) -> dict[str, Any]:
         body: dict[str, Any] = {}

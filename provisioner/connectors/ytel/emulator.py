@@ -19,6 +19,9 @@ What it holds to, as the vendor documents it:
   works (120 when not sent);
 - usernames are e-mails and never change; PUT must carry the full `roles`
   and cannot change `password` or `status`; status has its own endpoint;
+- DELETE /ams/v3/users/{clientId} removes the user (and its work-group
+  memberships); the seed shows no answer, so it answers the bare envelope (an
+  empty payload) and a 404 for a clientId it does not hold, as a read does;
 - work groups (`/ams/v3/workgroup`): listed with their `userIds`; a POST adds
   users to an existing group or creates a new one. The seed's "remove users"
   is the same POST, so the emulator takes removals at its own stand-in,
@@ -110,6 +113,7 @@ class YtelEmulator(UserStore, Emulator):
             ("PUT", USERS + r"/status/(?P<id>[^/]+)", self.set_status),
             ("GET", user, self.get_user),
             ("PUT", user, self.update_user),
+            ("DELETE", user, self.delete_user),
             ("GET", "/ams/v2/roles/all", self.list_roles),
             ("GET", WORKGROUP, self.list_workgroups),
             ("POST", WORKGROUP + "/remove", self.remove_from_workgroup),
@@ -304,6 +308,18 @@ class YtelEmulator(UserStore, Emulator):
             user = self._user(request.params["id"])
             user["userStatus"] = status
             return 200, envelope([dict(user)])
+
+    def delete_user(self, request: Request):
+        """The seed shows no answer: the envelope with an empty payload, as little as the target may
+        rely on; an unknown (or already deleted) clientId is a 404, as for a read."""
+        self._authorized(request)
+        with self.lock:
+            client_id = self._user(request.params["id"])["clientId"]
+            del self.users[client_id]
+            self.passwords.pop(client_id, None)
+            for group in self.workgroups.values():   # a deleted user is in no group
+                group["userIds"] = [u for u in group["userIds"] if u != client_id]
+        return 200, envelope()
 
     def list_roles(self, request: Request):
         self._authorized(request)

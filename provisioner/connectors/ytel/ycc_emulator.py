@@ -4,8 +4,9 @@ the parent's (emulator.py), as YCC takes the CPaaS token.
 
 It implements the calls of the seed's "YCC Agent Management" folder the
 ytel_ycc target uses - get-agent-list, agent-details, clone-agent-details,
-update-agent-details, agentgroup-lists - in the answer shape that target
-assumes (the seed shows none):
+update-agent-details, delete-agent, agentgroup-lists - and the "agent" and
+"agentgroup" cases of the "YCC Global API" (global-api), in the answer shape
+that target assumes (the seed shows none):
 - success: HTTP 200 `{"status": true, "message": ..., "data": ...}`; the
   details' `user_info` sits under `data`;
 - refusal: `{"status": false, "message": ..., "errors": {field: [...]}}`
@@ -15,7 +16,14 @@ It refuses an unknown template (`from_agent`), a duplicate `new_agent` or
 e-mail, an unknown `user_group`, an e-mail change without the admin password,
 an unknown agent, and an update that leaves out a required field. An update
 sets every documented field: an optional one left out is cleared, as a
-whole-record update would. delete-agent is not served (the target never calls it).
+whole-record update would.
+
+Every agent has an internal `user_id` besides its `user` (seed: the global
+API's agent fields "user_id: Internal user id" and "User: User id associated
+with an agent"), numbered from 1000 as agents are added, so an internal id is
+usually another agent's user; only global-api shows it. POST
+delete-agent?user_id= ("Delete an agent by its id") takes that internal id,
+with no body; an unknown one is a 404 "Agent not found".
 
 Passwords given to clones are kept in memory only (`agent_passwords`, for the
 tests that prove they never leak); the state file never holds them.
@@ -62,6 +70,8 @@ class YccEmulator(YtelEmulator):
         self.agents: dict[str, dict] = {}          # user id -> user_info
         self.groups: dict[str, str] = dict(options.groups)
         self.agent_passwords: dict[str, str] = {}  # user id -> password given to the clone (memory only)
+        self.user_ids: dict[str, int] = {}         # user id -> internal user_id (global-api, delete-agent)
+        self._last_user_id = 999                   # internal ids are never given twice, as a database's
         super().__init__(options, faults, **kwargs)
         self.add_agent(options.template_agent, "Template Agent", "ycc-template@example.com", active="N")
 
@@ -71,6 +81,8 @@ class YccEmulator(YtelEmulator):
                 ("GET", API + "/agent-details", self.agent_details),
                 ("POST", API + "/clone-agent-details", self.clone_agent),
                 ("POST", API + "/update-agent-details", self.update_agent),
+                ("POST", API + "/delete-agent", self.delete_agent),
+                ("POST", API + "/global-api", self.global_api),
                 ("GET", API + "/agentgroup-lists", self.group_list)]
 
     # -- state -----------------------------------------------------------------
@@ -88,17 +100,27 @@ class YccEmulator(YtelEmulator):
                 "last_login_date": None, "last_ip": "", "modify_stamp": _now(), **extra}
         with self.lock:
             self.agents[user] = info
+            if user not in self.user_ids:
+                self._last_user_id += 1
+                self.user_ids[user] = self._last_user_id
         return info
 
     def snapshot(self) -> Any:
         with self.lock:
-            return {**super().snapshot(), "agents": self.agents, "groups": self.groups}
+            return {**super().snapshot(), "agents": self.agents, "groups": self.groups,
+                    "user_ids": self.user_ids}
 
     def restore(self, data: Any) -> None:
         super().restore(data)
         with self.lock:
             self.agents = dict(data.get("agents") or self.agents)
             self.groups = dict(data.get("groups") or self.groups)
+            self.user_ids = {u: i for u, i in (data.get("user_ids") or {}).items() if u in self.agents}
+            self._last_user_id = max([self._last_user_id, *self.user_ids.values()])
+            for user in self.agents:   # a state file from before internal ids numbers them now
+                if user not in self.user_ids:
+                    self._last_user_id += 1
+                    self.user_ids[user] = self._last_user_id
 
     # -- answers ---------------------------------------------------------------
 
@@ -178,6 +200,30 @@ class YccEmulator(YtelEmulator):
                 info[key] = body.get(key)     # the call sets every field; one left out is cleared
             info["modify_stamp"] = _now()
             return self._ok({"user": info["user"]}, "Agent updated")
+
+    def delete_agent(self, request: Request):
+        """POST delete-agent?user_id=: the internal id, not the agent's `user`."""
+        self._authorized(request)
+        wanted = request.query.get("user_id", "").strip()
+        with self.lock:
+            found = [u for u, i in self.user_ids.items() if str(i) == wanted and u in self.agents]
+            if not found:
+                raise self._refusal(404, "Agent not found")
+            del self.agents[found[0]], self.user_ids[found[0]]
+            self.agent_passwords.pop(found[0], None)
+        return self._ok(None, "Agent deleted")
+
+    def global_api(self, request: Request):
+        """The lists `case` names; this emulator holds agents and agent groups (others are empty)."""
+        self._authorized(request)
+        cases = self._body(request).get("case")
+        if not isinstance(cases, list) or not cases:
+            raise self._refusal(422, "The case field is required.", "case")
+        with self.lock:
+            lists = {"agent": [{"user_id": self.user_ids[u], "User": u, "full_name": a["full_name"],
+                                "user_group": a["user_group"]} for u, a in self.agents.items()],
+                     "agentgroup": self._group_rows()}
+        return self._ok({str(c): lists.get(str(c), []) for c in cases})
 
     def group_list(self, request: Request):
         self._authorized(request)

@@ -24,7 +24,13 @@ Vendor facts this module owns, as the seed documents them:
   declared immutable and the planner makes a changed e-mail a manual item.
 - Agent groups (GET agentgroup-lists) are read once per run; a `user_group`
   YCC does not have is a conflict at plan time.
-- delete-agent exists and is never called: nothing is ever deleted.
+- A delete is POST delete-agent?user_id=, and `user_id` is the agent's
+  *internal* id ("user_id: Internal user id" beside "User: User id associated
+  with an agent", in the global API's agent fields), not its `user`: sending
+  the user id there could delete another agent. Only POST global-api (case
+  "agent") shows the internal id, so each delete first finds its agent there,
+  by `User` exactly once, and refuses when it cannot; the template agent is
+  never deleted.
 
 Assumed, because the seed shows no answer at all (README.md, "Ytel YCC agents"):
 - success is a 2xx status whose JSON body does not say otherwise: `status` or
@@ -35,6 +41,8 @@ Assumed, because the seed shows no answer at all (README.md, "Ytel YCC agents"):
   details' `user_info` is under `data` or at the top;
 - a duplicate `new_agent` is HTTP 409 or a message saying "already"; a
   missing agent is HTTP 404 or a message saying "not found";
+- global-api answers its lists under `data` by case (`data.agent`), each agent
+  with `user_id` and `User` (or `user`);
 - `name` in update-agent-details is the agent's current user id: user ids are
   never changed (`user` is read-only: it names a new agent and correlates);
 - one page of 100000 agent groups holds them all;
@@ -57,7 +65,7 @@ from ...http import RETRY_STATUSES, HeaderRateLimiter, acting, safe_url
 from ...model import ACTIVE, Account, normalize, same_value
 from ...secrets import Secret, redact, register
 from . import envelope
-from ...target import CREATE, DISABLE, ENABLE, UPDATE, Target
+from ...target import CREATE, DELETE, DISABLE, ENABLE, UPDATE, Target
 from .ams_target import new_password
 
 log = logging.getLogger(__name__)
@@ -73,7 +81,7 @@ UPDATE_FIELDS = (FULL_NAME, GROUP, ACTIVE, *FLAGS, *OPTIONAL, *YES_NO)
 KNOWN_PATHS = (USER, EMAIL, *UPDATE_FIELDS)
 # clone-agent-details needs them; every one must have a value once mapped
 REQUIRED = (USER, FULL_NAME, EMAIL)
-ALL = frozenset({CREATE, UPDATE, DISABLE, ENABLE})
+ALL = frozenset({CREATE, UPDATE, DISABLE, ENABLE, DELETE})
 _FAILED = ("false", "error", "fail", "failed")
 
 
@@ -204,10 +212,6 @@ class YccTarget(Target):
         return (f"user_group {group!r} is not an agent group in YCC{hint}: correct it in the source "
                 "or the mapping (known groups: GET /api/v2/agentgroup-lists)")
 
-    def manual_delete(self, account: Account) -> str | None:
-        # YCC documents delete-agent; this connector does not send it yet (nor does the emulator serve it)
-        return f"delete agent {account.id} in YCC by hand (this tool does not delete YCC agents yet)"
-
     def manual_create(self, key: str, want: Mapping[str, Any]) -> str:
         """The sentence for a person this run cannot clone an agent for (no template agent)."""
         who = want.get(FULL_NAME) or key
@@ -266,6 +270,43 @@ class YccTarget(Target):
         action = ("disable" if changes.get(ACTIVE) is False else
                   "enable" if changes.get(ACTIVE) is True else "update")
         self._call("POST", "/update-agent-details", f"{action} agent {account.id}", json=body)
+
+    def delete(self, account: Account) -> None:
+        """POST delete-agent with the agent's internal user_id; NotFound when it is gone already."""
+        if account.id == self.template_agent:
+            raise TargetError(f"{self.name}: agent {account.id} is the template_agent, which is never "
+                              "deleted", retryable=False)
+        user_id = self._internal_id(account.id)
+        try:
+            self._call("POST", "/delete-agent", f"delete agent {account.id}", params={"user_id": user_id})
+        except NotFound:
+            self._gone(account.id, f"delete-agent answered \"not found\" for its user_id {user_id}")
+            raise
+
+    def _internal_id(self, user: str) -> str:
+        """The agent's internal user_id, which only global-api shows (delete-agent takes it)."""
+        try:
+            body = self._call("POST", "/global-api", f"look up agent {user}'s user_id",
+                              json={"case": ["agent"]})
+        except NotFound as exc:   # the call missing is not the agent gone
+            raise TargetError(str(exc), exc.status, retryable=False) from exc
+        found = [a for a in agents_of(body) if _wire(a.get("User", a.get(USER))) == user]
+        if not found:
+            self._gone(user, "global-api does not list it")
+            raise NotFound(f"{self.name}: agent {user} is gone already", 404)
+        user_ids = {_wire(a.get("user_id")) for a in found}
+        if len(user_ids) != 1 or None in user_ids:
+            raise TargetError(f"{self.name}: global-api lists agent {user} {len(found)} times or without "
+                              "a user_id, so it cannot be deleted safely: delete it in YCC by hand",
+                              retryable=False)
+        return user_ids.pop()
+
+    def _gone(self, user: str, why: str) -> None:
+        """Nothing, when agent-details no longer finds `user`; else a TargetError saying `why`
+        (a lookup that went wrong must never pass for a delete done)."""
+        if self.get_account(user) is not None:
+            raise TargetError(f"{self.name}: agent {user} cannot be deleted: {why}, yet agent-details "
+                              "still finds it; delete it in YCC by hand", retryable=False)
 
     def _email_change(self, account: Account, value: Any) -> tuple[str, str]:
         if _wire(value) is None:
@@ -357,6 +398,17 @@ def rows_of(body: Any) -> list[dict]:
     if isinstance(rows, dict):
         rows = rows.get("data")
     return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def agents_of(body: Any) -> list[dict]:
+    """global-api's agent list: `data.agent` (or `agent` at the top)."""
+    if not isinstance(body, dict):
+        return []
+    for holder in (body.get("data"), body):
+        agents = holder.get("agent") if isinstance(holder, dict) else None
+        if isinstance(agents, list):
+            return [a for a in agents if isinstance(a, dict)]
+    return []
 
 
 def user_info(body: Any) -> dict | None:

@@ -27,7 +27,8 @@ class ExampleDirectoryEmulator(UserStore, Emulator):
         return [("GET", API + "/users", self.list_users),
                 ("POST", API + "/users", self.create_user),
                 ("GET", API + r"/users/(?P<id>[^/]+)", self.get_user),
-                ("PATCH", API + r"/users/(?P<id>[^/]+)", self.update_user)]
+                ("PATCH", API + r"/users/(?P<id>[^/]+)", self.update_user),
+                ("DELETE", API + r"/users/(?P<id>[^/]+)", self.delete_user)]
 
     def restore(self, data: Any) -> None:
         super().restore(data)
@@ -95,6 +96,11 @@ class ExampleDirectoryEmulator(UserStore, Emulator):
                 raise HttpError(409, "email is taken", {"error": "conflict", "message": "email is taken"})
             user.update(body)
             return 200, self.shown(user)
+
+    def delete_user(self, request: Request):
+        with self.lock:
+            del self.users[self._user(request)["id"]]
+            return 204, None
 
 
 def build(settings) -> ExampleDirectoryEmulator:

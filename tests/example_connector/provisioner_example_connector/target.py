@@ -16,7 +16,7 @@ from provisioner.errors import AlreadyExists, ConfigError, NotFound, TargetError
 from provisioner.http import BearerAuth, RateLimiter, accepted, acting, json_of, make_client, safe_url
 from provisioner.model import ACTIVE, Account, normalize
 from provisioner.secrets import Secret
-from provisioner.target import CREATE, DISABLE, ENABLE, UPDATE, Target
+from provisioner.target import CREATE, DELETE, DISABLE, ENABLE, UPDATE, Target
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ WRITE_ONLY = ("pin",)
 
 
 class ExampleDirectoryTarget(Target):
-    capabilities = frozenset({CREATE, UPDATE, DISABLE, ENABLE})   # users are never deleted
+    capabilities = frozenset({CREATE, UPDATE, DISABLE, ENABLE, DELETE})
     server_owned = frozenset({"id"})
     required_paths = frozenset({"email", "given_name", "family_name"})
     write_only = frozenset(WRITE_ONLY)
@@ -93,6 +93,11 @@ class ExampleDirectoryTarget(Target):
         if changes:
             self._request("PATCH", f"{self.users_url}/{account.id}", "update user", json=self._body(changes),
                           errors={404: NotFound, 409: AlreadyExists})
+
+    def delete(self, account: Account) -> None:
+        # 204 once gone; a 404 (deleted already) is NotFound, which the executor counts as done
+        self._request("DELETE", f"{self.users_url}/{account.id}", "delete user", ok=(204,),
+                      errors={404: NotFound})
 
     @staticmethod
     def _body(attrs: Mapping[str, Any]) -> dict:
