@@ -24,9 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-# not forwarded: they describe one hop, or the body httpx has already decoded
-_HOP = {"host", "connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding",
-        "proxy-connection", "te", "trailer", "upgrade"}
+from provisioner.testing.proxy import HOP_BY_HOP
 
 
 @dataclass
@@ -74,7 +72,7 @@ class RecordingProxy:
                 with outer._lock:
                     outer.exchanges.append(exchange)
                     holding = outer.hold is not None and not outer.held.is_set() and outer.hold(exchange)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 answer = outer._client.request(self.command, outer.upstream_origin + self.path,
                                                headers=headers, content=body)
                 exchange.status = answer.status_code
@@ -87,7 +85,7 @@ class RecordingProxy:
                     return
                 self.send_response(answer.status_code)
                 for key, value in answer.headers.items():
-                    if key.lower() not in _HOP:
+                    if key.lower() not in HOP_BY_HOP:
                         self.send_header(key, value)
                 self.send_header("Content-Length", str(len(answer.content)))
                 try:

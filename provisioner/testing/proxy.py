@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 # not forwarded: they describe one hop, or a body httpx has already decoded
-_HOP = {"host", "connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding",
+HOP_BY_HOP = {"host", "connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding",
         "proxy-connection", "te", "trailer", "upgrade"}
 
 
@@ -111,7 +111,7 @@ class FaultProxy:
                     exchange.status, exchange.injected = fault.status, True
                     self._answer(exchange, fault.status, fault.headers, b'{"detail": "injected"}')
                     return
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 answer = proxy._client.request(self.command, proxy._origin + self.path, headers=headers,
                                                content=body)
                 exchange.status = answer.status_code
@@ -121,7 +121,7 @@ class FaultProxy:
                     self.close_connection = True
                     return
                 self._answer(exchange, answer.status_code,
-                             {k: v for k, v in answer.headers.items() if k.lower() not in _HOP},
+                             {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP},
                              answer.content)
 
             def _answer(self, exchange: Exchange, status: int, headers: dict, content: bytes) -> None:
