@@ -196,6 +196,7 @@ def test_a_directory_entry_with_a_broken_mail_holds_that_person_everywhere(ws):
 
 class _Mapping:
     correlate = ("userName",)
+    drift_tracked = frozenset()
 
     def in_scope(self, attrs):
         return True
