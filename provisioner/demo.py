@@ -25,7 +25,7 @@ import click
 from . import flow, render
 from .config import load_config
 from .model import APPLICABLE_OPS
-from .sandbox.demo_targets import demo_factories
+from .sandbox.demo_targets import demo_targets
 from .sandbox.scim_server import start_scim_server
 from .state import StateDB
 
@@ -140,8 +140,7 @@ def run_demo(directory: str | None = None, keep: bool = False) -> int:
         stack.callback(scim.stop)
         click.echo(f"demo: scim2-server (generic SCIM directory) at {scim.base_url}")
         vendors, vendor_tables = [], []
-        for factory in demo_factories():
-            vendor = factory(lambda label, value: _secret_reference(root, label, value))
+        for vendor in demo_targets(lambda label, value: _secret_reference(root, label, value)):
             vendor.emulator.start()
             stack.callback(vendor.emulator.stop)
             click.echo(f"demo: {vendor.label} at {vendor.emulator.base_url}")

@@ -8,7 +8,8 @@ naming it as `demo` in its SandboxSpec:
 The factory builds its emulator (not started: the demo starts it on a free
 127.0.0.1 port), pre-seeds it as the vendor would hold accounts before the
 first run, and returns the `[targets.NAME]` table (a function of the started
-emulator's base URL) and the mapping text. `secret(label, value)` writes a
+emulator's base URL) and, when the demo maps other attributes than the
+connector's default mapping does, its own mapping text. `secret(label, value)` writes a
 throwaway credential to an owner-only file and returns its `file:` reference
 for the config. The demo's HR export has the columns in `SAMPLE_COLUMNS`;
 scope the mapping to `department eq "Support"` like the others.
@@ -32,12 +33,21 @@ class DemoTarget:
     label: str                         # how the demo introduces it ("... emulator")
     emulator: Emulator
     config: Callable[[str], str]       # base_url -> the TOML text of [targets.NAME], mapping included
-    mapping: str                       # written to mappings/NAME.toml
+    # written to mappings/NAME.toml; None: the connector's default mapping
+    mapping: str | None = None
     # link data of the target after the first apply -> a line the demo prints (None: nothing)
     note: Callable[[dict[str, dict]], str | None] | None = None
 
 
-def demo_factories() -> list[Callable[[SecretWriter], DemoTarget]]:
-    """Each connector's demo_target, in the registry's order (imported only when the demo runs)."""
+def demo_targets(secret: SecretWriter) -> list[DemoTarget]:
+    """Each connector's demo target, in the registry's order (imported only when the demo runs),
+    its mapping filled in with the connector's default one where it brings none."""
     from ..connectors import connectors, load
-    return [load(c.sandbox.demo) for c in connectors().values() if c.sandbox and c.sandbox.demo]
+    made = []
+    for conn in connectors().values():
+        if conn.sandbox and conn.sandbox.demo:
+            target = load(conn.sandbox.demo)(secret)
+            if target.mapping is None:
+                target.mapping = conn.resource(conn.default_mapping).read_text(encoding="utf-8")
+            made.append(target)
+    return made

@@ -225,22 +225,7 @@ secret_key = "{reference}"
 mapping = "mappings/ccc.toml"
 '''
 
-    return DemoTarget(name="ccc", label="CCC WebServices emulator", emulator=emulator, config=config,
-                      mapping=DEMO_MAPPING)
-
-
-DEMO_MAPPING = '''# CCC WebServices: the default mapping (provisioner/connectors/ccc/mapping.toml). The agent field
-# names are assumptions (CCC does not document its agent actions).
-scope = 'department eq "Support"'
-correlate = ["Username"]
-
-[attributes]
-Username = { from = "email", transform = "lower", case_insensitive = true }
-FirstName = { from = "given_name" }
-LastName = { from = "family_name" }
-Email = { from = "email", transform = "lower", case_insensitive = true }
-active = { from = "status", equals = "active" }
-'''
+    return DemoTarget(name="ccc", label="CCC WebServices emulator", emulator=emulator, config=config)
 
 
 def build(settings) -> Emulator:

@@ -219,22 +219,6 @@ _DEMO_EXTENSIONS = ("Ada Lovelace", "Grace Hopper", "ZOE Otsuka", "Jose Nunez", 
                     "Edsger Dijkstra", "Barbara Liskov", "Donald Knuth", "Frances Allen",
                     "Tim Berners-Lee", "Margaret Hamilton", "Linus Torvalds", "Radia Perlman")
 
-DEMO_MAPPING = '''# CCS: the default mapping (provisioner/connectors/ccs/mapping.toml). Extensions are found by the
-# number OneCloud assigned, else by name (ignoring case and accents); CCS cannot
-# create extensions, so a new hire without one is a manual item.
-scope = 'department eq "Support"'
-correlate = ["extension", "fullname"]
-
-[attributes]
-extension = { from = "links.onecloud.extension" }
-fullname = { template = "{given_name} {family_name}", fold_accents = true }
-recording_type = { constant = "On Demand" }
-monitor = { constant = "true" }
-max_chats = { constant = "3" }
-is_multimedia_enabled = { constant = "true" }
-active = { from = "status", equals = "active" }
-'''
-
 
 def demo_target(secret):
     from ...sandbox.demo_targets import DemoTarget
@@ -249,7 +233,7 @@ def demo_target(secret):
                 f'tenant_uuid = "{options.tenant_uuid}"\nsignout_presence = "Sign Out"\n'
                 'mapping = "mappings/ccs.toml"\n')
     return DemoTarget(name="ccs", label="CCS emulator", emulator=CcsEmulator(options),
-                      config=config, mapping=DEMO_MAPPING)
+                      config=config)
 
 
 def secrets_token() -> str:

@@ -245,21 +245,6 @@ class ClientTrackEmulator(Emulator):
             return 200, dict(record)
 
 
-DEMO_MAPPING = '''# ClientTrack: the default mapping (provisioner/connectors/clienttrack/mapping.toml).
-scope = 'department eq "Support"'
-correlate = ["UserName"]
-
-[attributes]
-UserName = { from = "email", transform = "lower", case_insensitive = true }
-FirstName = { from = "given_name" }
-LastName = { from = "family_name" }
-Email = { from = "email", transform = "lower", case_insensitive = true }
-Title = { from = "title" }
-Phone = { from = "work_phone" }
-active = { from = "status", equals = "active" }
-'''
-
-
 def demo_target(secret: SecretWriter) -> DemoTarget:
     """ClientTrack for `provisioner demo`: Ada already has a staff record (matched on
     UserName and linked, not created twice) and a shared intake login nobody owns."""
@@ -286,7 +271,7 @@ mapping = "mappings/clienttrack.toml"
 '''
 
     return DemoTarget(name="clienttrack", label="ClientTrack CTAPI emulator", emulator=emulator,
-                      config=config, mapping=DEMO_MAPPING)
+                      config=config)
 
 
 def build(settings) -> Emulator:

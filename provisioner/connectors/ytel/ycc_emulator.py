@@ -264,19 +264,6 @@ def _now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S")
 
 
-DEMO_MAPPING = '''# Ytel YCC agents: the default mapping (provisioner/connectors/ytel/ycc_mapping.toml) without its comments.
-scope = 'department eq "Support"'
-correlate = ["user", "email"]
-
-[attributes]
-user = { from = "employee_id" }
-full_name = { template = "{given_name} {family_name}" }
-email = { from = "email", transform = "lower", case_insensitive = true }
-user_group = { from = "role", lookup = { Agent = "AGENTS", Supervisor = "SUPERVISORS", "Agent, Supervisor" = "SUPERVISORS" } }
-active = { from = "status", equals = "active" }
-'''
-
-
 def demo_target(secret: "SecretWriter") -> "DemoTarget":
     """The YCC emulator for `provisioner demo`: the template agent, and Ada's agent made by hand
     under another user id (found by her e-mail and linked, her user id left as it is)."""
@@ -292,8 +279,7 @@ def demo_target(secret: "SecretWriter") -> "DemoTarget":
                 f'username = "{options.username}"\npassword = "{reference}"\n'
                 f'template_agent = "{options.template_agent}"\n')
 
-    return DemoTarget(name="ytel_ycc", label="Ytel YCC emulator", emulator=emulator, config=config,
-                      mapping=DEMO_MAPPING)
+    return DemoTarget(name="ytel_ycc", label="Ytel YCC emulator", emulator=emulator, config=config)
 
 
 def build(settings) -> Emulator:
