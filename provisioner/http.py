@@ -83,7 +83,6 @@ def make_client(base_url: str = "", *, auth: httpx.Auth | None = None,
                         transport=transport, event_hooks=dict(event_hooks or {}))
 
 
-
 def post_for_token(client: httpx.Client | None, url: str, **kwargs: Any) -> httpx.Response:
     """POST to a token endpoint through `client` (its transport paces and retries it), or through
     a client of its own when there is none. The client's own auth flow is left out: it would wait
@@ -95,6 +94,7 @@ def post_for_token(client: httpx.Client | None, url: str, **kwargs: Any) -> http
     finally:
         if own:
             client.close()
+
 
 class BearerAuth(httpx.Auth):
     def __init__(self, token: Secret):
