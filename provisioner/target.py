@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
+from .errors import TargetError
 from .model import ACTIVE, Account
 from .scim_paths import getter
 
@@ -66,7 +67,6 @@ class Target(ABC):
 
     def delete(self, account: Account) -> None:
         """Delete the account (DELETE in `capabilities`); NotFound when it is gone already."""
-        from ..errors import TargetError
         raise TargetError(f"{self.name}: this target cannot delete accounts")
 
     def link_data(self, account: Account) -> dict | None:

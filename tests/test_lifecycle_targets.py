@@ -111,3 +111,12 @@ def test_targets_without_a_delete_say_what_a_person_does(cls):
     sentence = cls.manual_delete(None, Account("a1", {"extension": "2002", "active": False}))
     assert sentence is not None and ("a1" in sentence or "2002" in sentence)
     assert "by hand" in sentence or "portal" in sentence
+
+
+@pytest.mark.parametrize("cls", [CcsTarget, ClientTrackTarget, CccTarget])
+def test_a_delete_sent_to_a_target_that_cannot_delete_is_refused_in_a_sentence(cls):
+    # the base class answers: called unbound, no connection is needed
+    target = object.__new__(cls)
+    target.name = "t1"
+    with pytest.raises(TargetError, match="^t1: this target cannot delete accounts$"):
+        target.delete(Account("a1", {"active": False}))
