@@ -337,8 +337,8 @@ def _plan_target(identities: Sequence[Identity], held: set[str], target: TargetI
             continue
         if account is None:
             item = _create_item(target, key, want, notes.get(key), key in create_inactive)
-        elif not account.active and want.get(ACTIVE, True) is False and \
-                _deletable(target, account, today) and links.get(key) == account.id:
+        elif want.get(ACTIVE, True) is False and _deletable(target, account, today) \
+                and links.get(key) == account.id:
             item = _delete_item(target, key, account, today)
             if item is None:
                 continue
