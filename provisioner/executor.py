@@ -202,7 +202,7 @@ def _record(plan: Plan, target: str, finished: list[tuple[PlanItem, Outcome]], s
         elif outcome.status == DONE and item.identity and account_id and \
                 not _replaced(item, account_id, state, links):
             links[item.identity] = (item.identity, account_id, outcome.link_data)
-            if item.op in (DISABLE, ENABLE, CREATE):
+            if item.op in (DISABLE, ENABLE):
                 # the grace period before a delete counts from this tool's disable
                 disabled.append((item.identity, account_id, utcnow() if item.op == DISABLE else None))
         if outcome.status == DONE and account_id and remember and item.op != DELETE:

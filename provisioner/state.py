@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import (Column, Index, Text, UniqueConstraint, bindparam, delete, event, func, insert, inspect,
-                        update)
+from sqlalchemy import (Column, Index, Text, UniqueConstraint, bindparam, case, delete, event, func, insert,
+                        inspect, update)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import make_url
 from sqlmodel import Field, Session, SQLModel, create_engine, select
@@ -131,6 +131,12 @@ class AuditRecord(SQLModel, table=True):
     before: str = Field(sa_column=Column(Text, nullable=False))
     after: str = Field(sa_column=Column(Text, nullable=False))
     outcome: str
+
+
+def _disabled_at_kept(links, account_id):
+    """A link's disable date survives a write only while it points at the same account: this
+    tool disabled that account, not the one a link moves to (which must never count as ours)."""
+    return case((links.c.account_id == account_id, links.c.disabled_at), else_=None)
 
 
 def _dump(value: Any, *, ordered: bool = False) -> str:
@@ -418,7 +424,8 @@ class StateDB:
                 update_rows = [{"b_identity": i, "b_account": a, **({"b_data": _dump(d)} if has_data else {})}
                                for i, a, d in rows if i in present and (d is not None) == has_data]
                 if update_rows:
-                    values = {"account_id": bindparam("b_account"), "updated_at": now}
+                    values = {"account_id": bindparam("b_account"), "updated_at": now,
+                              "disabled_at": _disabled_at_kept(links, bindparam("b_account"))}
                     if has_data:
                         values["data"] = bindparam("b_data")
                     s.execute(update(links).where(links.c.target == target,
@@ -441,7 +448,7 @@ class StateDB:
             s.execute(delete(links).where(links.c.target == target, links.c.account_id == account_id,
                                           links.c.identity != identity))
             changed = s.execute(update(links).where(links.c.target == target, links.c.identity == identity)
-                                .values(**values)).rowcount
+                                .values(**values, disabled_at=_disabled_at_kept(links, account_id))).rowcount
             if not changed:
                 s.execute(insert(links).values(target=target, identity=identity, created_at=now,
                                                **{"data": "{}", **values}))

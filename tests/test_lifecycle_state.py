@@ -57,6 +57,22 @@ def test_disabled_at_is_recorded_cleared_and_a_delete_forgets_the_account(db_url
         db.close()
 
 
+def test_a_link_moved_to_another_account_forgets_the_disable_of_the_first(db_url):
+    # this tool disabled a1; the account a person is linked to next is not one this tool disabled
+    db = StateDB(db_url)
+    try:
+        for save in (lambda i, a: db.save_link("dir", i, a), lambda i, a: db.save_links("dir", [(i, a, None)])):
+            save("E1", "a1")
+            db.mark_disabled("dir", [("E1", "a1", "2026-03-01T02:00:00.000+00:00")])
+            save("E1", "a1")
+            assert db.disabled_at("dir") == {"a1": "2026-03-01T02:00:00.000+00:00"}
+            save("E1", "b1")
+            assert db.links("dir") == {"E1": "b1"} and db.disabled_at("dir") == {}
+            db.forget_account("dir", "b1")
+    finally:
+        db.close()
+
+
 def test_a_plan_keeps_its_as_of_day_and_is_never_latest(db_url):
     db = StateDB(db_url)
     try:
