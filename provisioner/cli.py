@@ -172,8 +172,7 @@ def check(obj: Context, offline: bool) -> None:
         if source is not None:
             flow.check_mappings(settings, handles, source)
         for name, handle in handles.items():
-            keep = settings.targets[name].lifecycle(settings.policy)["keep"]
-            flow.check_keep(settings, name, handle.mapping, keep)
+            flow.check_keep(settings, name, handle.mapping)
         for name, handle in handles.items():
             if offline:
                 click.echo(f"target {name}: mapping {handle.mapping.path.name} ok (not contacted)")

@@ -139,7 +139,7 @@ def _make_and_save_plan(settings, state: StateDB, handles: dict[str, TargetHandl
             unreadable[name] = why
             log.error("target %s: %s", name, why)
         life = settings.targets[name].lifecycle(settings.policy)
-        check_keep(settings, name, handle.mapping, life["keep"])
+        check_keep(settings, name, handle.mapping)
         remembered = write_only or handle.mapping.drift_tracked
         inputs.append(TargetInput(
             name=name, mapping=handle.mapping, accounts=accounts, links=state.links(name),
@@ -190,8 +190,10 @@ def list_all_accounts(handles: dict[str, TargetHandle]) -> dict[str, tuple[list,
 LINKS_PREFIX = "links."
 
 
-def check_keep(settings, name: str, mapping, keep) -> None:
-    """A keep pattern reads a mapped attribute: the accounts as read hold no other."""
+def check_keep(settings, name: str, mapping) -> None:
+    """A keep pattern (the target's, else the policy's) reads a mapped attribute: the accounts
+    as read hold no other."""
+    keep = settings.targets[name].lifecycle(settings.policy)["keep"]
     unknown = [path for path in keep if path not in mapping.attributes]
     if unknown:
         own = settings.targets[name].keep is not None
