@@ -61,6 +61,17 @@ def advisory_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"provisioner:{name}".encode()).digest()[:8], "big", signed=True)
 
 
+
+def postgres_lock_held(engine, key_name: str) -> bool:
+    """Whether some session holds the PostgreSQL advisory lock of `key_name` (the lock's scope
+    and name). A bigint key shows in pg_locks as its high and low 32 bits."""
+    key = advisory_key(key_name) & 0xFFFFFFFFFFFFFFFF
+    with engine.connect() as conn:
+        return bool(conn.execute(text(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid = :hi AND objid = :lo AND objsubid = 1)"),
+            {"hi": key >> 32, "lo": key & 0xFFFFFFFF}).scalar())
+
 @contextmanager
 def hold(db, name: str, holder: str, wait_seconds: float, lease_seconds: float) -> Iterator[None]:
     """Hold lock `name` for the block; wait up to `wait_seconds`, then raise LockHeld."""

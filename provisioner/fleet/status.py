@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 from sqlalchemy import create_engine, text
 
-from ..runlock import LockRecord, advisory_key
+from ..runlock import LockRecord, postgres_lock_held
 from ..state import FLEET_SCHEMA
 from .jobs import APPLY_TASK, PLAN_TASK
 from .tenants import Registry
@@ -41,7 +41,7 @@ def _tenant(registry, tenant, jobs) -> dict:
             holders = {row.name: row.holder for row in s.query(LockRecord).all()}
         # the row outlives a SIGKILLed holder; PostgreSQL dropped its advisory lock with its session
         holders = {name: holder for name, holder in holders.items()
-                   if _advisory_lock_held(state, state.lock_scope + name)}
+                   if postgres_lock_held(state.engine, state.lock_scope + name)}
         for target in targets:
             failure = state.last_failure(target)
             lock = f"{tenant.name}/{target}"
@@ -57,15 +57,6 @@ def _tenant(registry, tenant, jobs) -> dict:
     finally:
         state.close()
     return entry
-
-
-def _advisory_lock_held(state, key_name: str) -> bool:
-    key = advisory_key(key_name) & 0xFFFFFFFFFFFFFFFF
-    with state.engine.connect() as conn:
-        return bool(conn.execute(text(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND classid = :hi AND objid = :lo AND objsubid = 1)"),
-            {"hi": key >> 32, "lo": key & 0xFFFFFFFF}).scalar())
 
 
 def _counts(jobs: list[dict], task: str, lock: str) -> dict:
