@@ -32,9 +32,8 @@ from provisioner.connectors.ytel.emulator import YtelEmulator, YtelOptions  # no
 from provisioner.secrets import Secret  # noqa: E402
 from provisioner.state import StateDB  # noqa: E402
 from provisioner.target_handle import TargetHandle  # noqa: E402
+from provisioner.connectors import connector  # noqa: E402
 from provisioner.connectors.ytel.ams_target import YtelTarget  # noqa: E402
-from default_mappings import default_mapping
-
 
 
 @dataclass
@@ -49,7 +48,7 @@ class Pacing:
 def run(creates: int = 500, limit: int = 25, concurrency: int = 4,
         state_dir: Path | None = None) -> Pacing:
     """Plan and apply `creates` Ytel creates against an emulator allowing `limit` requests/s."""
-    mapping = load_mapping(default_mapping("ytel"))
+    mapping = load_mapping(Path(str(connector("ytel").mapping_file())))
     paths = list(dict.fromkeys([*mapping.attributes, *mapping.correlate]))
     people = tuple(Identity(f"E{n:05d}", {"employee_id": f"E{n:05d}", "given_name": "Ada",
                                           "family_name": f"N{n}", "email": f"user{n}@example.com",

@@ -20,7 +20,7 @@ def describe(conn, distribution: str) -> dict:
     from .target import ALL_CAPABILITIES
     cls = conn.target_class()
     capabilities = frozenset(cls.capabilities)
-    mapping = conn.resource(conn.default_mapping) if conn.default_mapping else None
+    mapping = conn.mapping_file()
     docs = conn.resource(conn.docs) if conn.docs else None
     return {
         "type": conn.type,

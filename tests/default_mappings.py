@@ -12,8 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def default_mapping(kind: str) -> Path:
     """The default mapping the connector of this type ships."""
-    conn = connector(kind)
-    return Path(str(conn.resource(conn.default_mapping)))
+    return Path(str(connector(kind).mapping_file()))
 
 
 def shipped_mapping(file_name: str) -> Path:

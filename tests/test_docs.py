@@ -110,9 +110,9 @@ def workspace(root: Path, config: str, monkeypatch) -> Path:
     shutil.copytree(ROOT / "mappings", root / "mappings")
     # each connector's default mapping where its page's examples look for it: mappings/<type>.toml
     for kind, conn in connectors().items():
-        if conn.default_mapping and conn.resource(conn.default_mapping).is_file():
-            (root / "mappings" / f"{kind}.toml").write_text(
-                conn.resource(conn.default_mapping).read_text(encoding="utf-8"), encoding="utf-8")
+        mapping = conn.mapping_file()
+        if mapping is not None and mapping.is_file():
+            (root / "mappings" / f"{kind}.toml").write_text(mapping.read_text(encoding="utf-8"), encoding="utf-8")
     (root / "people.csv").write_text(PEOPLE, encoding="utf-8")
     (root / "state").mkdir()
     for name in set(re.findall(r'"env:([A-Za-z_][A-Za-z0-9_]*)"', config)):

@@ -53,8 +53,7 @@ def test_check_reaches_its_emulator_with_a_config_using_it(tmp_path):
     from provisioner_example_connector.emulator import ExampleDirectoryEmulator
     token = "example-check-token-1b4e"
     found = connector(TYPE)
-    (tmp_path / "mapping.toml").write_text(found.resource(found.default_mapping).read_text(encoding="utf-8"),
-                                           encoding="utf-8")
+    (tmp_path / "mapping.toml").write_text(found.mapping_file().read_text(encoding="utf-8"), encoding="utf-8")
     (tmp_path / "people.csv").write_text("employee_id,given_name,family_name,email,department,title,status\n"
                                          "E1,Ann,Lee,ann@example.com,Support,Agent,active\n", encoding="utf-8")
     with ExampleDirectoryEmulator(token).start() as server:

@@ -69,6 +69,10 @@ class Connector:
         from importlib.resources import files
         return files(self.package) / name
 
+    def mapping_file(self) -> Any | None:
+        """The default mapping the package ships (a Traversable), or None when it names none."""
+        return self.resource(self.default_mapping) if self.default_mapping else None
+
 
 @lru_cache(maxsize=1)
 def _registry() -> tuple[dict[str, Connector], dict[str, str], dict[str, str]]:

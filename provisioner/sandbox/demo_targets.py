@@ -48,6 +48,6 @@ def demo_targets(secret: SecretWriter) -> list[DemoTarget]:
         if conn.sandbox and conn.sandbox.demo:
             target = load(conn.sandbox.demo)(secret)
             if target.mapping is None:
-                target.mapping = conn.resource(conn.default_mapping).read_text(encoding="utf-8")
+                target.mapping = conn.mapping_file().read_text(encoding="utf-8")
             made.append(target)
     return made

@@ -108,7 +108,7 @@ def _value(value: Any) -> str:
 def default_mapping(kind: str) -> str:
     """The default mapping a connector ships (Connector.default_mapping), as text."""
     from ..connectors import connector
-    found = connector(kind)
-    if not found.default_mapping:
+    mapping = connector(kind).mapping_file()
+    if mapping is None:
         raise LookupError(f"connector {kind!r} ships no default mapping")
-    return found.resource(found.default_mapping).read_text(encoding="utf-8")
+    return mapping.read_text(encoding="utf-8")
